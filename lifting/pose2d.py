@@ -1,0 +1,192 @@
+"""2D pose backends: RGB frames in, one ``Pose2D`` (H36M-17, pixels) per frame out.
+
+A backend has two running modes, as MediaPipe Tasks does:
+
+- live (``detect(image, timestamp_ms, source_size)``): one frame at a time, tracking the person
+  from frame to frame; timestamps must increase;
+- batch (``detect_video(frames)``): a whole decoded video, through the same per-frame path so that
+  both modes give the same poses.
+
+A frame where nobody is found gives ``Pose2D.missing(...)``: marked, never dropped.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from lifting.joints import BlazePose, blazepose_to_coco, blazepose_to_h36m, coco_scores_to_h36m, coco_to_h36m
+from lifting.types import Pose2D
+from lifting.video import VideoFrame
+
+
+class BackendError(Exception):
+    """A 2D backend could not be created or used; the message says what to do."""
+
+
+class PoseBackend(abc.ABC):
+    """A 2D pose estimator. Use as a context manager; ``close()`` frees its resources."""
+
+    name: str
+    """Registry name of the backend (e.g. ``mediapipe``)."""
+    device: str
+    """Where it runs (``cpu``, ``cuda:0``)."""
+    estimates_world: bool = False
+    """True when its poses carry metric 3D ``world`` joints (needed by the ``mediapipe-world`` lifter)."""
+
+    def __init__(self) -> None:
+        self._last_timestamp_ms = -np.inf
+
+    @abc.abstractmethod
+    def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
+        """Run the model on one upright RGB frame; return its pose (or the missing marker)."""
+
+    def detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None) -> Pose2D:
+        """Live mode: the pose in one frame, tracking from the previous call.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB, upright.
+            timestamp_ms: source time of the frame; must be larger than the previous call's.
+            source_size: ``(width, height)`` in which keypoints are reported, when ``image`` was
+                downscaled from a larger source; defaults to the image's own size.
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        if not timestamp_ms > self._last_timestamp_ms:
+            raise ValueError(
+                f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp_ms} ms; "
+                "call reset() before a new stream"
+            )
+        self._last_timestamp_ms = timestamp_ms
+        size = source_size or (image.shape[1], image.shape[0])
+        return self._detect(image, timestamp_ms, size)
+
+    def detect_video(self, frames: Iterable[VideoFrame]) -> Iterator[Pose2D]:
+        """Batch mode: one pose per frame of a whole video, in order; never drops a frame."""
+        self.reset()
+        for frame in frames:
+            yield self.detect(frame.image, frame.timestamp_ms, frame.source_size)
+
+    def reset(self) -> None:
+        """Forget the tracking state; the next frame starts a new stream."""
+        self._last_timestamp_ms = -np.inf
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free the model."""
+
+    def __enter__(self) -> PoseBackend:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class MediaPipeOptions:
+    """Options of the MediaPipe BlazePose backend."""
+
+    model_complexity: int = 1
+    """BlazePose variant; only 1 (full) ships inside mediapipe 0.10.21, the others need a download."""
+    min_detection_confidence: float = 0.5
+    """Person detector threshold in [0, 1]."""
+    min_tracking_confidence: float = 0.5
+    """Below this landmark confidence the detector runs again on the next frame, in [0, 1]."""
+    smooth_landmarks: bool = True
+    """Temporal filtering of landmarks across frames (live and batch alike)."""
+
+    def __post_init__(self) -> None:
+        if self.model_complexity != 1:
+            raise ValueError(
+                f"model_complexity={self.model_complexity} is not available offline: mediapipe 0.10.21 "
+                "bundles only BlazePose-full (model_complexity=1)"
+            )
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+class MediaPipeBackend(PoseBackend):
+    """MediaPipe BlazePose-full, the embedded default (CPU, ~20 ms per frame)."""
+
+    name = "mediapipe"
+    device = "cpu"
+    estimates_world = True
+
+    def __init__(self, options: MediaPipeOptions | None = None) -> None:
+        super().__init__()
+        self.options = options or MediaPipeOptions()
+        self._pose: Any = None
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            from mediapipe.python.solutions import pose as mp_pose
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise BackendError(
+                "mediapipe is not installed; install the project (`make setup`) which pins mediapipe==0.10.21"
+            ) from exc
+        self._pose = mp_pose.Pose(
+            static_image_mode=False,
+            model_complexity=self.options.model_complexity,
+            smooth_landmarks=self.options.smooth_landmarks,
+            enable_segmentation=False,
+            min_detection_confidence=self.options.min_detection_confidence,
+            min_tracking_confidence=self.options.min_tracking_confidence,
+        )
+
+    def reset(self) -> None:
+        super().reset()
+        if self._pose is not None:
+            self._pose.reset()
+
+    def close(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None
+
+    def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
+        if self._pose is None:
+            raise BackendError("the MediaPipe backend is closed")
+        result = self._pose.process(image)
+        if result.pose_landmarks is None:
+            return Pose2D.missing(timestamp_ms, source_size)
+        width, height = source_size
+        image_lm = np.array([(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark])
+        if image_lm.shape[0] != len(BlazePose):
+            raise BackendError(f"MediaPipe returned {image_lm.shape[0]} landmarks, expected {len(BlazePose)}")
+        points = image_lm[:, :2] * np.array([width, height])
+        coco = blazepose_to_coco(points)
+        world = None
+        if result.pose_world_landmarks is not None:
+            world_lm = np.array([(lm.x, lm.y, lm.z) for lm in result.pose_world_landmarks.landmark])
+            world = blazepose_to_h36m(world_lm)
+            world -= world[0]
+        return Pose2D(
+            keypoints=coco_to_h36m(coco),
+            scores=np.clip(coco_scores_to_h36m(blazepose_to_coco(image_lm[:, 2:3])[:, 0]), 0.0, 1.0),
+            timestamp_ms=timestamp_ms,
+            image_size=source_size,
+            detected=True,
+            world=world,
+        )
+
+
+BACKENDS: dict[str, type[PoseBackend]] = {"mediapipe": MediaPipeBackend}
+"""Registry of 2D backends by name."""
+
+
+def create_backend(name: str = "mediapipe") -> PoseBackend:
+    """Make a 2D backend by registry name; raise ValueError naming the choices for an unknown one."""
+    try:
+        cls = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown 2D backend {name!r}; choose one of {sorted(BACKENDS)}") from None
+    return cls()

@@ -1,0 +1,45 @@
+"""The one typed settings object, loaded and validated once at start-up, then passed down.
+
+Values come from the command line (through the CLI), from ``COACH_*`` environment variables, or
+from the defaults below. Library code never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root (the project is installed in editable mode)."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable about the coach."""
+
+    model_config = SettingsConfigDict(env_prefix="COACH_", extra="forbid", frozen=True)
+
+    checkpoints_dir: Path = Field(PROJECT_ROOT / "checkpoints", description="Folder holding weight files")
+    references_dir: Path = Field(PROJECT_ROOT / "references", description="Folder of reference exercises")
+    backend: Literal["mediapipe"] = Field("mediapipe", description="2D pose backend")
+    lifter: Literal["auto", "poseformerv2", "mediapipe-world"] = Field(
+        "auto", description="2D->3D lifter; auto = PoseFormerV2 when its checkpoint is present"
+    )
+    device: str = Field("auto", description="Torch device for the lifter: auto, cpu, cuda, cuda:N")
+    max_side: int | None = Field(
+        640, ge=16, description="Frames are downscaled to this longer side before 2D inference (None: keep)"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda") and not (value.startswith("cuda:") and value[5:].isdigit()):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @field_validator("checkpoints_dir", "references_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()

@@ -1,0 +1,78 @@
+"""Shared fixtures: the real clips in ../shared/media and small videos made on the fly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    if not (MEDIA / "labels.json").is_file():
+        pytest.fail(f"the shared clips are missing: expected {MEDIA}/labels.json (../shared/media beside the repo)")
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def labels(media: Path) -> dict[str, dict]:
+    return {clip["file"]: clip for clip in json.loads((media / "labels.json").read_text())["clips"]}
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        pytest.fail("ffmpeg is not installed: run `make setup` (it installs Debian's ffmpeg)")
+    return path
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 30, codec: str = "libx264") -> Path:
+    """Encode (N, H, W, 3) uint8 RGB frames into a video file with PyAV."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def empty_room_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-second 320x240 clip of a textured wall: nobody in it."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(60, 200, size=(240, 320, 3), dtype=np.uint8)
+    frames = np.stack([np.roll(base, i, axis=1) for i in range(30)])
+    return write_video(tmp_path_factory.mktemp("clips") / "empty_room.mp4", frames)
+
+
+@pytest.fixture(scope="session")
+def rotated_phone_clip(media: Path, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 60 frames of the portrait phone clip stored sideways (landscape) with a display
+    matrix that says 'turn 90 degrees clockwise to show', as phones write them."""
+    out = tmp_path_factory.mktemp("clips")
+    sideways = out / "sideways.mp4"
+    rotated = out / "rotated.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(media / "pushup_front_phone.mp4"), "-frames:v", "60",
+         "-vf", "transpose=cclock", "-c:v", "libx264", "-crf", "12", "-an", str(sideways)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(sideways), "-c", "copy", "-metadata:s:v:0", "rotate=270",
+         str(rotated)],
+        check=True,
+    )  # fmt: skip
+    return rotated
