@@ -220,7 +220,7 @@ def blazepose_to_h36m(landmarks: np.ndarray) -> np.ndarray:
     """
     _check_joints(landmarks, 33, "BlazePose landmarks")
     b = np.asarray(landmarks, dtype=np.float64)
-    out = np.empty(b.shape[:-2] + (17, b.shape[-1]), dtype=np.float64)
+    out = np.empty((*b.shape[:-2], 17, b.shape[-1]), dtype=np.float64)
     coco = b[..., BLAZEPOSE_TO_COCO_INDEX, :]
     for h_joint, c_joint in _COCO_DIRECT:
         out[..., h_joint, :] = coco[..., c_joint, :]

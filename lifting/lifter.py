@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +58,7 @@ class Lifter(abc.ABC):
         for i in todo:
             if windows[i].inputs.shape != (self.receptive_field, 17, 2):
                 raise LifterError(
-                    f"{self.name} needs windows of shape ({self.receptive_field}, 17, 2), "
-                    f"got {windows[i].inputs.shape}"
+                    f"{self.name} needs windows of shape ({self.receptive_field}, 17, 2), got {windows[i].inputs.shape}"
                 )
         joints = self._lift([windows[i] for i in todo]) if todo else np.empty((0, 17, 3), np.float32)
         out = [Pose3D.missing(w.target.timestamp_ms, self.name) for w in windows]
@@ -93,9 +92,7 @@ class LiftStream:
 
     def __init__(self, lifter: Lifter, lookahead: int) -> None:
         if not 0 <= lookahead <= lifter.max_lookahead:
-            raise ValueError(
-                f"lookahead must be in [0, {lifter.max_lookahead}] for {lifter.name}, got {lookahead}"
-            )
+            raise ValueError(f"lookahead must be in [0, {lifter.max_lookahead}] for {lifter.name}, got {lookahead}")
         self.lifter = lifter
         self.window = StreamingWindow(lifter.receptive_field, lookahead)
 
@@ -114,7 +111,7 @@ class PoseFormerV2Options:
 
     checkpoint: Path
     """Official-format checkpoint (e.g. checkpoints/27_243_45.2.bin)."""
-    config: PoseFormerV2Config = PoseFormerV2Config()
+    config: PoseFormerV2Config = field(default_factory=PoseFormerV2Config)
     """Shapes of the network in the checkpoint (defaults: the official 27_243 model)."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""

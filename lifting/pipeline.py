@@ -137,7 +137,8 @@ class StageTimes:
     """Time in the lifter."""
     total_s: float = 0.0
     """End to end, opening the file included."""
-    extra: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know about the input (truncated file, repaired timestamps)."""
 
     def as_dict(self) -> dict[str, float]:
         """Per-stage times, and per-frame milliseconds and throughput."""
@@ -182,6 +183,13 @@ class PosePipeline:
                 times.pose2d_s += time.perf_counter() - t1
                 if progress is not None:
                     progress(len(poses_2d), expected)
+            ended_early = reader.ended_early()
+            if ended_early:
+                times.warnings.append(ended_early)
+            if reader.repaired_timestamps:
+                times.warnings.append(
+                    f"{reader.repaired_timestamps} frames had non-increasing timestamps and were re-timed"
+                )
         t2 = time.perf_counter()
         poses_3d = self.lifter.lift_sequence(poses_2d)
         times.lift_s = time.perf_counter() - t2

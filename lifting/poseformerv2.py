@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812 - the usual alias
+from torch.nn import functional as F
 
 
 class CheckpointError(Exception):
@@ -110,13 +110,15 @@ class FreqMlp(Mlp):
 
     def __init__(self, dim: int, hidden: int, tokens: int) -> None:
         super().__init__(dim, hidden)
-        self.register_buffer("dct", torch.from_numpy(dct_matrix(tokens)).float(), persistent=False)
-        self.register_buffer("idct", torch.from_numpy(idct_matrix(tokens)).float(), persistent=False)
+        self.dct_basis: torch.Tensor
+        self.idct_basis: torch.Tensor
+        self.register_buffer("dct_basis", torch.from_numpy(dct_matrix(tokens)).float(), persistent=False)
+        self.register_buffer("idct_basis", torch.from_numpy(idct_matrix(tokens)).float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C) with N = tokens."""
-        coeffs = torch.matmul(self.dct, x)
-        return torch.matmul(self.idct, super().forward(coeffs))
+        coeffs = torch.matmul(self.dct_basis, x)
+        return torch.matmul(self.idct_basis, super().forward(coeffs))
 
 
 class Attention(nn.Module):
@@ -187,9 +189,7 @@ class PoseFormerV2(nn.Module):
         self.Temporal_pos_embed_ = nn.Parameter(torch.zeros(1, cfg.kept_coeffs, d))
         self.Joint_embedding = nn.Linear(2, e)
         self.Freq_embedding = nn.Linear(2 * j, d)
-        self.Spatial_blocks = nn.ModuleList(
-            Block(e, cfg.num_heads, int(e * cfg.mlp_ratio)) for _ in range(cfg.depth)
-        )
+        self.Spatial_blocks = nn.ModuleList(Block(e, cfg.num_heads, int(e * cfg.mlp_ratio)) for _ in range(cfg.depth))
         self.blocks = nn.ModuleList(
             MixedBlock(d, cfg.num_heads, int(d * cfg.mlp_ratio), cfg.kept_coeffs, cfg.kept_frames)
             for _ in range(cfg.depth)
@@ -201,6 +201,7 @@ class PoseFormerV2(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, 3 * j))
         # Frequency-branch input transform: the first K rows of the T-point DCT-II.
         freq_in = dct_matrix(cfg.frames)[: cfg.kept_coeffs]
+        self.freq_in: torch.Tensor
         self.register_buffer("freq_in", torch.from_numpy(freq_in).float(), persistent=False)
         self._first_kept = cfg.pad - cfg.kept_frames // 2
         for param in (self.Spatial_pos_embed, self.Temporal_pos_embed, self.Temporal_pos_embed_):
@@ -254,7 +255,8 @@ def _safe_numpy_globals() -> list[Any]:
     found = [getattr(np_random_pickle, name) for name in names if hasattr(np_random_pickle, name)]
     rng_classes = [np.random.RandomState, np.random.Generator, np.random.MT19937, np.random.PCG64]
     dtype_classes = {type(np.dtype(t)) for t in ("u4", "i8", "f8")}
-    return [*found, *rng_classes, multiarray._reconstruct, np.ndarray, np.dtype, *dtype_classes]
+    reconstruct = multiarray._reconstruct  # type: ignore[attr-defined]
+    return [*found, *rng_classes, reconstruct, np.ndarray, np.dtype, *dtype_classes]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -148,6 +148,7 @@ class VideoReader:
         self.options = options or ReaderOptions()
         self.info = probe(self.path)
         self.repaired_timestamps = 0
+        self.last_timestamp_ms: float | None = None
         self._container: av.container.InputContainer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,6 +170,20 @@ class VideoReader:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+    def ended_early(self) -> str | None:
+        """After reading: a warning when the frames stopped well before the declared duration
+        (a truncated download or recording), else None."""
+        declared_ms = self.info.duration_s * 1000
+        if self.last_timestamp_ms is None or declared_ms <= 0:
+            return None
+        frame_ms = 1000.0 / self.info.fps if self.info.fps > 0 else 100.0
+        if self.last_timestamp_ms + 2 * frame_ms + 500 < declared_ms:
+            return (
+                f"the video ends at {self.last_timestamp_ms / 1000:.2f} s but declares "
+                f"{self.info.duration_s:.2f} s: the file is probably truncated"
+            )
+        return None
 
     def output_size(self) -> tuple[int, int]:
         """(width, height) of the images this reader yields."""
@@ -209,7 +224,8 @@ class VideoReader:
                     timestamp_ms = previous_ms + nominal_ms
                     self.repaired_timestamps += 1
                 previous_ms = timestamp_ms
-                image = frame.to_ndarray(format="rgb24", width=stored_w, height=stored_h)
+                self.last_timestamp_ms = timestamp_ms
+                image: np.ndarray = frame.to_ndarray(format="rgb24", width=stored_w, height=stored_h)
                 if turns:
                     image = np.ascontiguousarray(np.rot90(image, k=turns))
                 yield VideoFrame(image=image, timestamp_ms=timestamp_ms, index=index, source_size=source_size)

@@ -22,10 +22,15 @@ from pydantic import ValidationError
 EXIT_OK, EXIT_NOTHING_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _quiet_native_logs() -> None:
-    # MediaPipe's C++ side logs through glog/absl to stderr; keep the terminal for our own output.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _silence_native_stderr() -> None:
+    """MediaPipe's C++ side (TFLite, absl) writes informational lines straight to file descriptor 2.
+    Give Python a duplicate of the real stderr and point descriptor 2 at /dev/null, so the terminal
+    shows only the coach's own messages (tracebacks included). ``--verbose`` keeps the native lines."""
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _error(message: str) -> int:
@@ -99,8 +104,11 @@ def cmd_poses(args: argparse.Namespace) -> int:
         return _error(str(exc))
     track.save_npz(out)
     summary = {**track.summary(), "output": str(out), "timing": times.as_dict()}
+    warnings = list(times.warnings)
     if track.detected_fraction == 0.0:
-        summary["warning"] = "no person was found in any frame; every row is marked detected=False"
+        warnings.append("no person was found in any frame; every row is marked detected=False")
+    if warnings:
+        summary["warnings"] = warnings
     if args.json:
         print(json.dumps(summary))
     else:
@@ -109,10 +117,9 @@ def cmd_poses(args: argparse.Namespace) -> int:
             f"({summary['detected_fraction']:.1%}), 2D: {track.backend}, 3D: {track.lifter}, "
             f"{times.as_dict()['fps']} frames/s -> {out}"
         )
-    if "warning" in summary:
-        print(f"coach: warning: {summary['warning']}", file=sys.stderr)
-        return EXIT_NOTHING_FOUND
-    return EXIT_OK
+    for warning in warnings:
+        print(f"coach: warning: {warning}", file=sys.stderr)
+    return EXIT_NOTHING_FOUND if track.detected_fraction == 0.0 else EXIT_OK
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
@@ -169,6 +176,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coach", description="AI Fitness Coach: real-time exercise coaching")
+    parser.add_argument("--verbose", action="store_true", help="also show the native libraries' log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     poses = sub.add_parser("poses", help="video -> per-frame 2D and 3D poses (.npz)")
@@ -189,8 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_native_logs()
+    """Entry point. Called with ``argv`` (tests, other Python code) it leaves stderr alone."""
     args = build_parser().parse_args(argv)
+    if argv is None and not args.verbose:
+        _silence_native_stderr()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

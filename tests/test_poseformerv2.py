@@ -59,9 +59,7 @@ def test_parameter_count_of_the_official_model_is_14_381_899() -> None:
 def test_dct_matrices_match_the_dct_ii_definition() -> None:
     for n in (1, 5, 27, 243):
         d = dct_matrix(n)
-        expected = np.array(
-            [[2 * math.cos(math.pi * k * (2 * i + 1) / (2 * n)) for i in range(n)] for k in range(n)]
-        )
+        expected = np.array([[2 * math.cos(math.pi * k * (2 * i + 1) / (2 * n)) for i in range(n)] for k in range(n)])
         np.testing.assert_allclose(d, expected, atol=1e-12)
         np.testing.assert_allclose(idct_matrix(n) @ d, np.eye(n), atol=1e-10)
     # By hand for n = 2: X0 = 2(x0 + x1), X1 = 2(x0 cos(pi/4) + x1 cos(3pi/4)) = sqrt(2)(x0 - x1)
@@ -136,7 +134,9 @@ def test_missing_key_is_refused_naming_the_key(tmp_path: Path, tiny_checkpoint_s
 def test_misshapen_key_is_refused_naming_the_key_and_shapes(tmp_path: Path, tiny_checkpoint_state: dict) -> None:
     tiny_checkpoint_state["module.Temporal_pos_embed"] = torch.zeros(1, 8, 136)
     path = write(tmp_path / "bad_shape.bin", tiny_checkpoint_state)
-    with pytest.raises(CheckpointError, match=r"module\.Temporal_pos_embed has shape \[1, 8, 136\], expected \[1, 9, 136\]"):
+    with pytest.raises(
+        CheckpointError, match=r"module\.Temporal_pos_embed has shape \[1, 8, 136\], expected \[1, 9, 136\]"
+    ):
         load_poseformerv2(path, TINY)
 
 

@@ -168,7 +168,7 @@ def test_world_lifter_is_root_relative_and_needs_world_landmarks() -> None:
 def test_create_lifter_never_runs_poseformerv2_without_weights(tmp_path: Path, narrow_checkpoint: Path) -> None:
     absent = tmp_path / "27_243_45.2.bin"
     assert isinstance(create_lifter("auto", absent), WorldLandmarkLifter)
-    with pytest.raises(LifterError, match="checkpoint .* is missing"):
+    with pytest.raises(LifterError, match=r"checkpoint .* is missing"):
         create_lifter("poseformerv2", absent)
     chosen = create_lifter("auto", narrow_checkpoint, NARROW_243, "cpu")
     assert isinstance(chosen, PoseFormerV2Lifter)
