@@ -1,7 +1,9 @@
 """The ``coach`` command line.
 
-    coach poses VIDEO -o OUT.npz [--json]   video -> 2D and 3D poses
-    coach checkpoints [--verify]            which weight files are present, which are missing
+    coach poses VIDEO -o OUT.npz [--json]                   video -> 2D and 3D poses
+    coach analyze VIDEO --exercise NAME [--json] [-o R.json] count, score and name faults per rep
+    coach reference build --exercise NAME --video FILE [--reps I-J]   calibrate a reference exercise
+    coach checkpoints [--verify]                            which weight files are present or missing
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
 2 bad input or configuration (the message says what to do).
@@ -45,6 +47,7 @@ def _settings(args: argparse.Namespace) -> Any:
         key: value
         for key, value in {
             "checkpoints_dir": getattr(args, "checkpoints_dir", None),
+            "references_dir": getattr(args, "references_dir", None),
             "lifter": getattr(args, "lifter", None),
             "device": getattr(args, "device", None),
         }.items()
@@ -122,6 +125,128 @@ def cmd_poses(args: argparse.Namespace) -> int:
     return EXIT_NOTHING_FOUND if track.detected_fraction == 0.0 else EXIT_OK
 
 
+def _track_of(video: str, settings: Any) -> Any:
+    """Run the pose pipeline over a video with the configured components (progress bar on a tty)."""
+    from lifting.pipeline import PosePipeline
+    from server.components import make_backend, make_lifter
+
+    lifter = make_lifter(settings)
+    progress = _Progress(Path(video).name)
+    with make_backend(settings) as backend:
+        try:
+            track, times = PosePipeline(backend, lifter, max_side=settings.max_side).run(video, progress)
+        finally:
+            progress.close()
+    for warning in times.warnings:
+        print(f"coach: warning: {warning}", file=sys.stderr)
+    return track
+
+
+def _pipeline_errors() -> tuple[type[Exception], ...]:
+    from lifting.lifter import LifterError
+    from lifting.pose2d import BackendError
+    from lifting.poseformerv2 import CheckpointError
+    from lifting.video import VideoError
+    from scoring.reference import ReferenceError
+
+    return (VideoError, CheckpointError, LifterError, BackendError, ReferenceError, ValueError)
+
+
+def _rep_table(reps: list[Any]) -> str:
+    lines = [f"{'rep':>3}  {'start':>7}  {'end':>7}  {'score':>5}  {'ROM':>5}  {'time':>5}  faults"]
+    for r in reps:
+        faults = "; ".join(f.message for f in r.faults) or "-"
+        lines.append(
+            f"{r.index:>3}  {r.start_ms / 1000:>6.2f}s  {r.end_ms / 1000:>6.2f}s  {r.score:>5.1f}  "
+            f"{r.rom_pct:>4.0f}%  {r.duration_s:>4.1f}s  {faults}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from scoring.core import analyze_track
+    from scoring.reference import load_reference
+
+    report_path = Path(args.output) if args.output else None
+    if report_path is not None and not report_path.parent.is_dir():
+        return _error(f"the output folder {report_path.parent} does not exist")
+    try:
+        settings = _settings(args)
+        reference = load_reference(settings.references_dir, args.exercise)
+        track = _track_of(args.video, settings)
+    except ValidationError as exc:
+        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    except _pipeline_errors() as exc:
+        return _error(str(exc))
+    analysis = analyze_track(reference, track)
+    report = {
+        "exercise": analysis.exercise,
+        "video": str(args.video),
+        "frames": track.frames,
+        "detected_fraction": round(track.detected_fraction, 4),
+        "backend": track.backend,
+        "lifter": track.lifter,
+        "reps": [r.as_dict() for r in analysis.reps],
+        "summary": analysis.summary.as_dict(),
+    }
+    if report_path is not None:
+        report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        s = analysis.summary
+        print(f"{reference.spec.display_name}: {s.reps} reps in {Path(args.video).name} ({track.lifter} 3D)")
+        if analysis.reps:
+            print(_rep_table(analysis.reps))
+            fault = f", most frequent fault: {s.most_frequent_fault} ({s.most_frequent_fault_count} reps)"
+            print(
+                f"mean score {s.mean_score}, best {s.best_score}, worst {s.worst_score}, trend {s.trend}"
+                + (fault if s.most_frequent_fault else "")
+            )
+    if track.detected_fraction == 0.0:
+        print("coach: warning: no person was found in any frame", file=sys.stderr)
+        return EXIT_NOTHING_FOUND
+    return EXIT_OK
+
+
+def cmd_reference_build(args: argparse.Namespace) -> int:
+    from scoring.build import build_reference
+    from scoring.reference import ExerciseSpec, read_spec, save_reference, validate_exercise_name
+
+    try:
+        settings = _settings(args)
+        folder = settings.references_dir / validate_exercise_name(args.exercise)
+        if (folder / "exercise.json").is_file():
+            spec = read_spec(folder)
+        elif args.driver is None or not args.parts:
+            return _error(
+                f"{folder}/exercise.json does not exist: for a new exercise give --driver, --direction and --parts "
+                "(and optionally --display-name, --camera), or write exercise.json first"
+            )
+        else:
+            spec = ExerciseSpec(
+                name=args.exercise,
+                display_name=args.display_name or args.exercise.replace("_", " ").title(),
+                camera=args.camera,
+                body_parts=tuple(p.strip() for p in args.parts.split(",")),
+                driver=args.driver,
+                driver_direction=args.direction,
+            )
+        track = _track_of(args.video, settings)
+        reference = build_reference(spec, track, args.reps)
+    except ValidationError as exc:
+        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    except _pipeline_errors() as exc:
+        return _error(str(exc))
+    save_reference(reference, folder)
+    cal = reference.calibration
+    print(
+        f"{spec.display_name}: {len(cal.reps)} reference reps from {cal.source_video} "
+        f"(template rep {cal.template + 1}); {spec.driver} {cal.top:.0f} -> {cal.bottom:.0f} deg; saved to {folder}"
+    )
+    return EXIT_OK
+
+
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     from lifting.checkpoints import checkpoint_status
     from lifting.poseformerv2 import CheckpointError
@@ -187,6 +312,34 @@ def build_parser() -> argparse.ArgumentParser:
     poses.add_argument("--device", help="torch device for the lifter: auto, cpu, cuda, cuda:N")
     poses.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
     poses.set_defaults(func=cmd_poses)
+
+    analyze = sub.add_parser("analyze", help="count, score and name the faults of every rep in a video")
+    analyze.add_argument("video", help="a video file")
+    analyze.add_argument("--exercise", required=True, help="reference exercise name (see references/)")
+    analyze.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    analyze.add_argument("-o", "--output", help="also write the JSON report to this file")
+    analyze.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    analyze.add_argument("--lifter", choices=["auto", "poseformerv2", "mediapipe-world"], help="default: auto")
+    analyze.set_defaults(func=cmd_analyze)
+
+    reference = sub.add_parser("reference", help="reference exercises")
+    reference_sub = reference.add_subparsers(dest="reference_command", required=True, metavar="ACTION")
+    build = reference_sub.add_parser("build", help="calibrate a reference exercise from a video of good reps")
+    build.add_argument("--exercise", required=True, help="exercise name (folder under references/)")
+    build.add_argument("--video", required=True, help="video of the reference reps")
+    build.add_argument("--reps", help="which reps to keep, 1-based: 2 or 1-3 (default: all found)")
+    build.add_argument("--driver", help="new exercise: the angle that drives a rep, e.g. knee_mean")
+    build.add_argument(
+        "--direction",
+        choices=["decrease", "increase"],
+        default="decrease",
+        help="new exercise: how the driver moves from the start posture to the turning point",
+    )
+    build.add_argument("--parts", help="new exercise: scored body parts, e.g. left_leg,right_leg")
+    build.add_argument("--display-name", help="new exercise: name shown to users")
+    build.add_argument("--camera", default="side view, whole body in frame", help="new exercise: camera guidance")
+    build.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    build.set_defaults(func=cmd_reference_build)
 
     ckpt = sub.add_parser("checkpoints", help="list the weight files: present, missing, where they go")
     ckpt.add_argument("--verify", action="store_true", help="also compare SHA-256 digests where known")

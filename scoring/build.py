@@ -1,0 +1,152 @@
+"""Building a reference from a video's pose track: calibration, template choice, tolerances.
+
+Kept apart from ``scoring.reference`` (the data) because it uses the scorer to measure the
+reference's own reps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lifting.pipeline import PoseTrack
+from scoring.dtw import dtw
+from scoring.features import BODY_PARTS, compute_features, feature_by_name
+from scoring.reference import (
+    Calibration,
+    ExerciseSpec,
+    Reference,
+    ReferenceError,
+    RepSpan,
+    Tolerances,
+    parse_rep_range,
+    segment,
+    segmenter_options,
+)
+from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer
+
+FORM_MARGIN_DEG = 1.5
+"""Added to the largest deviation among the reference's reps to get a part's form tolerance."""
+FAULT_MARGIN_DEG = 3.0
+"""Added to the largest value among the reference's reps to get an angle fault's threshold."""
+
+
+def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = None) -> Reference:
+    """Calibrate ``spec`` on a video's pose track.
+
+    1. Provisional thresholds from the driving angle's distribution (5th and 95th percentiles).
+    2. Segment with them; keep the asked reps (``"2-3"``, 1-based; default all).
+    3. Re-calibrate from those reps (medians at starts/ends, at turning points, posture at starts),
+       segment again with the final thresholds (exactly as live scoring will), and pick the template
+       rep: the medoid under DTW.
+    4. Score every reference rep against the template and widen the tolerances to their spread
+       (``calibrate_tolerances``).
+    """
+    if track.frames == 0 or not track.detected.any():
+        raise ReferenceError(f"{track.source}: no person was found in the video, so no reference can be built")
+    features = compute_features(track.poses_3d)
+    ts = track.timestamps_ms
+    driver = features[:, feature_by_name(spec.driver)]
+    posture = features[:, feature_by_name(spec.posture_feature)]
+    found = np.isfinite(driver)
+    lo, hi = np.percentile(driver[found], [5, 95])
+    top, bottom = (hi, lo) if spec.driver_direction == "decrease" else (lo, hi)
+    at_top = found & (np.abs(driver - top) < 0.25 * abs(hi - lo))
+    provisional = Calibration(
+        top=float(top),
+        bottom=float(bottom),
+        posture_value=float(np.median(posture[at_top])) if at_top.any() else float(np.nanmedian(posture)),
+        reps=(),
+        template=0,
+        source_video=Path(track.source).name,
+        backend=track.backend,
+        lifter=track.lifter,
+    )
+    spans = segment(features, ts, spec, segmenter_options(spec, provisional, 2000.0))
+    if not spans:
+        raise ReferenceError(
+            f"{track.source}: no {spec.display_name} rep was found (driver {spec.driver} moved between "
+            f"{lo:.0f} and {hi:.0f} deg); check the video shows full reps from the start posture"
+        )
+    first, last = parse_rep_range(reps, len(spans))
+    chosen = spans[first - 1 : last]
+    ends = np.array([s.start for s in chosen] + [s.end for s in chosen])
+    calibrated = replace(
+        provisional,
+        top=float(np.median(driver[ends])),
+        bottom=float(np.median(driver[[s.bottom for s in chosen]])),
+        posture_value=float(np.median(posture[[s.start for s in chosen]])),
+    )
+    rep_ms = float(np.median([ts[s.end] - ts[s.start] for s in chosen]))
+    final = segment(features, ts, spec, segmenter_options(spec, calibrated, rep_ms))
+    kept = tuple(s for s in final if any(c.start <= s.bottom <= c.end for c in chosen))
+    if not kept:
+        raise ReferenceError(f"{track.source}: the reps disappeared after calibration; pick other reps with --reps")
+    columns = sorted({int(f) for part in spec.body_parts for f in BODY_PARTS[part]})
+    filled = np.nan_to_num(features[:, columns])
+    costs = np.zeros((len(kept), len(kept)))
+    for a, sa in enumerate(kept):
+        for b, sb in enumerate(kept):
+            if a < b:
+                costs[a, b] = costs[b, a] = dtw(filled[sa.start : sa.end + 1], filled[sb.start : sb.end + 1]).mean_cost
+    calibration = replace(
+        calibrated, reps=kept, template=int(np.argmin(costs.sum(axis=1))), extra={"reps_selected": f"{first}-{last}"}
+    )
+    reference = Reference(spec, calibration, track.poses_3d.astype(np.float32), ts.astype(np.float64), features)
+    tolerances = calibrate_tolerances(reference)
+    return replace(reference, calibration=replace(calibration, tolerances=tolerances))
+
+
+def measure_reference_reps(reference: Reference) -> list[RepMeasures]:
+    """Measure each of the reference's reps against its template, with default tolerances."""
+    scorer = RepScorer(replace(reference, calibration=replace(reference.calibration, tolerances=Tolerances())))
+    out = []
+    for span in reference.calibration.reps:
+        rep = reference.features[span.start : span.end + 1]
+        rep = np.where(np.isfinite(rep), rep, np.nan_to_num(rep))  # gaps inside a reference rep are rare
+        alignment = dtw(rep[:, scorer.columns], scorer.template)
+        out.append(
+            scorer.measure(rep, reference.timestamps_ms[span.start : span.end + 1], span.bottom - span.start, alignment)
+        )
+    return out
+
+
+def calibrate_tolerances(reference: Reference) -> Tolerances:
+    """Widen every tolerance and fault threshold to the spread of the reference's own reps.
+
+    A gold-standard set is good form by definition: what varies between its reps (including the
+    pose estimator's noise, e.g. on the arm that faces away from the camera) must cost no points.
+    """
+    measures = measure_reference_reps(reference)
+    form = {
+        part: max(FORM_TOLERANCE_DEG, max(m.deviation[part] for m in measures) + FORM_MARGIN_DEG)
+        for part in reference.spec.body_parts
+    }
+    tempos = [m.tempo for m in measures]
+    faults: dict[str, dict[str, float]] = {}
+    for rule in reference.spec.faults:
+        values = [m.rules[rule.id] for m in measures]
+        if rule.kind in ("offset", "symmetry"):
+            widened = max(rule.threshold, max(values) + FAULT_MARGIN_DEG)
+            if widened != rule.threshold:
+                faults[rule.id] = {"threshold": round(widened, 2)}
+        elif rule.kind == "rom":
+            widened = min(rule.threshold, min(values) - 3.0)
+            if widened != rule.threshold:
+                faults[rule.id] = {"threshold": round(widened, 2)}
+        else:
+            lo = min(rule.min_ratio, min(values) * 0.85) if rule.min_ratio > 0 else rule.min_ratio
+            hi = max(rule.max_ratio, max(values) * 1.15)
+            if (lo, hi) != (rule.min_ratio, rule.max_ratio):
+                faults[rule.id] = {"min_ratio": round(lo, 3), "max_ratio": round(hi, 3)}
+    return Tolerances(
+        form_deg={k: round(v, 2) for k, v in form.items()},
+        rom_full_pct=round(min(90.0, min(m.rom_pct for m in measures) - 2.0), 2),
+        tempo_min=round(min(0.7, min(tempos) * 0.9), 3),
+        tempo_max=round(max(1.5, max(tempos) * 1.1), 3),
+        symmetry_deg=round(max(3.0, max(m.symmetry for m in measures) + 1.0), 2),
+        jerk=round(max(m.jerk for m in measures), 3),
+        faults=faults,
+    )

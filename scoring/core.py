@@ -1,0 +1,163 @@
+"""The scoring core: ``add(pose3d) -> [CoachEvent]``, the same for live frames and whole videos.
+
+Pure and synchronous: no threads, no asyncio, no clock. Live mode calls ``add`` as 3D poses come out
+of the lifter; batch mode (``analyze_track``) calls it in a loop over a clip, so both give the same
+reps and scores on the same poses.
+
+Per frame: features (about 40 us) -> the rep segmenter -> while a rep runs, one online-DTW row against
+the reference's template rep. When the rep ends, the alignment is closed and the rep scored.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from lifting.pipeline import PoseTrack
+from lifting.types import Pose3D
+from scoring.dtw import OnlineDTW
+from scoring.features import compute_features, feature_by_name
+from scoring.reference import Reference
+from scoring.reps import RepSegmenter, SegmentEvent
+from scoring.score import RepScorer, summarize
+from scoring.types import (
+    CoachEvent,
+    PostureChanged,
+    RepDiscarded,
+    RepResult,
+    RepScored,
+    RepStarted,
+    SetSummary,
+)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    index: int
+    timestamp_ms: float
+    features: np.ndarray | None  # (NUM_FEATURES,) or None before anybody was seen
+
+
+class ScoringCore:
+    """Counts and scores the reps of one set against one reference."""
+
+    def __init__(self, reference: Reference, max_rep_frames: int = 2400) -> None:
+        self.reference = reference
+        self.scorer = RepScorer(reference)
+        self.segmenter = RepSegmenter(reference.segmenter_options())
+        self._dtw = OnlineDTW(self.scorer.template, capacity=512)
+        self._driver = int(feature_by_name(reference.spec.driver))
+        self._posture = int(feature_by_name(reference.spec.posture_feature))
+        self._recent: deque[_Frame] = deque(maxlen=max_rep_frames)
+        self._frame = 0
+        self._last_features: np.ndarray | None = None
+        self._rep_start = -1
+        self.results: list[RepResult] = []
+        """Every rep scored so far, in order."""
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames added so far."""
+        return self._frame
+
+    def add(self, pose: Pose3D) -> list[CoachEvent]:
+        """The next frame's 3D pose (frames in order; undetected frames too)."""
+        index = self._frame
+        self._frame += 1
+        features = compute_features(pose.joints[None])[0] if pose.detected else None
+        if features is not None and np.isfinite(features).all():
+            self._last_features = features
+        else:
+            features = None
+        held = features if features is not None else self._last_features
+        self._recent.append(_Frame(index, pose.timestamp_ms, held))
+        if self._rep_start >= 0 and held is not None:
+            self._dtw.add(held[self.scorer.columns])
+        driver = float(features[self._driver]) if features is not None else None
+        posture = float(features[self._posture]) if features is not None else None
+        out: list[CoachEvent] = []
+        for event in self.segmenter.add(index, pose.timestamp_ms, driver, posture):
+            out.extend(self._handle(event, pose.timestamp_ms))
+        return out
+
+    def finish(self) -> SetSummary:
+        """End of the set: a rep still running is not counted. Returns the set summary."""
+        self._rep_start = -1
+        return summarize(self.results)
+
+    def _frames_since(self, start: int) -> list[_Frame]:
+        first = self._recent[0].index
+        return list(self._recent)[max(0, start - first) :]
+
+    def _handle(self, event: SegmentEvent, timestamp_ms: float) -> list[CoachEvent]:
+        if event.kind == "start":
+            self._rep_start = event.start_frame
+            self._dtw.reset()
+            frames = self._frames_since(event.start_frame)
+            for frame in frames:
+                if frame.features is not None:
+                    self._dtw.add(frame.features[self.scorer.columns])
+            return [RepStarted(len(self.results) + 1, frames[0].timestamp_ms)]
+        if event.kind == "end":
+            # The rep ended at event.frame; the frames after it (seen while waiting for the top) are not part of it.
+            rows = [f for f in self._frames_since(event.start_frame) if f.index <= event.frame]
+            self._rep_start = -1
+            alignment = self._dtw.finish(len(rows))
+            result = self.scorer.score(
+                index=len(self.results) + 1,
+                features=np.stack([f.features for f in rows]),  # type: ignore[misc]
+                timestamps_ms=np.array([f.timestamp_ms for f in rows]),
+                frames=np.array([f.index for f in rows]),
+                turn=next(i for i, f in enumerate(rows) if f.index >= event.bottom_frame),
+                alignment=alignment,
+            )
+            self.results.append(result)
+            return [RepScored(result)]
+        if event.kind == "discard":
+            start_ms = self._frames_since(event.start_frame)[0].timestamp_ms if event.start_frame >= 0 else timestamp_ms
+            self._rep_start = -1
+            return [RepDiscarded(start_ms, event.state)]
+        return [PostureChanged(event.state, timestamp_ms, self._guidance(event.state))]  # type: ignore[arg-type]
+
+    def _guidance(self, state: str) -> str:
+        spec = self.reference.spec
+        if state == "no_person":
+            return "step into the frame: the camera must see your whole body"
+        if state == "out_of_position":
+            return f"get into the {spec.display_name} start position ({spec.camera})"
+        return f"ready: start your {spec.display_name} reps"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A whole clip scored: what ``coach analyze`` reports."""
+
+    exercise: str
+    """Exercise name."""
+    reps: list[RepResult]
+    """Counted reps in order."""
+    summary: SetSummary
+    """The set summary."""
+    events: list[CoachEvent]
+    """Everything the core emitted, in order."""
+
+
+def analyze_poses(reference: Reference, poses: list[Pose3D]) -> Analysis:
+    """Batch mode over 3D poses: the same ``ScoringCore.add`` loop as live mode."""
+    core = ScoringCore(reference)
+    events: list[CoachEvent] = []
+    for pose in poses:
+        events.extend(core.add(pose))
+    summary = core.finish()
+    return Analysis(reference.spec.name, list(core.results), summary, events)
+
+
+def analyze_track(reference: Reference, track: PoseTrack) -> Analysis:
+    """Batch mode over a pose track (from ``coach poses`` or ``PosePipeline``)."""
+    poses = [
+        Pose3D(track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]))
+        for i in range(track.frames)
+    ]
+    return analyze_poses(reference, poses)

@@ -1,0 +1,159 @@
+"""View- and scale-invariant features of a 3D pose: joint angles and body-frame angles, in degrees.
+
+Everything here is an angle between body segments or between a segment and the body's own frame,
+so it does not change when the camera moves around the person, zooms, or cuts: the features of
+the same movement filmed from the side and from the front agree. The one exception is
+``TORSO_INCLINE`` (the torso against the camera's vertical), kept apart for the posture gate: it
+tells lying from standing, which no body-internal angle can.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+
+import numpy as np
+from numba import njit
+
+
+class Feature(IntEnum):
+    """Columns of the feature matrix. All in degrees."""
+
+    ELBOW_L = 0
+    """Left elbow flexion: 180 straight arm, smaller when bent."""
+    ELBOW_R = 1
+    """Right elbow flexion."""
+    SHOULDER_L = 2
+    """Left arm against the torso (hip-shoulder-elbow angle)."""
+    SHOULDER_R = 3
+    """Right arm against the torso."""
+    ARM_ABDUCTION_L = 4
+    """Left upper arm out of the body's sagittal plane (elbow flare)."""
+    ARM_ABDUCTION_R = 5
+    """Right upper arm out of the sagittal plane."""
+    HIP_L = 6
+    """Left hip angle (shoulder-hip-knee): 180 straight body, smaller when folded."""
+    HIP_R = 7
+    """Right hip angle."""
+    KNEE_L = 8
+    """Left knee flexion: 180 straight leg."""
+    KNEE_R = 9
+    """Right knee flexion."""
+    BODY_LINE = 10
+    """Hips off the shoulder-ankle line, signed: + toward the body's front (sag in a push-up), - back."""
+    TORSO_INCLINE = 11
+    """Torso (pelvis -> thorax) against the camera's up axis: 0 upright, 90 lying. View-dependent."""
+    ELBOW_MEAN = 12
+    """Mean of both elbows."""
+    KNEE_MEAN = 13
+    """Mean of both knees."""
+    HIP_MEAN = 14
+    """Mean of both hip angles."""
+
+
+NUM_FEATURES = len(Feature)
+
+BODY_PARTS: dict[str, tuple[Feature, ...]] = {
+    "left_arm": (Feature.ELBOW_L, Feature.SHOULDER_L, Feature.ARM_ABDUCTION_L),
+    "right_arm": (Feature.ELBOW_R, Feature.SHOULDER_R, Feature.ARM_ABDUCTION_R),
+    "left_leg": (Feature.HIP_L, Feature.KNEE_L),
+    "right_leg": (Feature.HIP_R, Feature.KNEE_R),
+    "core": (Feature.BODY_LINE,),
+}
+"""Body parts and the features that describe them (used for per-part scores)."""
+
+SYMMETRIC_PAIRS: dict[str, tuple[Feature, Feature]] = {
+    "elbows": (Feature.ELBOW_L, Feature.ELBOW_R),
+    "shoulders": (Feature.SHOULDER_L, Feature.SHOULDER_R),
+    "hips": (Feature.HIP_L, Feature.HIP_R),
+    "knees": (Feature.KNEE_L, Feature.KNEE_R),
+}
+"""Left/right feature pairs (used for symmetry)."""
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _angle3(p: np.ndarray, a: int, b: int, c: int) -> float:
+    """Angle at joint b between b->a and b->c, degrees; p is one (17, 3) pose."""
+    ux, uy, uz = p[a, 0] - p[b, 0], p[a, 1] - p[b, 1], p[a, 2] - p[b, 2]
+    vx, vy, vz = p[c, 0] - p[b, 0], p[c, 1] - p[b, 1], p[c, 2] - p[b, 2]
+    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
+    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
+    cos = (ux * vx + uy * vy + uz * vz) / (nu * nv + 1e-12)
+    return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+
+
+@njit(nogil=True, cache=True)
+def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
+    """poses (T, 17, 3) float64 -> out (T, NUM_FEATURES) float64; see ``Feature`` for the columns."""
+    for t in range(poses.shape[0]):
+        p = poses[t]
+        o = out[t]
+        o[0] = _angle3(p, 11, 12, 13)  # ELBOW_L: L shoulder, L elbow, L wrist
+        o[1] = _angle3(p, 14, 15, 16)  # ELBOW_R
+        o[2] = _angle3(p, 4, 11, 12)  # SHOULDER_L: L hip, L shoulder, L elbow
+        o[3] = _angle3(p, 1, 14, 15)  # SHOULDER_R
+        o[6] = _angle3(p, 11, 4, 5)  # HIP_L: L shoulder, L hip, L knee
+        o[7] = _angle3(p, 14, 1, 2)  # HIP_R
+        o[8] = _angle3(p, 4, 5, 6)  # KNEE_L: L hip, L knee, L ankle
+        o[9] = _angle3(p, 1, 2, 3)  # KNEE_R
+        # Body frame: up = pelvis -> thorax; left = R hip -> L hip made orthogonal to up;
+        # forward = left x up (the direction the chest faces).
+        up = p[8] - p[0]
+        up = up / (math.sqrt(up[0] ** 2 + up[1] ** 2 + up[2] ** 2) + 1e-12)
+        left = p[4] - p[1]
+        left = left - (left[0] * up[0] + left[1] * up[1] + left[2] * up[2]) * up
+        left = left / (math.sqrt(left[0] ** 2 + left[1] ** 2 + left[2] ** 2) + 1e-12)
+        fwd = np.empty(3)
+        fwd[0] = left[1] * up[2] - left[2] * up[1]
+        fwd[1] = left[2] * up[0] - left[0] * up[2]
+        fwd[2] = left[0] * up[1] - left[1] * up[0]
+        for col, sh, el in ((4, 11, 12), (5, 14, 15)):  # ARM_ABDUCTION_L/R
+            arm = p[el] - p[sh]
+            norm = math.sqrt(arm[0] ** 2 + arm[1] ** 2 + arm[2] ** 2) + 1e-12
+            side = abs(arm[0] * left[0] + arm[1] * left[1] + arm[2] * left[2]) / norm
+            o[col] = math.degrees(math.asin(min(1.0, side)))
+        shoulders = (p[11] + p[14]) / 2
+        hips = (p[4] + p[1]) / 2
+        ankles = (p[6] + p[3]) / 2
+        a = shoulders - hips
+        b = ankles - hips
+        cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (
+            math.sqrt(a[0] ** 2 + a[1] ** 2 + a[2] ** 2) * math.sqrt(b[0] ** 2 + b[1] ** 2 + b[2] ** 2) + 1e-12
+        )
+        bend = 180.0 - math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+        # Sign: which side of the shoulder-ankle line the hips are on, along the chest's direction.
+        line = ankles - shoulders
+        line = line / (math.sqrt(line[0] ** 2 + line[1] ** 2 + line[2] ** 2) + 1e-12)
+        off = hips - shoulders
+        off = off - (off[0] * line[0] + off[1] * line[1] + off[2] * line[2]) * line
+        o[10] = bend if off[0] * fwd[0] + off[1] * fwd[1] + off[2] * fwd[2] >= 0 else -bend  # BODY_LINE
+        o[11] = math.degrees(math.acos(min(1.0, max(-1.0, -up[1]))))  # TORSO_INCLINE vs camera up (0, -1, 0)
+        o[12] = (o[0] + o[1]) / 2
+        o[13] = (o[8] + o[9]) / 2
+        o[14] = (o[6] + o[7]) / 2
+
+
+def compute_features(poses: np.ndarray) -> np.ndarray:
+    """Features of 3D poses.
+
+    Args:
+        poses: ``(T, 17, 3)`` float, metres (any scale), root-relative or not, H36M order, camera
+            axes (x right, y down, z away). NaN rows (no person) give NaN features.
+    Returns:
+        ``(T, NUM_FEATURES)`` float64, degrees, columns as ``Feature``.
+    """
+    p = np.ascontiguousarray(poses, dtype=np.float64)
+    if p.ndim != 3 or p.shape[1:] != (17, 3):
+        raise ValueError(f"poses must have shape (T, 17, 3), got {p.shape}")
+    out = np.empty((p.shape[0], NUM_FEATURES), dtype=np.float64)
+    _njit_features(p, out)
+    out[~np.isfinite(p).all(axis=(1, 2))] = np.nan  # the kernel's clamps would turn NaN into numbers
+    return out
+
+
+def feature_by_name(name: str) -> Feature:
+    """``"elbow_mean"`` -> ``Feature.ELBOW_MEAN``; ValueError naming the choices otherwise."""
+    try:
+        return Feature[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown feature {name!r}; choose one of {[f.name.lower() for f in Feature]}") from None

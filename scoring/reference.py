@@ -1,0 +1,351 @@
+"""Reference exercises as data: ``references/<name>/exercise.json`` + ``reference.npz``.
+
+``exercise.json`` has two parts. The authored part says what the exercise is: its name, the body
+parts that matter, the angle that drives a rep (and which way it moves), the posture gate, the
+fault rules with thresholds, and camera guidance. The ``calibration`` part is written by
+``build_reference`` from a real video run through our own pose pipeline: the driving angle at the
+start posture and at the turning point, the posture-gate angle, the reps found, and which rep is
+the template that live reps are aligned with. ``reference.npz`` keeps that video's 3D poses.
+
+Nothing in scoring knows exercise names: the core takes a ``Reference``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, Feature, compute_features, feature_by_name
+from scoring.reps import RepSegmenter, SegmenterOptions
+
+SPEC_FILE = "exercise.json"
+POSES_FILE = "reference.npz"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class ReferenceError(Exception):
+    """A reference is missing, malformed, or cannot be built; the message says what to do."""
+
+
+def validate_exercise_name(name: str) -> str:
+    """Exercise names are folder names: lowercase letters, digits, '-' and '_', starting with a letter."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ReferenceError(
+            f"invalid exercise name {name!r}: use 1-40 lowercase letters, digits, '-' or '_', starting with a letter"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One named fault and how to detect it."""
+
+    id: str
+    """Stable id (e.g. ``hips_sag``)."""
+    kind: Literal["offset", "rom", "tempo", "symmetry"]
+    """offset: an angle at the turning point (or its max/min over the rep) beyond the reference's by more than
+    ``threshold`` degrees in ``direction``; rom: range of motion below ``threshold`` percent; tempo: duration ratio
+    outside [``min_ratio``, ``max_ratio``]; symmetry: a left/right pair differing by ``threshold`` degrees more
+    than in the reference."""
+    message: str
+    """Template with ``{value}``, ``{reference}``, ``{delta}`` (and ``{side}``/``{lag}`` for symmetry)."""
+    severity: Literal["safety", "form"] = "form"
+    """Safety faults are reported first."""
+    body_parts: tuple[str, ...] = ()
+    """Body parts concerned."""
+    feature: str = ""
+    """offset: the angle (a ``Feature`` name)."""
+    at: Literal["turn", "max", "min"] = "turn"
+    """offset: where the angle is read."""
+    direction: Literal[1, -1] = 1
+    """offset: +1 flags values above the reference's, -1 below."""
+    threshold: float = 0.0
+    """offset/symmetry: degrees; rom: percent."""
+    pair: str = ""
+    """symmetry: one of ``SYMMETRIC_PAIRS``."""
+    min_ratio: float = 0.0
+    """tempo: shortest allowed duration relative to the reference rep."""
+    max_ratio: float = float("inf")
+    """tempo: longest allowed duration relative to the reference rep."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "offset":
+            feature_by_name(self.feature)
+        if self.kind == "symmetry" and self.pair not in SYMMETRIC_PAIRS:
+            raise ReferenceError(f"fault {self.id!r}: pair must be one of {sorted(SYMMETRIC_PAIRS)}, got {self.pair!r}")
+        if self.kind not in ("offset", "rom", "tempo", "symmetry"):
+            raise ReferenceError(f"fault {self.id!r}: unknown kind {self.kind!r}")
+        unknown = set(self.body_parts) - set(BODY_PARTS)
+        if unknown:
+            raise ReferenceError(f"fault {self.id!r}: unknown body parts {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    """The authored description of an exercise."""
+
+    name: str
+    """Folder name and API id."""
+    display_name: str
+    """Shown to users."""
+    camera: str
+    """Camera guidance shown to users (e.g. "side view, whole body in frame")."""
+    body_parts: tuple[str, ...]
+    """Parts scored for this exercise (keys of ``BODY_PARTS``)."""
+    driver: str
+    """The angle that drives a rep (a ``Feature`` name)."""
+    driver_direction: Literal["decrease", "increase"]
+    """How the driving angle moves from the start posture to the turning point."""
+    posture_feature: str = "torso_incline"
+    """The posture-gate angle."""
+    posture_tolerance_deg: float = 40.0
+    """Largest deviation from the reference's start-posture value of the gate angle."""
+    faults: tuple[FaultRule, ...] = ()
+    """Fault rules."""
+
+    def __post_init__(self) -> None:
+        validate_exercise_name(self.name)
+        feature_by_name(self.driver)
+        feature_by_name(self.posture_feature)
+        unknown = set(self.body_parts) - set(BODY_PARTS)
+        if unknown or not self.body_parts:
+            raise ReferenceError(f"{self.name}: body_parts must be a non-empty subset of {sorted(BODY_PARTS)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExerciseSpec:
+        """Parse the authored part of exercise.json (unknown keys are an error)."""
+        data = {k: v for k, v in data.items() if k != "calibration"}
+        try:
+            faults = tuple(
+                FaultRule(**{**f, "body_parts": tuple(f.get("body_parts", ()))}) for f in data.pop("faults", [])
+            )
+            return cls(**{**data, "body_parts": tuple(data.get("body_parts", ())), "faults": faults})
+        except TypeError as exc:
+            raise ReferenceError(f"exercise spec: {exc}") from None
+        except ValueError as exc:
+            raise ReferenceError(f"exercise spec: {exc}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (infinite ratios written as null)."""
+        data = asdict(self)
+        for fault in data["faults"]:
+            if fault["max_ratio"] == float("inf"):
+                fault["max_ratio"] = None
+        return data
+
+
+@dataclass(frozen=True)
+class RepSpan:
+    """Frame indices of one rep in the reference video."""
+
+    start: int
+    """First frame (start posture)."""
+    bottom: int
+    """Turning point."""
+    end: int
+    """Last frame (back at the start posture)."""
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much the reference's own reps vary: within these, a rep loses no points and gets no fault.
+
+    ``build_reference`` measures them on the reference's reps (a gold-standard set is good form by
+    definition, so its rep-to-rep spread, pose-estimation noise included, must not be penalised).
+    """
+
+    form_deg: dict[str, float] = field(default_factory=dict)
+    """Per body part, mean angle deviation with full marks (default ``FORM_TOLERANCE_DEG``)."""
+    rom_full_pct: float = 90.0
+    """Range of motion, percent of the template's, from which ROM gets full marks."""
+    tempo_min: float = 0.7
+    """Shortest duration ratio with full tempo marks."""
+    tempo_max: float = 1.5
+    """Longest duration ratio with full tempo marks."""
+    symmetry_deg: float = 3.0
+    """Left/right difference beyond the template's that is free."""
+    jerk: float | None = None
+    """Jerk (deg/frame^2) with full stability marks; None: the template's own."""
+    faults: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per fault id, the rule fields widened to the reference's spread (threshold, min_ratio, max_ratio)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What ``build_reference`` measured on the reference video."""
+
+    top: float
+    """Driving angle at the start posture, degrees."""
+    bottom: float
+    """Driving angle at the turning point, degrees."""
+    posture_value: float
+    """Posture-gate angle at the start posture, degrees."""
+    reps: tuple[RepSpan, ...]
+    """The reference video's reps used for the reference."""
+    template: int
+    """Index into ``reps`` of the rep live reps are aligned with (the medoid)."""
+    source_video: str
+    """File name of the reference video."""
+    backend: str
+    """2D backend the poses came from."""
+    lifter: str
+    """Lifter the poses came from."""
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    """The reference's natural variation (see ``Tolerances``)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes (e.g. the rep selection asked for)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An exercise with its calibrated reference poses, ready for scoring."""
+
+    spec: ExerciseSpec
+    """The authored description."""
+    calibration: Calibration
+    """The measured part."""
+    poses_3d: np.ndarray
+    """(T, 17, 3) float32, metres, root-relative, H36M order: the reference video's 3D poses."""
+    timestamps_ms: np.ndarray
+    """(T,) float64, the reference video's timestamps."""
+    features: np.ndarray
+    """(T, NUM_FEATURES) float64 degrees, from ``poses_3d`` (NaN where nobody was found)."""
+
+    @property
+    def template(self) -> RepSpan:
+        """The template rep."""
+        return self.calibration.reps[self.calibration.template]
+
+    def template_features(self) -> np.ndarray:
+        """(n, NUM_FEATURES) features of the template rep, start to end inclusive."""
+        t = self.template
+        return self.features[t.start : t.end + 1]
+
+    def template_duration_ms(self) -> float:
+        """Duration of the template rep."""
+        t = self.template
+        return float(self.timestamps_ms[t.end] - self.timestamps_ms[t.start])
+
+    def segmenter_options(self) -> SegmenterOptions:
+        """Segmentation thresholds from this reference."""
+        return segmenter_options(self.spec, self.calibration, self.template_duration_ms())
+
+
+def segmenter_options(spec: ExerciseSpec, cal: Calibration, rep_ms: float) -> SegmenterOptions:
+    """Segmentation thresholds for an exercise given its calibration and its template rep's duration."""
+    return SegmenterOptions(
+        top=cal.top,
+        bottom=cal.bottom,
+        posture_value=cal.posture_value,
+        posture_tolerance=spec.posture_tolerance_deg,
+        min_duration_ms=max(400.0, 0.25 * rep_ms),
+        max_duration_ms=max(10_000.0, 4.0 * rep_ms),
+    )
+
+
+def segment(
+    features: np.ndarray, timestamps_ms: np.ndarray, spec: ExerciseSpec, options: SegmenterOptions
+) -> list[RepSpan]:
+    """Run the online segmenter over a whole clip's features; return the counted reps."""
+    segmenter = RepSegmenter(options)
+    driver, posture = feature_by_name(spec.driver), feature_by_name(spec.posture_feature)
+    spans = []
+    for i, (row, ts) in enumerate(zip(features, timestamps_ms, strict=True)):
+        for event in segmenter.add(i, float(ts), float(row[driver]), float(row[posture])):
+            if event.kind == "end":
+                spans.append(RepSpan(event.start_frame, event.bottom_frame, event.frame))
+    return spans
+
+
+def parse_rep_range(text: str | None, available: int) -> tuple[int, int]:
+    """``"2-3"`` -> (2, 3), 1-based inclusive; None -> all. ReferenceError for a bad or out-of-range text."""
+    if text is None:
+        return 1, available
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if not match:
+        raise ReferenceError(f"--reps must look like 2 or 1-3, got {text!r}")
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if not 1 <= first <= last <= available:
+        raise ReferenceError(f"--reps {text} is outside the {available} reps found in the video (1-{available})")
+    return first, last
+
+
+def save_reference(reference: Reference, folder: Path) -> None:
+    """Write ``exercise.json`` (spec + calibration) and ``reference.npz`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = reference.spec.as_dict()
+    data["calibration"] = asdict(reference.calibration)
+    (folder / SPEC_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    np.savez_compressed(
+        folder / POSES_FILE, poses_3d=reference.poses_3d.astype(np.float32), timestamps_ms=reference.timestamps_ms
+    )
+
+
+def read_spec(folder: Path) -> ExerciseSpec:
+    """The authored part of ``folder/exercise.json``."""
+    return ExerciseSpec.from_dict(_read_json(folder / SPEC_FILE))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReferenceError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise ReferenceError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ReferenceError(f"{path}: expected a JSON object")
+    for fault in data.get("faults", []):
+        if fault.get("max_ratio") is None:
+            fault.pop("max_ratio", None)
+    return data
+
+
+def load_reference(references_dir: Path, name: str) -> Reference:
+    """Load ``references_dir/name``; ReferenceError naming what is missing or wrong."""
+    folder = references_dir / validate_exercise_name(name)
+    if not folder.is_dir():
+        known = list_exercises(references_dir)
+        raise ReferenceError(f"unknown exercise {name!r}; known: {known or 'none'} (in {references_dir})")
+    data = _read_json(folder / SPEC_FILE)
+    spec = ExerciseSpec.from_dict(data)
+    if "calibration" not in data:
+        raise ReferenceError(f"{folder}: not built yet; run `coach reference build --exercise {name} --video FILE`")
+    cal = dict(data["calibration"])
+    try:
+        calibration = Calibration(
+            **{
+                **cal,
+                "reps": tuple(RepSpan(**r) for r in cal["reps"]),
+                "tolerances": Tolerances(**cal.get("tolerances", {})),
+            }
+        )
+        with np.load(folder / POSES_FILE) as npz:
+            poses, ts = npz["poses_3d"], npz["timestamps_ms"]
+    except (TypeError, KeyError) as exc:
+        raise ReferenceError(f"{folder}: malformed calibration ({exc})") from None
+    except FileNotFoundError:
+        raise ReferenceError(f"{folder / POSES_FILE} is missing; rebuild with `coach reference build`") from None
+    if poses.ndim != 3 or poses.shape[1:] != (17, 3) or ts.shape != (poses.shape[0],):
+        raise ReferenceError(f"{folder / POSES_FILE}: expected poses_3d (T, 17, 3) and timestamps_ms (T,)")
+    if not calibration.reps or not 0 <= calibration.template < len(calibration.reps):
+        raise ReferenceError(f"{folder}: calibration has no valid template rep")
+    return Reference(spec, calibration, poses, ts, compute_features(poses))
+
+
+def list_exercises(references_dir: Path) -> list[str]:
+    """Names of the folders in ``references_dir`` that hold an exercise.json."""
+    if not references_dir.is_dir():
+        return []
+    return sorted(p.name for p in references_dir.iterdir() if (p / SPEC_FILE).is_file() and _NAME.match(p.name))
+
+
+def driver_feature(spec: ExerciseSpec) -> Feature:
+    """The spec's driving angle as a Feature."""
+    return feature_by_name(spec.driver)

@@ -1,0 +1,222 @@
+"""Online rep segmentation driven by the reference: ``add(frame) -> [SegmentEvent]``.
+
+A rep runs from the reference's start posture, through its turning point, and back. Progress of
+the driving angle is measured in reference units, p = (value - top) / (bottom - top): 0 at the
+reference's start posture, 1 at its turning point, whichever way the angle moves. A rep:
+
+1. may start only from the start posture (p < ``enter``) with the posture gate open (the torso's
+   inclination within tolerance of the reference's: lying for a push-up, upright for a squat);
+2. starts when p rises past ``enter``; its first frame is the last frame at the top of the start
+   posture (within ``top_margin`` of the lowest p seen while ready), where the movement began;
+3. turns in the middle of the plateau around peak p (frames within ``top_margin`` of the peak), so
+   a flat bottom gives its centre, not whichever frame happened to be deepest;
+4. ends once p is back below ``enter`` and has stopped falling (rises by ``top_margin``, goes back
+   down into a new rep, or ``settle_ms`` passed): its last frame is the lowest p after the turn, so
+   a rep runs from top to top and the event comes a few frames after that last frame;
+5. counts only if the peak reached ``min_depth`` and it lasted at least ``min_duration_ms``.
+
+The person lost for longer than ``max_gap_ms``, or the posture gate closing mid-rep, abandons the rep.
+Nothing is counted while the person gets into position, stands, talks or is out of frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """Thresholds, mostly from the reference's calibration."""
+
+    top: float
+    """Driving angle at the start posture (degrees)."""
+    bottom: float
+    """Driving angle at the turning point (degrees)."""
+    posture_value: float
+    """Posture-gate angle at the start posture (degrees)."""
+    posture_tolerance: float
+    """Largest allowed posture-gate deviation (degrees)."""
+    min_duration_ms: float
+    """Shortest rep that counts."""
+    max_duration_ms: float
+    """Longest rep; beyond it the movement is dropped."""
+    enter: float = 0.25
+    """Progress that separates the start posture from the rep."""
+    min_depth: float = 0.4
+    """Progress the turning point must reach for the rep to count (0.4 = 40% of the reference's range)."""
+    top_margin: float = 0.04
+    """Progress within which a frame still counts as the top (rep boundaries sit on the top)."""
+    settle_ms: float = 800.0
+    """Longest wait after the return for the movement to settle before the rep is closed."""
+    max_gap_ms: float = 600.0
+    """Longest run of frames without a person inside a rep."""
+    smoothing: float = 0.5
+    """Weight of the newest value in the causal exponential smoothing of the driving angle, (0, 1]."""
+
+    def __post_init__(self) -> None:
+        if abs(self.bottom - self.top) < 5.0:
+            raise ValueError(f"top ({self.top}) and bottom ({self.bottom}) must differ by at least 5 degrees")
+        if not 0.0 < self.enter < self.min_depth <= 1.5:
+            raise ValueError(f"need 0 < enter ({self.enter}) < min_depth ({self.min_depth}) <= 1.5")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError(f"smoothing must be in (0, 1], got {self.smoothing}")
+        if self.posture_tolerance <= 0 or self.min_duration_ms <= 0 or self.max_duration_ms <= self.min_duration_ms:
+            raise ValueError("posture_tolerance and min_duration_ms must be > 0, and max_duration_ms > min_duration_ms")
+
+
+@dataclass(frozen=True)
+class SegmentEvent:
+    """A change in the segmenter's view of the movement."""
+
+    kind: Literal["start", "end", "discard", "posture"]
+    """start: a rep began; end: a rep completed and counts; discard: a begun rep did not count;
+    posture: the posture state changed."""
+    frame: int
+    """Frame index at which it happened."""
+    start_frame: int = -1
+    """For start/end/discard: the rep's first frame."""
+    bottom_frame: int = -1
+    """For end: the turning point."""
+    peak_progress: float = math.nan
+    """For end/discard: the deepest progress reached."""
+    state: str = ""
+    """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason."""
+
+
+class RepSegmenter:
+    """The online segmenter (see module doc). Frames must be added in order, one index each."""
+
+    def __init__(self, options: SegmenterOptions) -> None:
+        self.options = options
+        self._span = options.bottom - options.top
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything; the next frame starts a new stream."""
+        self._state = "no_person"
+        self._smoothed: float | None = None
+        self._start = -1  # first frame of the rep being watched (or of the next one, while ready)
+        self._start_ms = 0.0
+        self._ready_min = math.inf
+        self._peak = -math.inf
+        self._trace: list[tuple[int, float]] = []  # (frame, progress) of the rep up to the return
+        self._returning = False  # back below `enter` after the turn, waiting for the top
+        self._end = -1
+        self._end_ms = 0.0
+        self._end_p = math.inf
+        self._return_ms = 0.0
+        self._last_seen_ms = -math.inf
+
+    @property
+    def state(self) -> str:
+        """no_person, out_of_position, ready or in_rep."""
+        return self._state
+
+    def progress(self, driver: float) -> float:
+        """Driving angle -> progress in reference units."""
+        return (driver - self.options.top) / self._span
+
+    def add(self, frame: int, timestamp_ms: float, driver: float | None, posture: float | None) -> list[SegmentEvent]:
+        """Next frame. ``driver``/``posture`` are the two angles, or None when nobody was found."""
+        o = self.options
+        events: list[SegmentEvent] = []
+        if driver is None or posture is None or not (math.isfinite(driver) and math.isfinite(posture)):
+            if self._state == "in_rep":
+                if self._returning:
+                    events.append(self._close())
+                elif timestamp_ms - self._last_seen_ms <= o.max_gap_ms:
+                    return events  # a short dropout inside a rep is bridged
+                else:
+                    events.append(self._discard(frame, "person lost from view"))
+            self._set(events, "no_person", frame)
+            self._smoothed = None
+            return events
+        self._last_seen_ms = timestamp_ms
+        self._smoothed = driver if self._smoothed is None else o.smoothing * driver + (1 - o.smoothing) * self._smoothed
+        p = self.progress(self._smoothed)
+        in_posture = abs(posture - o.posture_value) <= o.posture_tolerance
+        if self._state == "in_rep":
+            if not in_posture or (not self._returning and timestamp_ms - self._start_ms > o.max_duration_ms):
+                if self._returning:
+                    events.append(self._close())
+                else:
+                    why = "left the exercise posture" if not in_posture else "too slow to be a rep"
+                    events.append(self._discard(frame, why))
+                self._set(events, "out_of_position", frame)
+                return events
+            if not self._returning:
+                self._trace.append((frame, p))
+                self._peak = max(self._peak, p)
+                if p < o.enter:
+                    self._returning = True
+                    self._end, self._end_ms, self._end_p, self._return_ms = frame, timestamp_ms, p, timestamp_ms
+                return events
+            if p < self._end_p:
+                self._end, self._end_ms, self._end_p = frame, timestamp_ms, p
+            settled = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
+            if settled or p >= o.enter:
+                events.append(self._close())
+                # The rep's last frame is the next one's candidate first frame.
+                self._start, self._start_ms, self._ready_min = self._end, self._end_ms, self._end_p
+                if p >= o.enter:
+                    events.append(self._begin(frame, p))
+            return events
+        if not in_posture:
+            self._set(events, "out_of_position", frame)
+        elif p < o.enter:
+            if self._state != "ready":
+                self._ready_min = math.inf
+            self._set(events, "ready", frame)
+            if p <= self._ready_min + o.top_margin:
+                self._start, self._start_ms = frame, timestamp_ms
+            self._ready_min = min(self._ready_min, p)
+        elif self._state == "ready":
+            events.append(self._begin(frame, p))
+        else:
+            self._set(events, "out_of_position", frame)
+        return events
+
+    def _set(self, events: list[SegmentEvent], state: str, frame: int) -> None:
+        if state != self._state:
+            self._state = state
+            events.append(SegmentEvent("posture", frame, state=state))
+
+    def _begin(self, frame: int, p: float) -> SegmentEvent:
+        self._state = "in_rep"
+        self._returning = False
+        self._peak = p
+        self._trace = [(frame, p)]
+        return SegmentEvent("start", frame, start_frame=self._start)
+
+    def _discard(self, frame: int, reason: str) -> SegmentEvent:
+        self._returning = False
+        return SegmentEvent("discard", frame, start_frame=self._start, peak_progress=self._peak, state=reason)
+
+    def _close(self) -> SegmentEvent:
+        """The rep is back at the top: count it (end) or drop it (discard)."""
+        o = self.options
+        self._state = "ready"
+        self._returning = False
+        if self._peak < o.min_depth:  # back at the start posture, but this was no rep
+            reason = f"too shallow ({self._peak:.0%} of the reference's range)"
+            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
+        if self._end_ms - self._start_ms < o.min_duration_ms:
+            reason = f"too short ({(self._end_ms - self._start_ms) / 1000:.2f} s)"
+            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
+        return SegmentEvent(
+            "end", self._end, start_frame=self._start, bottom_frame=self._turn_frame(), peak_progress=self._peak
+        )
+
+    def _turn_frame(self) -> int:
+        """Middle of the contiguous plateau (within top_margin) around the deepest frame."""
+        values = [p for _, p in self._trace]
+        deepest = values.index(max(values))
+        floor = values[deepest] - self.options.top_margin
+        lo = hi = deepest
+        while lo > 0 and values[lo - 1] >= floor:
+            lo -= 1
+        while hi < len(values) - 1 and values[hi + 1] >= floor:
+            hi += 1
+        return self._trace[(lo + hi) // 2][0]

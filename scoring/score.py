@@ -1,0 +1,304 @@
+"""Per-rep scores and named faults, from a rep's features aligned with the reference's template rep.
+
+Score = 0.5 form + 0.2 range of motion + 0.1 tempo + 0.1 symmetry + 0.1 stability, each 0-100:
+
+- form: per body part, the mean absolute angle deviation along the DTW alignment; full marks up to
+  ``FORM_TOLERANCE_DEG`` (natural rep-to-rep variation), then falling linearly to 0 over
+  ``FORM_SPAN_DEG`` more degrees; the mean over the exercise's parts;
+- range of motion: the driving angle's range as a percentage of the template's; full marks from 90%;
+- tempo: duration over the template's; full marks from 0.7x to 1.5x;
+- symmetry: left/right differences beyond the reference's own; full marks up to 3 degrees more;
+- stability: jerk (second differences) of the scored angles against the template's.
+
+Because DTW absorbs timing, tempo and depth are scored separately, so a fast or shallow rep with a
+perfect shape still loses points and gets its named fault. Each named fault then costs
+``FAULT_PENALTY`` points (safety faults more), so a rep with a fault never scores like a clean one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from scoring.dtw import Alignment
+from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, feature_by_name
+from scoring.reference import FaultRule, Reference
+from scoring.types import Fault, RepResult, SetSummary
+
+FORM_TOLERANCE_DEG = 6.0
+FORM_SPAN_DEG = 30.0
+WEIGHTS = {"form": 0.5, "rom": 0.2, "tempo": 0.1, "symmetry": 0.1, "stability": 0.1}
+FAULT_PENALTY = {"safety": 8.0, "form": 4.0}
+MAX_LAG_FRAMES = 15
+
+
+def _hold_fill(features: np.ndarray) -> np.ndarray:
+    """Fill NaN rows with the previous finite row (the first finite row before it)."""
+    out = np.array(features, dtype=np.float64, copy=True)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.any():
+        raise ValueError("no finite feature rows")
+    last = out[np.argmax(finite)]
+    for i in range(out.shape[0]):
+        if finite[i]:
+            last = out[i]
+        else:
+            out[i] = last
+    return out
+
+
+def _turn_window(features: np.ndarray, turn: int, column: int) -> float:
+    lo, hi = max(0, turn - 2), min(features.shape[0], turn + 3)
+    return float(np.mean(features[lo:hi, column]))
+
+
+def _jerk(x: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.diff(x, n=2, axis=0)))) if x.shape[0] > 2 else 0.0
+
+
+def _lag(left: np.ndarray, right: np.ndarray) -> int:
+    """Shift k (frames) minimising mean |left[t] - right[t - k]|; k > 0 means left lags right."""
+    n = left.shape[0]
+    best, best_k = np.inf, 0
+    for k in range(-min(MAX_LAG_FRAMES, n // 3), min(MAX_LAG_FRAMES, n // 3) + 1):
+        a = left[max(k, 0) : n + min(k, 0)]
+        b = right[max(-k, 0) : n - max(k, 0)]
+        cost = float(np.mean(np.abs(a - b)))
+        if cost < best - 1e-9:
+            best, best_k = cost, k
+    return best_k
+
+
+@dataclass(frozen=True)
+class RepMeasures:
+    """Raw measurements of one rep against the template, before any tolerance is applied."""
+
+    deviation: dict[str, float]
+    """Per body part, mean absolute angle deviation along the alignment, degrees."""
+    rom_pct: float
+    """Driving angle's range, percent of the template's."""
+    duration_ms: float
+    """Rep duration."""
+    tempo: float
+    """Duration over the template's."""
+    symmetry: float
+    """Largest left/right mean difference beyond the template's, degrees (may be negative)."""
+    jerk: float
+    """Mean absolute second difference of the scored angles, degrees per frame squared."""
+    rules: dict[str, float]
+    """Per fault id, the quantity its rule thresholds: offset: direction * (value - reference);
+    symmetry: difference beyond the reference; rom: percent; tempo: ratio."""
+    fields: dict[str, dict[str, float | str]]
+    """Per fault id, the values its message names."""
+
+
+class RepScorer:
+    """Scores reps against one reference (stateless between reps)."""
+
+    def __init__(self, reference: Reference) -> None:
+        self.reference = reference
+        spec = reference.spec
+        self.tolerances = reference.calibration.tolerances
+        self.columns = sorted({int(f) for part in spec.body_parts for f in BODY_PARTS[part]})
+        """Feature columns that are aligned and scored."""
+        self.part_columns = {part: [self.columns.index(int(f)) for f in BODY_PARTS[part]] for part in spec.body_parts}
+        self.template_all = _hold_fill(reference.template_features())
+        self.template = np.ascontiguousarray(self.template_all[:, self.columns])
+        """(m, len(columns)) the template rep in the scored columns: what DTW aligns with."""
+        t = reference.template
+        self._template_turn = t.bottom - t.start
+        template_ts = reference.timestamps_ms[t.start : t.end + 1]
+        self._driver = int(feature_by_name(spec.driver))
+        drv = self.template_all[:, self._driver]
+        self._template_rom = float(np.max(drv) - np.min(drv))
+        self._template_ms = float(template_ts[-1] - template_ts[0])
+        self._template_jerk = _jerk(self.template)
+        self._pairs = [
+            (int(a), int(b)) for a, b in SYMMETRIC_PAIRS.values() if int(a) in self.columns and int(b) in self.columns
+        ]
+        self.rules = tuple(replace(rule, **self.tolerances.faults.get(rule.id, {})) for rule in spec.faults)  # type: ignore[arg-type]
+        """The fault rules with thresholds widened to the reference's own spread."""
+
+    def measure(self, features: np.ndarray, timestamps_ms: np.ndarray, turn: int, alignment: Alignment) -> RepMeasures:
+        """Raw measurements of a rep (see ``score`` for the arguments)."""
+        n = features.shape[0]
+        if features.ndim != 2 or timestamps_ms.shape != (n,) or not 0 <= turn < n:
+            raise ValueError("features (n, F), timestamps (n,) and 0 <= turn < n are required")
+        scored = features[:, self.columns]
+        path = alignment.path
+        diff = np.abs(scored[path[:, 0]] - self.template[path[:, 1]])
+        drv = features[:, self._driver]
+        duration_ms = float(timestamps_ms[-1] - timestamps_ms[0])
+        excess = [
+            float(np.mean(np.abs(features[:, a] - features[:, b])))
+            - float(np.mean(np.abs(self.template_all[:, a] - self.template_all[:, b])))
+            for a, b in self._pairs
+        ]
+        rom_pct = 100.0 * float(np.max(drv) - np.min(drv)) / max(self._template_rom, 1e-6)
+        tempo = duration_ms / max(self._template_ms, 1e-6)
+        rules: dict[str, float] = {}
+        fields: dict[str, dict[str, float | str]] = {}
+        for rule in self.rules:
+            rules[rule.id], fields[rule.id] = self._rule_measure(rule, features, timestamps_ms, turn, rom_pct, tempo)
+        return RepMeasures(
+            deviation={part: float(diff[:, cols].mean()) for part, cols in self.part_columns.items()},
+            rom_pct=rom_pct,
+            duration_ms=duration_ms,
+            tempo=tempo,
+            symmetry=max(excess) if excess else 0.0,
+            jerk=_jerk(scored),
+            rules=rules,
+            fields=fields,
+        )
+
+    def score(
+        self,
+        index: int,
+        features: np.ndarray,
+        timestamps_ms: np.ndarray,
+        frames: np.ndarray,
+        turn: int,
+        alignment: Alignment,
+    ) -> RepResult:
+        """Score one rep.
+
+        Args:
+            index: 1-based rep number.
+            features: ``(n, NUM_FEATURES)`` degrees, start to end inclusive, gaps already filled.
+            timestamps_ms: ``(n,)`` source timestamps.
+            frames: ``(n,)`` frame indices in the stream.
+            turn: position of the turning point within the rep (0-based).
+            alignment: DTW of ``features[:, columns]`` against ``self.template``.
+        """
+        if frames.shape != timestamps_ms.shape:
+            raise ValueError("frames and timestamps must have the same shape")
+        m = self.measure(features, timestamps_ms, turn, alignment)
+        tol = self.tolerances
+        part_scores = {
+            part: round(
+                100.0
+                * float(np.clip(1 - max(0.0, dev - tol.form_deg.get(part, FORM_TOLERANCE_DEG)) / FORM_SPAN_DEG, 0, 1)),
+                1,
+            )
+            for part, dev in m.deviation.items()
+        }
+        if m.tempo < tol.tempo_min:
+            tempo_score = max(0.0, 100.0 - 200.0 * (tol.tempo_min - m.tempo))
+        else:
+            tempo_score = max(0.0, 100.0 - 50.0 * max(0.0, m.tempo - tol.tempo_max))
+        symmetry = max(0.0, m.symmetry)
+        jerk_ok = self._template_jerk if tol.jerk is None else tol.jerk
+        stability = 100.0 * min(1.0, (jerk_ok + 0.5) / (m.jerk + 0.5))
+        components = {
+            "form": float(np.mean(list(part_scores.values()))),
+            "rom": 100.0 if m.rom_pct >= tol.rom_full_pct else max(0.0, 100.0 - 2.5 * (tol.rom_full_pct - m.rom_pct)),
+            "tempo": tempo_score,
+            "symmetry": max(0.0, 100.0 - 4.0 * max(0.0, symmetry - tol.symmetry_deg)),
+            "stability": stability,
+        }
+        faults = [self._fault(rule, m) for rule in self.rules if self._fires(rule, m.rules[rule.id])]
+        faults.sort(key=lambda f: f.severity != "safety")
+        return RepResult(
+            index=index,
+            start_ms=float(timestamps_ms[0]),
+            bottom_ms=float(timestamps_ms[turn]),
+            end_ms=float(timestamps_ms[-1]),
+            start_frame=int(frames[0]),
+            bottom_frame=int(frames[turn]),
+            end_frame=int(frames[-1]),
+            score=round(
+                max(
+                    0.0,
+                    sum(WEIGHTS[k] * v for k, v in components.items()) - sum(FAULT_PENALTY[f.severity] for f in faults),
+                ),
+                1,
+            ),
+            part_scores=part_scores,
+            part_deviation_deg={k: round(v, 2) for k, v in m.deviation.items()},
+            rom_pct=round(m.rom_pct, 1),
+            duration_s=round(m.duration_ms / 1000, 3),
+            tempo_ratio=round(m.tempo, 3),
+            down_s=round(float(timestamps_ms[turn] - timestamps_ms[0]) / 1000, 3),
+            up_s=round(float(timestamps_ms[-1] - timestamps_ms[turn]) / 1000, 3),
+            symmetry_deg=round(symmetry, 2),
+            stability=round(stability, 1),
+            faults=tuple(faults),
+        )
+
+    @staticmethod
+    def _fires(rule: FaultRule, measure: float) -> bool:
+        if rule.kind == "rom":
+            return measure < rule.threshold
+        if rule.kind == "tempo":
+            return not rule.min_ratio <= measure <= rule.max_ratio
+        return measure > rule.threshold
+
+    @staticmethod
+    def _fault(rule: FaultRule, m: RepMeasures) -> Fault:
+        fields = m.fields[rule.id]
+        return Fault(
+            id=rule.id,
+            message=rule.message.format(**fields),
+            value=round(float(fields["value"]), 2),
+            reference=round(float(fields["reference"]), 2),
+            severity=rule.severity,
+            body_parts=rule.body_parts,
+        )
+
+    def _rule_measure(
+        self, rule: FaultRule, features: np.ndarray, timestamps_ms: np.ndarray, turn: int, rom_pct: float, tempo: float
+    ) -> tuple[float, dict[str, float | str]]:
+        if rule.kind == "offset":
+            col = int(feature_by_name(rule.feature))
+            if rule.at == "turn":
+                value = _turn_window(features, turn, col)
+                ref = _turn_window(self.template_all, self._template_turn, col)
+            elif rule.at == "max":
+                value, ref = float(np.max(features[:, col])), float(np.max(self.template_all[:, col]))
+            else:
+                value, ref = float(np.min(features[:, col])), float(np.min(self.template_all[:, col]))
+            return rule.direction * (value - ref), {"value": value, "reference": ref, "delta": abs(value - ref)}
+        if rule.kind == "rom":
+            return rom_pct, {"value": rom_pct, "reference": 100.0, "delta": 100.0 - rom_pct}
+        if rule.kind == "tempo":
+            value, ref = tempo * self._template_ms / 1000, self._template_ms / 1000
+            return tempo, {"value": value, "reference": ref, "delta": abs(value - ref), "ratio": tempo}
+        a, b = (int(f) for f in SYMMETRIC_PAIRS[rule.pair])
+        rep_diff = float(np.mean(np.abs(features[:, a] - features[:, b])))
+        ref_diff = float(np.mean(np.abs(self.template_all[:, a] - self.template_all[:, b])))
+        lag = _lag(features[:, a], features[:, b])
+        frame_ms = float(np.median(np.diff(timestamps_ms))) if len(timestamps_ms) > 1 else 33.3
+        return rep_diff - ref_diff, {
+            "value": float(np.max(np.abs(features[:, a] - features[:, b]))),
+            "reference": ref_diff,
+            "delta": rep_diff - ref_diff,
+            "side": "left" if lag > 0 else "right",
+            "other": "right" if lag > 0 else "left",
+            "lag": abs(lag) * frame_ms / 1000,
+        }
+
+
+def summarize(results: list[RepResult]) -> SetSummary:
+    """The set summary: count, mean/best/worst score, trend over the set, most frequent fault."""
+    counts: dict[str, int] = {}
+    for result in results:
+        for fault_id in {f.id for f in result.faults}:
+            counts[fault_id] = counts.get(fault_id, 0) + 1
+    if not results:
+        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {})
+    scores = np.array([r.score for r in results])
+    slope = float(np.polyfit(np.arange(len(scores)), scores, 1)[0]) if len(scores) >= 3 else 0.0
+    trend = "n/a" if len(scores) < 3 else ("improving" if slope > 1 else "declining" if slope < -1 else "steady")
+    top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else (None, 0)
+    return SetSummary(
+        reps=len(results),
+        mean_score=round(float(scores.mean()), 1),
+        best_score=float(scores.max()),
+        worst_score=float(scores.min()),
+        trend=trend,  # type: ignore[arg-type]
+        trend_per_rep=round(slope, 2),
+        most_frequent_fault=top[0],
+        most_frequent_fault_count=top[1],
+        fault_counts=counts,
+    )

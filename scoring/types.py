@@ -1,0 +1,145 @@
+"""Frozen messages the scoring core emits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something that went wrong in a rep, with the measured value that shows it."""
+
+    id: str
+    """Rule id from the exercise (e.g. ``hips_sag``)."""
+    message: str
+    """Human sentence naming the measured value, e.g. "hips sag 17 deg below the shoulder-ankle line"."""
+    value: float
+    """The measured value (unit as in the message)."""
+    reference: float
+    """The reference's value of the same measure."""
+    severity: Literal["safety", "form"]
+    """Safety faults come first when coaching."""
+    body_parts: tuple[str, ...]
+    """Body parts concerned."""
+
+
+@dataclass(frozen=True)
+class RepResult:
+    """One counted and scored repetition."""
+
+    index: int
+    """1-based number of the rep in the set."""
+    start_ms: float
+    """Source timestamp of the rep's first frame (start posture)."""
+    bottom_ms: float
+    """Source timestamp of the turning point."""
+    end_ms: float
+    """Source timestamp of the rep's last frame (back at the start posture)."""
+    start_frame: int
+    """Index of the first frame in the stream."""
+    bottom_frame: int
+    """Index of the turning-point frame."""
+    end_frame: int
+    """Index of the last frame."""
+    score: float
+    """Overall score 0-100."""
+    part_scores: dict[str, float]
+    """Score 0-100 per body part, from the deviation of its angles from the aligned reference."""
+    part_deviation_deg: dict[str, float]
+    """Mean absolute angle deviation per body part along the alignment, degrees."""
+    rom_pct: float
+    """Range of motion of the driving angle as a percentage of the reference's."""
+    duration_s: float
+    """Rep duration, seconds."""
+    tempo_ratio: float
+    """Duration divided by the reference rep's duration."""
+    down_s: float
+    """Time from start to turning point, seconds."""
+    up_s: float
+    """Time from turning point to end, seconds."""
+    symmetry_deg: float
+    """Mean left/right difference of the paired angles beyond the reference's own, degrees (0 = as symmetric)."""
+    stability: float
+    """0-100: how steady the non-moving angles stayed compared with the reference (100 = as steady)."""
+    faults: tuple[Fault, ...] = field(default=())
+    """Named faults, safety first."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """The set at a glance."""
+
+    reps: int
+    """Number of counted reps."""
+    mean_score: float | None
+    """Mean rep score (None without reps)."""
+    best_score: float | None
+    """Best rep score."""
+    worst_score: float | None
+    """Worst rep score."""
+    trend: Literal["improving", "steady", "declining", "n/a"]
+    """Direction of the score over the set (least-squares slope beyond +-1 point per rep)."""
+    trend_per_rep: float
+    """Slope of score against rep number, points per rep."""
+    most_frequent_fault: str | None
+    """Id of the fault seen in most reps (None if none)."""
+    most_frequent_fault_count: int
+    """In how many reps it was seen."""
+    fault_counts: dict[str, int]
+    """Reps per fault id."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RepStarted:
+    """A rep began: the person left the start posture towards the turning point."""
+
+    index: int
+    """Number the rep will get if it completes."""
+    start_ms: float
+    """Timestamp of its first frame."""
+
+
+@dataclass(frozen=True)
+class RepScored:
+    """A rep ended and was scored."""
+
+    result: RepResult
+    """The per-rep result."""
+
+
+@dataclass(frozen=True)
+class RepDiscarded:
+    """A movement that looked like a rep's start but did not count."""
+
+    start_ms: float
+    """Timestamp where it began."""
+    reason: str
+    """Why it was not counted (too shallow, too short, posture lost, person lost)."""
+
+
+PostureState = Literal["no_person", "out_of_position", "ready", "in_rep"]
+
+
+@dataclass(frozen=True)
+class PostureChanged:
+    """The person's state relative to the exercise changed."""
+
+    state: PostureState
+    """New state."""
+    timestamp_ms: float
+    """When."""
+    message: str
+    """Guidance for the user (e.g. "get into the start position: side view, body horizontal")."""
+
+
+CoachEvent = RepStarted | RepScored | RepDiscarded | PostureChanged
+"""Everything ``ScoringCore.add`` can emit."""
