@@ -19,7 +19,6 @@ from scoring.reference import (
     ExerciseSpec,
     Reference,
     ReferenceError,
-    RepSpan,
     Tolerances,
     parse_rep_range,
     segment,
@@ -31,6 +30,8 @@ FORM_MARGIN_DEG = 1.5
 """Added to the largest deviation among the reference's reps to get a part's form tolerance."""
 FAULT_MARGIN_DEG = 3.0
 """Added to the largest value among the reference's reps to get an angle fault's threshold."""
+FAULT_MARGIN_S = 0.05
+"""Added to the largest left/right lag among the reference's reps to get a lag fault's threshold."""
 
 
 def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = None) -> Reference:
@@ -128,8 +129,9 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
     faults: dict[str, dict[str, float]] = {}
     for rule in reference.spec.faults:
         values = [m.rules[rule.id] for m in measures]
-        if rule.kind in ("offset", "symmetry"):
-            widened = max(rule.threshold, max(values) + FAULT_MARGIN_DEG)
+        if rule.kind in ("offset", "symmetry", "lag"):
+            margin = FAULT_MARGIN_S if rule.kind == "lag" else FAULT_MARGIN_DEG
+            widened = max(rule.threshold, max(values) + margin)
             if widened != rule.threshold:
                 faults[rule.id] = {"threshold": round(widened, 2)}
         elif rule.kind == "rom":

@@ -29,6 +29,7 @@ from scoring.types import (
     RepResult,
     RepScored,
     RepStarted,
+    SetFinished,
     SetSummary,
 )
 
@@ -82,10 +83,16 @@ class ScoringCore:
             out.extend(self._handle(event, pose.timestamp_ms))
         return out
 
-    def finish(self) -> SetSummary:
-        """End of the set: a rep still running is not counted. Returns the set summary."""
+    def finish(self) -> list[CoachEvent]:
+        """End of the set. A rep already on its way back to the start posture is complete and is
+        scored; one still before its turning point is not counted. The last event is
+        ``SetFinished`` with the summary. The core is then ready for a new set."""
+        out: list[CoachEvent] = []
+        for event in self.segmenter.flush():
+            out.extend(self._handle(event, self._recent[-1].timestamp_ms))
         self._rep_start = -1
-        return summarize(self.results)
+        out.append(SetFinished(summarize(self.results)))
+        return out
 
     def _frames_since(self, start: int) -> list[_Frame]:
         first = self._recent[0].index
@@ -150,8 +157,9 @@ def analyze_poses(reference: Reference, poses: list[Pose3D]) -> Analysis:
     events: list[CoachEvent] = []
     for pose in poses:
         events.extend(core.add(pose))
-    summary = core.finish()
-    return Analysis(reference.spec.name, list(core.results), summary, events)
+    events.extend(core.finish())
+    assert isinstance(events[-1], SetFinished)
+    return Analysis(reference.spec.name, list(core.results), events[-1].summary, events)
 
 
 def analyze_track(reference: Reference, track: PoseTrack) -> Analysis:

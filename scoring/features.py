@@ -78,7 +78,7 @@ def _angle3(p: np.ndarray, a: int, b: int, c: int) -> float:
     vx, vy, vz = p[c, 0] - p[b, 0], p[c, 1] - p[b, 1], p[c, 2] - p[b, 2]
     nu = math.sqrt(ux * ux + uy * uy + uz * uz)
     nv = math.sqrt(vx * vx + vy * vy + vz * vz)
-    cos = (ux * vx + uy * vy + uz * vz) / (nu * nv + 1e-12)
+    cos = (ux * vx + uy * vy + uz * vz) / max(nu * nv, 1e-12)
     return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
 
 
@@ -117,8 +117,8 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
         ankles = (p[6] + p[3]) / 2
         a = shoulders - hips
         b = ankles - hips
-        cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (
-            math.sqrt(a[0] ** 2 + a[1] ** 2 + a[2] ** 2) * math.sqrt(b[0] ** 2 + b[1] ** 2 + b[2] ** 2) + 1e-12
+        cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / max(
+            math.sqrt(a[0] ** 2 + a[1] ** 2 + a[2] ** 2) * math.sqrt(b[0] ** 2 + b[1] ** 2 + b[2] ** 2), 1e-12
         )
         bend = 180.0 - math.degrees(math.acos(min(1.0, max(-1.0, cos))))
         # Sign: which side of the shoulder-ankle line the hips are on, along the chest's direction.

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, Feature, compute_features, feature_by_name
+from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feature_by_name
 from scoring.reps import RepSegmenter, SegmenterOptions
 
 SPEC_FILE = "exercise.json"
@@ -47,13 +47,14 @@ class FaultRule:
 
     id: str
     """Stable id (e.g. ``hips_sag``)."""
-    kind: Literal["offset", "rom", "tempo", "symmetry"]
+    kind: Literal["offset", "rom", "tempo", "symmetry", "lag"]
     """offset: an angle at the turning point (or its max/min over the rep) beyond the reference's by more than
     ``threshold`` degrees in ``direction``; rom: range of motion below ``threshold`` percent; tempo: duration ratio
     outside [``min_ratio``, ``max_ratio``]; symmetry: a left/right pair differing by ``threshold`` degrees more
-    than in the reference."""
+    than in the reference; lag: one side of a pair following the other more than ``threshold`` seconds later."""
     message: str
-    """Template with ``{value}``, ``{reference}``, ``{delta}`` (and ``{side}``/``{lag}`` for symmetry)."""
+    """Template with ``{value}``, ``{reference}``, ``{delta}`` (and ``{side}``, ``{other}``, ``{lag}`` for
+    symmetry and lag)."""
     severity: Literal["safety", "form"] = "form"
     """Safety faults are reported first."""
     body_parts: tuple[str, ...] = ()
@@ -65,9 +66,9 @@ class FaultRule:
     direction: Literal[1, -1] = 1
     """offset: +1 flags values above the reference's, -1 below."""
     threshold: float = 0.0
-    """offset/symmetry: degrees; rom: percent."""
+    """offset/symmetry: degrees; rom: percent; lag: seconds."""
     pair: str = ""
-    """symmetry: one of ``SYMMETRIC_PAIRS``."""
+    """symmetry/lag: one of ``SYMMETRIC_PAIRS``."""
     min_ratio: float = 0.0
     """tempo: shortest allowed duration relative to the reference rep."""
     max_ratio: float = float("inf")
@@ -76,9 +77,9 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.kind == "offset":
             feature_by_name(self.feature)
-        if self.kind == "symmetry" and self.pair not in SYMMETRIC_PAIRS:
+        if self.kind in ("symmetry", "lag") and self.pair not in SYMMETRIC_PAIRS:
             raise ReferenceError(f"fault {self.id!r}: pair must be one of {sorted(SYMMETRIC_PAIRS)}, got {self.pair!r}")
-        if self.kind not in ("offset", "rom", "tempo", "symmetry"):
+        if self.kind not in ("offset", "rom", "tempo", "symmetry", "lag"):
             raise ReferenceError(f"fault {self.id!r}: unknown kind {self.kind!r}")
         unknown = set(self.body_parts) - set(BODY_PARTS)
         if unknown:
@@ -344,8 +345,3 @@ def list_exercises(references_dir: Path) -> list[str]:
     if not references_dir.is_dir():
         return []
     return sorted(p.name for p in references_dir.iterdir() if (p / SPEC_FILE).is_file() and _NAME.match(p.name))
-
-
-def driver_feature(spec: ExerciseSpec) -> Feature:
-    """The spec's driving angle as a Feature."""
-    return feature_by_name(spec.driver)

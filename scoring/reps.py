@@ -7,12 +7,13 @@ reference's start posture, 1 at its turning point, whichever way the angle moves
 1. may start only from the start posture (p < ``enter``) with the posture gate open (the torso's
    inclination within tolerance of the reference's: lying for a push-up, upright for a squat);
 2. starts when p rises past ``enter``; its first frame is the last frame at the top of the start
-   posture (within ``top_margin`` of the lowest p seen while ready), where the movement began;
+   posture (within ``top_margin`` of the lowest p seen while ready, or below 0.4 ``enter``), where
+   the movement began;
 3. turns in the middle of the plateau around peak p (frames within ``top_margin`` of the peak), so
    a flat bottom gives its centre, not whichever frame happened to be deepest;
-4. ends once p is back below ``enter`` and has stopped falling (rises by ``top_margin``, goes back
-   down into a new rep, or ``settle_ms`` passed): its last frame is the lowest p after the turn, so
-   a rep runs from top to top and the event comes a few frames after that last frame;
+4. ends at the first frame clearly back at the top (p below 0.4 ``enter``), mirroring the start; if
+   the return stops short of that, the rep closes once p stops falling (rises by ``top_margin``,
+   goes down into a new rep, or ``settle_ms`` passed) and ends at the lowest p after the turn;
 5. counts only if the peak reached ``min_depth`` and it lasted at least ``min_duration_ms``.
 
 The person lost for longer than ``max_gap_ms``, or the posture gate closing mid-rep, abandons the rep.
@@ -155,8 +156,9 @@ class RepSegmenter:
                 return events
             if p < self._end_p:
                 self._end, self._end_ms, self._end_p = frame, timestamp_ms, p
+            at_top = p <= 0.4 * o.enter
             settled = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
-            if settled or p >= o.enter:
+            if at_top or settled or p >= o.enter:
                 events.append(self._close())
                 # The rep's last frame is the next one's candidate first frame.
                 self._start, self._start_ms, self._ready_min = self._end, self._end_ms, self._end_p
@@ -169,13 +171,22 @@ class RepSegmenter:
             if self._state != "ready":
                 self._ready_min = math.inf
             self._set(events, "ready", frame)
-            if p <= self._ready_min + o.top_margin:
+            # Still at the top: near the lowest p seen while ready, or clearly low anyway (so slow
+            # drift at the top does not pin the start to a frame long before the descent).
+            if p <= max(self._ready_min + o.top_margin, 0.4 * o.enter):
                 self._start, self._start_ms = frame, timestamp_ms
             self._ready_min = min(self._ready_min, p)
         elif self._state == "ready":
             events.append(self._begin(frame, p))
         else:
             self._set(events, "out_of_position", frame)
+        return events
+
+    def flush(self) -> list[SegmentEvent]:
+        """End of stream: a rep that already came back below ``enter`` is complete and closes now;
+        one still before its return is dropped. The segmenter is reset."""
+        events = [self._close()] if self._state == "in_rep" and self._returning else []
+        self.reset()
         return events
 
     def _set(self, events: list[SegmentEvent], state: str, frame: int) -> None:

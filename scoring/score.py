@@ -269,6 +269,17 @@ class RepScorer:
         ref_diff = float(np.mean(np.abs(self.template_all[:, a] - self.template_all[:, b])))
         lag = _lag(features[:, a], features[:, b])
         frame_ms = float(np.median(np.diff(timestamps_ms))) if len(timestamps_ms) > 1 else 33.3
+        if rule.kind == "lag":
+            seconds = abs(lag) * frame_ms / 1000
+            return seconds, {
+                "value": seconds,
+                "reference": 0.0,
+                "delta": seconds,
+                "side": "left" if lag > 0 else "right",
+                "other": "right" if lag > 0 else "left",
+                "lag": seconds,
+                "difference": float(np.max(np.abs(features[:, a] - features[:, b]))),
+            }
         return rep_diff - ref_diff, {
             "value": float(np.max(np.abs(features[:, a] - features[:, b]))),
             "reference": ref_diff,

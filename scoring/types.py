@@ -141,5 +141,13 @@ class PostureChanged:
     """Guidance for the user (e.g. "get into the start position: side view, body horizontal")."""
 
 
-CoachEvent = RepStarted | RepScored | RepDiscarded | PostureChanged
+@dataclass(frozen=True)
+class SetFinished:
+    """The set ended (end of the video, or the user stopped)."""
+
+    summary: SetSummary
+    """The set summary."""
+
+
+CoachEvent = RepStarted | RepScored | RepDiscarded | PostureChanged | SetFinished
 """Everything ``ScoringCore.add`` can emit."""

@@ -76,3 +76,26 @@ def rotated_phone_clip(media: Path, ffmpeg: str, tmp_path_factory: pytest.TempPa
         check=True,
     )  # fmt: skip
     return rotated
+
+
+@pytest.fixture(scope="session")
+def pose_tracks(media: Path):  # type: ignore[no-untyped-def]
+    """The pose track of each shared clip with the embedded default (computed once per session)."""
+    from lifting.lifter import WorldLandmarkLifter
+    from lifting.pipeline import PosePipeline
+    from lifting.pose2d import MediaPipeBackend
+
+    cache: dict[str, object] = {}
+
+    def get(name: str):  # type: ignore[no-untyped-def]
+        if name not in cache:
+            with MediaPipeBackend() as backend:
+                cache[name], _ = PosePipeline(backend, WorldLandmarkLifter()).run(media / name)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def references_dir() -> Path:
+    return REPO / "references"
