@@ -22,3 +22,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/bench_poses.py
+	.venv/bin/python benchmarks/bench_scoring.py

@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +28,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from _env import commit, machine  # benchmarks/_env.py (scripts run from this folder)
 
 from lifting.lifter import Lifter, PoseFormerV2Lifter, PoseFormerV2Options, WorldLandmarkLifter
 from lifting.pipeline import PosePipeline
@@ -61,29 +59,6 @@ def transcode(src: Path, dst: Path, width: int, height: int) -> int:
         for packet in stream.encode():
             out.mux(packet)
     return count
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{os.cpu_count()} cores ({cpu}){gpu}"
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()  # fmt: skip
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def random_poseformer(device: str, tmp: Path) -> Lifter:
