@@ -17,6 +17,7 @@ import numpy as np
 
 from lifting.pipeline import PoseTrack
 from lifting.types import Pose3D
+from scoring import dtw
 from scoring.dtw import OnlineDTW
 from scoring.features import compute_features, feature_by_name
 from scoring.reference import Reference
@@ -32,6 +33,12 @@ from scoring.types import (
     SetFinished,
     SetSummary,
 )
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) every kernel the core uses: call once at start-up."""
+    compute_features(np.zeros((1, 17, 3)))
+    dtw.warm_up()
 
 
 @dataclass(frozen=True)

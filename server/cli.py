@@ -164,7 +164,7 @@ def _rep_table(reps: list[Any]) -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from scoring.core import analyze_track
+    from scoring.core import analyze_track, warm_up
     from scoring.reference import load_reference
 
     report_path = Path(args.output) if args.output else None
@@ -173,6 +173,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         reference = load_reference(settings.references_dir, args.exercise)
+        warm_up()
         track = _track_of(args.video, settings)
     except ValidationError as exc:
         return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")

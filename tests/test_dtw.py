@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -71,3 +74,19 @@ def test_bad_inputs_are_refused() -> None:
         online.finish()
     with pytest.raises(ValueError, match="finite"):
         online.add(np.array([np.inf]))
+
+
+def test_warm_up_compiles_every_scoring_kernel() -> None:
+    """In a fresh interpreter (other tests compile the kernels in this one), warm_up alone compiles them."""
+    code = (
+        "from scoring.core import warm_up\n"
+        "from scoring.dtw import _njit_backtrack, _njit_row\n"
+        "from scoring.features import _njit_features\n"
+        "kernels = (_njit_row, _njit_backtrack, _njit_features)\n"
+        "assert not any(k.signatures for k in kernels)\n"
+        "warm_up()\n"
+        "missing = [k.__name__ for k in kernels if not k.signatures]\n"
+        "assert not missing, missing\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
