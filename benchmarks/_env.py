@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,3 +51,11 @@ def commit() -> str:
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
+
+
+def report(result: dict[str, Any], row: str | None) -> None:
+    """Print a result as JSON; with ``row`` (the "what | result" cells), also append it to RESULTS.md."""
+    print(json.dumps(result, indent=2))
+    if row is not None:
+        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
+            fh.write(f"| {result['date']} | {result['commit']} | {result['machine']} | {row} |\n")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from _env import commit, machine  # benchmarks/_env.py (scripts run from this folder)
+from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
 from lifting.lifter import Lifter, PoseFormerV2Lifter, PoseFormerV2Options, WorldLandmarkLifter
 from lifting.pipeline import PosePipeline
@@ -117,16 +116,13 @@ def main() -> int:
         "date": dt.date.today().isoformat(),
         "commit": commit(),
     }
-    print(json.dumps(result, indent=2))
-    if args.append:
-        row = (
-            f"| {result['date']} | {result['commit']} | {result['machine']} | `coach poses` {width}x{height}, "
-            f"{result['backend']} + {result['lifter']} ({result['device']}) | **{result['fps_median']} frames/s** "
-            f"(best {result['fps_best']}); per frame: decode {result['decode_only_ms_per_frame']} ms, "
-            f"2D {result['pose2d_ms_per_frame']} ms, lift {result['lift_ms_per_frame']} ms |\n"
-        )
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write(row)
+    row = (
+        f"`coach poses` {width}x{height}, {result['backend']} + {result['lifter']} ({result['device']}) | "
+        f"**{result['fps_median']} frames/s** (best {result['fps_best']}); per frame: decode "
+        f"{result['decode_only_ms_per_frame']} ms, 2D {result['pose2d_ms_per_frame']} ms, "
+        f"lift {result['lift_ms_per_frame']} ms"
+    )
+    report(result, row if args.append else None)
     return 0
 
 

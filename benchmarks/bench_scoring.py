@@ -13,14 +13,13 @@ Targets (issue 3): DTW per rep <= 1 ms; scoring <= 0.2 ms per frame.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _env import commit, machine  # benchmarks/_env.py (scripts run from this folder)
+from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
 from lifting.types import Pose3D
 from scoring.core import ScoringCore
@@ -85,16 +84,13 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "commit": commit(),
     }
-    print(json.dumps(result, indent=2))
-    if args.append:
-        row = (
-            f"| {result['date']} | {result['commit']} | {result['machine']} | scoring core, {args.exercise} reference "
-            f"video ({len(poses)} frames, {reps} reps, template {result['template_frames']} frames) | "
-            f"**{result['scoring_ms_per_frame_median']} ms/frame** (max of runs {result['scoring_ms_per_frame_max']}); "
-            f"**DTW {result['dtw_ms_per_rep_median']} ms/rep** (max {result['dtw_ms_per_rep_max']}) |\n"
-        )
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write(row)
+    row = (
+        f"scoring core, {args.exercise} reference video ({len(poses)} frames, {reps} reps, template "
+        f"{result['template_frames']} frames) | **{result['scoring_ms_per_frame_median']} ms/frame** (max of runs "
+        f"{result['scoring_ms_per_frame_max']}); **DTW {result['dtw_ms_per_rep_median']} ms/rep** "
+        f"(max {result['dtw_ms_per_rep_max']})"
+    )
+    report(result, row if args.append else None)
     return 0
 
 

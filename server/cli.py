@@ -40,6 +40,11 @@ def _error(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def _bad_setting(exc: ValidationError) -> int:
+    first = exc.errors()[0]
+    return _error(f"bad setting: {first['loc'][0]}: {first['msg']}")
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from server.settings import Settings
 
@@ -79,31 +84,16 @@ class _Progress:
 
 
 def cmd_poses(args: argparse.Namespace) -> int:
-    from lifting.checkpoints import CheckpointError
-    from lifting.lifter import LifterError
-    from lifting.pipeline import PosePipeline
-    from lifting.pose2d import BackendError
-    from lifting.video import VideoError
-    from server.components import make_backend, make_lifter
-
     out = Path(args.output)
     if out.suffix != ".npz":
         return _error(f"the output must be a .npz file, got {out}")
     if not out.parent.is_dir():
         return _error(f"the output folder {out.parent} does not exist")
     try:
-        settings = _settings(args)
-        lifter = make_lifter(settings)
-        progress = _Progress(Path(args.video).name)
-        with make_backend(settings) as backend:
-            pipeline = PosePipeline(backend, lifter, max_side=settings.max_side)
-            try:
-                track, times = pipeline.run(args.video, progress)
-            finally:
-                progress.close()
+        track, times = _run_pipeline(args.video, _settings(args))
     except ValidationError as exc:
-        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-    except (VideoError, CheckpointError, LifterError, BackendError, ValueError) as exc:
+        return _bad_setting(exc)
+    except _pipeline_errors() as exc:
         return _error(str(exc))
     track.save_npz(out)
     summary = {**track.summary(), "output": str(out), "timing": times.as_dict()}
@@ -125,8 +115,9 @@ def cmd_poses(args: argparse.Namespace) -> int:
     return EXIT_NOTHING_FOUND if track.detected_fraction == 0.0 else EXIT_OK
 
 
-def _track_of(video: str, settings: Any) -> Any:
-    """Run the pose pipeline over a video with the configured components (progress bar on a tty)."""
+def _run_pipeline(video: str, settings: Any) -> tuple[Any, Any]:
+    """Run the pose pipeline over a video with the configured components (progress bar on a tty);
+    return (PoseTrack, StageTimes)."""
     from lifting.pipeline import PosePipeline
     from server.components import make_backend, make_lifter
 
@@ -134,9 +125,14 @@ def _track_of(video: str, settings: Any) -> Any:
     progress = _Progress(Path(video).name)
     with make_backend(settings) as backend:
         try:
-            track, times = PosePipeline(backend, lifter, max_side=settings.max_side).run(video, progress)
+            return PosePipeline(backend, lifter, max_side=settings.max_side).run(video, progress)
         finally:
             progress.close()
+
+
+def _track_of(video: str, settings: Any) -> Any:
+    """The pose track of a video; input warnings (truncated file...) go to stderr."""
+    track, times = _run_pipeline(video, settings)
     for warning in times.warnings:
         print(f"coach: warning: {warning}", file=sys.stderr)
     return track
@@ -176,7 +172,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         warm_up()
         track = _track_of(args.video, settings)
     except ValidationError as exc:
-        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        return _bad_setting(exc)
     except _pipeline_errors() as exc:
         return _error(str(exc))
     analysis = analyze_track(reference, track)
@@ -236,7 +232,7 @@ def cmd_reference_build(args: argparse.Namespace) -> int:
         track = _track_of(args.video, settings)
         reference = build_reference(spec, track, args.reps)
     except ValidationError as exc:
-        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        return _bad_setting(exc)
     except _pipeline_errors() as exc:
         return _error(str(exc))
     save_reference(reference, folder)
@@ -256,7 +252,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         settings = _settings(args)
         statuses = checkpoint_status(settings.checkpoints_dir, verify=args.verify)
     except ValidationError as exc:
-        return _error(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        return _bad_setting(exc)
     except CheckpointError as exc:
         return _error(str(exc))
     if args.json:
