@@ -65,11 +65,6 @@ class ScoringCore:
         self.results: list[RepResult] = []
         """Every rep scored so far, in order."""
 
-    @property
-    def frames_seen(self) -> int:
-        """Frames added so far."""
-        return self._frame
-
     def add(self, pose: Pose3D) -> list[CoachEvent]:
         """The next frame's 3D pose (frames in order; undetected frames too)."""
         index = self._frame
