@@ -24,7 +24,7 @@ from scoring.reference import (
     segment,
     segmenter_options,
 )
-from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer
+from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer, hold_fill
 
 FORM_MARGIN_DEG = 1.5
 """Added to the largest deviation among the reference's reps to get a part's form tolerance."""
@@ -86,7 +86,7 @@ def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = Non
     if not kept:
         raise ReferenceError(f"{track.source}: the reps disappeared after calibration; pick other reps with --reps")
     columns = sorted({int(f) for part in spec.body_parts for f in BODY_PARTS[part]})
-    filled = np.nan_to_num(features[:, columns])
+    filled = hold_fill(features[:, columns])
     costs = np.zeros((len(kept), len(kept)))
     for a, sa in enumerate(kept):
         for b, sb in enumerate(kept):
@@ -105,8 +105,7 @@ def measure_reference_reps(reference: Reference) -> list[RepMeasures]:
     scorer = RepScorer(replace(reference, calibration=replace(reference.calibration, tolerances=Tolerances())))
     out = []
     for span in reference.calibration.reps:
-        rep = reference.features[span.start : span.end + 1]
-        rep = np.where(np.isfinite(rep), rep, np.nan_to_num(rep))  # gaps inside a reference rep are rare
+        rep = hold_fill(reference.features[span.start : span.end + 1])
         alignment = dtw(rep[:, scorer.columns], scorer.template)
         out.append(
             scorer.measure(rep, reference.timestamps_ms[span.start : span.end + 1], span.bottom - span.start, alignment)

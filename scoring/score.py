@@ -33,7 +33,7 @@ FAULT_PENALTY = {"safety": 8.0, "form": 4.0}
 MAX_LAG_FRAMES = 15
 
 
-def _hold_fill(features: np.ndarray) -> np.ndarray:
+def hold_fill(features: np.ndarray) -> np.ndarray:
     """Fill NaN rows with the previous finite row (the first finite row before it)."""
     out = np.array(features, dtype=np.float64, copy=True)
     finite = np.isfinite(out).all(axis=1)
@@ -103,7 +103,7 @@ class RepScorer:
         self.columns = sorted({int(f) for part in spec.body_parts for f in BODY_PARTS[part]})
         """Feature columns that are aligned and scored."""
         self.part_columns = {part: [self.columns.index(int(f)) for f in BODY_PARTS[part]] for part in spec.body_parts}
-        self.template_all = _hold_fill(reference.template_features())
+        self.template_all = hold_fill(reference.template_features())
         self.template = np.ascontiguousarray(self.template_all[:, self.columns])
         """(m, len(columns)) the template rep in the scored columns: what DTW aligns with."""
         t = reference.template
