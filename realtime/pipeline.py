@@ -1,0 +1,154 @@
+"""One session's pipeline state: 2D backend -> streaming window -> (shared lifter) -> scoring core -> tips.
+
+Used only by the inference thread, in two halves so the loop can batch the lifter across sessions:
+``detect`` (pixels -> ``Pose2D`` -> the windows that became complete) and ``score`` (one ``Pose3D``
+-> events). Synchronous and free of asyncio: a test drives it frame by frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from lifting.lifter import LiftStream
+from lifting.pose2d import PoseBackend
+from lifting.types import Pose2D, Pose3D
+from lifting.window import Window
+from realtime.events import rep_event, summary_event, tip_event
+from realtime.guidance import FramingMonitor
+from realtime.ingest import IncomingFrame, to_rgb
+from realtime.session import Metric
+from scoring.core import ScoringCore
+from scoring.tips import TipWriter
+from scoring.types import CoachEvent, PostureChanged, RepDiscarded, RepScored, RepStarted, SetFinished
+
+
+@dataclass(frozen=True)
+class Produced:
+    """An event the pipeline produced, with what its latency is measured from."""
+
+    payload: dict[str, Any]
+    """The JSON event."""
+    since: float | None = None
+    """``time.monotonic()`` arrival of the frame the latency is measured from."""
+    metric: Metric | None = None
+    """Latency series (``rep``: from the arrival of the rep's last frame)."""
+
+
+class LivePipeline:
+    """Per-session models and scoring state for live mode."""
+
+    def __init__(
+        self,
+        backend: PoseBackend,
+        lift: LiftStream,
+        core: ScoringCore,
+        tips: TipWriter,
+        framing: FramingMonitor,
+        max_side: int | None,
+    ) -> None:
+        self.backend = backend
+        self.lift = lift
+        self.core = core
+        self.tips = tips
+        self.framing = framing
+        self.max_side = max_side
+        self.posture = "no_person"
+        """Latest posture state from the scoring core."""
+        self.posture_message = "step into the frame: the camera must see your whole body"
+        self.rep_in_progress: int | None = None
+        self.notice: str | None = None
+        self.changed = True
+        """Set when something a status event shows changed; the loop clears it after sending one."""
+        self._advice_code: str | None = None
+        self._arrivals: deque[float] = deque(maxlen=4096)  # arrival of 2D frame i at [i - _first]
+        self._first = 0
+        self._scored = 0
+
+    @property
+    def delay_frames(self) -> int:
+        """Frames between a frame's arrival and its 3D pose reaching the scoring core (the lookahead)."""
+        return self.lift.window.delay_frames
+
+    def detect(self, item: IncomingFrame) -> tuple[Pose2D, list[Window]]:
+        """2D pose of one incoming frame, and the lifter windows that became complete."""
+        image, source_size = to_rgb(item.frame, self.max_side)
+        pose = self.backend.detect(image, item.timestamp_ms, source_size)
+        if len(self._arrivals) == self._arrivals.maxlen:
+            self._first += 1
+        self._arrivals.append(item.arrival)
+        self.framing.add_2d(pose)
+        self._note_advice()
+        return pose, self.lift.window.add(pose)
+
+    def score(self, pose: Pose3D) -> list[Produced]:
+        """The next 3D pose (frames in order) through the scoring core and the tip writer."""
+        self.framing.add_3d(pose)
+        self._scored += 1
+        return self._translate(self.core.add(pose))
+
+    def flush_windows(self) -> list[Window]:
+        """End of stream: windows of the frames still waiting for their lookahead."""
+        return self.lift.window.flush()
+
+    def finish(self, reason: str | None) -> list[Produced]:
+        """Close the set (after the flushed poses went through ``score``): last rep, tips, summary."""
+        return self._translate(self.core.finish(), reason)
+
+    def status_fields(self) -> dict[str, Any]:
+        """The pipeline's part of a status event."""
+        advice = self.framing.advice()
+        message = advice.message if advice is not None and self.posture != "no_person" else self.posture_message
+        return {
+            "posture": self.posture,
+            "message": message,
+            "advice": advice.code if advice is not None else None,
+            "rep_in_progress": self.rep_in_progress,
+            "notice": self.notice,
+            "reps": len(self.core.results),
+            "backend": self.backend.name,
+            "lifter": self.lift.lifter.name,
+            "delay_frames": self.delay_frames,
+        }
+
+    def close(self) -> None:
+        """Free the 2D model."""
+        self.backend.close()
+
+    def _note_advice(self) -> None:
+        advice = self.framing.advice()
+        code = advice.code if advice is not None else None
+        if code != self._advice_code:
+            self._advice_code = code
+            self.changed = True
+
+    def _arrival(self, frame: int) -> float | None:
+        offset = frame - self._first
+        return self._arrivals[offset] if 0 <= offset < len(self._arrivals) else None
+
+    def _translate(self, events: list[CoachEvent], reason: str | None = None) -> list[Produced]:
+        out: list[Produced] = []
+        for event in events:
+            if isinstance(event, RepScored):
+                self.rep_in_progress = None
+                self.notice = None
+                self.changed = True
+                out.append(Produced(rep_event(event.result), self._arrival(event.result.end_frame), "rep"))
+            elif isinstance(event, RepStarted):
+                self.rep_in_progress = event.index
+                self.notice = None
+                self.changed = True
+            elif isinstance(event, RepDiscarded):
+                self.rep_in_progress = None
+                self.notice = f"not counted: {event.reason}"
+                self.changed = True
+            elif isinstance(event, PostureChanged):
+                self.posture = event.state
+                self.posture_message = event.message
+                self.changed = True
+            elif isinstance(event, SetFinished):
+                self.rep_in_progress = None
+                out.append(Produced(summary_event(event.summary, list(self.core.results), reason)))
+            out.extend(Produced(tip_event(tip)) for tip in self.tips.add(event))
+        return out

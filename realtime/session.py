@@ -1,0 +1,265 @@
+"""One live coaching session: its state machine, its frame slot, its event outbox and its statistics.
+
+Threads: the event loop owns the state, the outbox and the closers; the inference thread owns the
+session's pipeline and reaches the outbox only through ``emit`` (``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from realtime.ingest import FrameSlot, IncomingFrame
+
+if TYPE_CHECKING:
+    from realtime.pipeline import LivePipeline
+
+
+class SessionState(enum.Enum):
+    """Where a session is in its life."""
+
+    CREATED = "created"
+    """Exists with its pipeline; waits for the WebRTC offer."""
+    CONNECTING = "connecting"
+    """Offer answered; waits for the first camera frame."""
+    LIVE = "live"
+    """Frames arrive and are coached."""
+    ENDING = "ending"
+    """Stopping: the last frames are scored and the summary is sent."""
+    CLOSED = "closed"
+    """Everything freed."""
+
+
+_NEXT: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.CREATED: frozenset({SessionState.CONNECTING, SessionState.ENDING}),
+    SessionState.CONNECTING: frozenset({SessionState.LIVE, SessionState.ENDING}),
+    SessionState.LIVE: frozenset({SessionState.ENDING}),
+    SessionState.ENDING: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+class SessionStateError(Exception):
+    """A request that the session's current state does not allow (e.g. a second offer)."""
+
+
+Metric = Literal["pose", "rep"]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event on its way to the session's WebSocket."""
+
+    payload: dict[str, Any]
+    """The JSON event (always has a ``type``)."""
+    since: float | None = None
+    """``time.monotonic()`` the latency of this event is measured from (frame arrival), if any."""
+    metric: Metric | None = None
+    """Which latency series the send time goes to."""
+
+
+class Outbox:
+    """Events waiting for the WebSocket (event-loop side only).
+
+    Bounded: when full, the oldest ``pose`` event makes room (a stale overlay is worthless); reps,
+    tips, statuses and the summary are kept unless ``hard_limit`` is reached. ``None`` from ``get``
+    means closed and drained.
+    """
+
+    def __init__(self, capacity: int = 120, hard_limit: int = 2000) -> None:
+        self.capacity = capacity
+        self.hard_limit = hard_limit
+        self._items: deque[Outgoing] = deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+        """Events thrown away because nobody read them in time."""
+
+    def put(self, item: Outgoing) -> None:
+        if self._closed:
+            return
+        if len(self._items) >= self.capacity:
+            for i, queued in enumerate(self._items):
+                if queued.payload["type"] == "pose":
+                    del self._items[i]
+                    self.dropped += 1
+                    break
+            else:
+                if item.payload["type"] == "pose":
+                    self.dropped += 1
+                    return
+                if len(self._items) >= self.hard_limit:
+                    self._items.popleft()
+                    self.dropped += 1
+        self._items.append(item)
+        self._ready.set()
+
+    async def get(self) -> Outgoing | None:
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        """No more events; ``get`` drains what is queued, then returns None."""
+        self._closed = True
+        self._ready.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def percentiles(values: deque[float] | list[float]) -> dict[str, float | None]:
+    """p50/p95/max of a series (None when empty), milliseconds rounded to 0.1."""
+    if not values:
+        return {"p50": None, "p95": None, "max": None, "count": 0}
+    data = np.asarray(values, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(data, 50)), 1),
+        "p95": round(float(np.percentile(data, 95)), 1),
+        "max": round(float(data.max()), 1),
+        "count": int(data.size),
+    }
+
+
+class SessionStats:
+    """Counters and latency series of one session (appends are atomic under the GIL)."""
+
+    def __init__(self, window_s: float = 2.0, keep: int = 20000) -> None:
+        self.window_s = window_s
+        self.processed = 0
+        """Frames run through the 2D model."""
+        self.detected = 0
+        """Processed frames with a person."""
+        self._processed_at: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.first_frame_at: float | None = None
+        """``time.monotonic()`` of the first frame received."""
+        self.last_frame_at: float | None = None
+        """... and of the latest one (the reaper ends a session whose camera went silent)."""
+        self.first_processed_at: float | None = None
+        self.last_processed_at: float | None = None
+        self.pose_latency_ms: deque[float] = deque(maxlen=keep)
+        """Frame arrival -> its pose event handed to the WebSocket."""
+        self.rep_latency_ms: deque[float] = deque(maxlen=keep)
+        """Arrival of a rep's last frame -> its rep event handed to the WebSocket."""
+        self.process_ms: deque[float] = deque(maxlen=keep)
+        """Inference-thread time per frame (conversion + 2D model), milliseconds."""
+
+    def frame_processed(self, now: float, detected: bool, process_ms: float) -> None:
+        with self._lock:
+            self.processed += 1
+            self.detected += detected
+            self.process_ms.append(process_ms)
+            if self.first_processed_at is None:
+                self.first_processed_at = now
+            self.last_processed_at = now
+            self._processed_at.append(now)
+            while self._processed_at and self._processed_at[0] < now - self.window_s:
+                self._processed_at.popleft()
+
+    def fps(self, now: float) -> float:
+        """Frames processed per second over the last ``window_s`` seconds."""
+        with self._lock:
+            recent = [t for t in self._processed_at if t >= now - self.window_s]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def mean_fps(self) -> float:
+        """Frames processed per second from the first processed frame to the last."""
+        if self.first_processed_at is None or self.last_processed_at is None or self.processed < 2:
+            return 0.0
+        return (self.processed - 1) / max(self.last_processed_at - self.first_processed_at, 1e-6)
+
+    def record(self, metric: Metric, since: float, now: float) -> None:
+        series = self.pose_latency_ms if metric == "pose" else self.rep_latency_ms
+        series.append((now - since) * 1000.0)
+
+
+class Session:
+    """A live session: created by ``SessionManager.create``, ended by ``SessionManager.end``."""
+
+    def __init__(
+        self,
+        exercise: str,
+        persona: str,
+        pipeline: LivePipeline,
+        loop: asyncio.AbstractEventLoop,
+        wake: Callable[[], None],
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        """Public id (in URLs)."""
+        self.token = secrets.token_urlsafe(24)
+        """Secret the client shows for the offer and the WebSocket."""
+        self.exercise = exercise
+        self.persona = persona
+        self.pipeline = pipeline
+        """Per-session models and scoring state; used by the inference thread only."""
+        self.created_at = time.monotonic()
+        self.state = SessionState.CREATED
+        self.state_since = self.created_at
+        self.end_reason: str | None = None
+        """Why the session ended (``stopped by the client``, ``video stopped``, ...)."""
+        self.failure: str | None = None
+        """Set by the inference thread when this session's processing failed; the manager ends it."""
+        self.slot: FrameSlot[IncomingFrame] = FrameSlot(on_put=wake)
+        self.outbox = Outbox()
+        self.stats = SessionStats()
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Coroutines that free what the server attached (peer connection, ingest task), run at the end."""
+        self.closed = asyncio.Event()
+        self.websocket_attached = False
+        self._loop = loop
+
+    def check_token(self, token: str | None) -> bool:
+        """Constant-time comparison with the session's secret."""
+        return token is not None and secrets.compare_digest(token.encode(), self.token.encode())
+
+    def transition(self, new: SessionState) -> None:
+        """Move to ``new`` (event loop only); ``SessionStateError`` if the state machine forbids it."""
+        if new not in _NEXT[self.state]:
+            raise SessionStateError(f"session {self.id} is {self.state.value}; it cannot become {new.value}")
+        self.state = new
+        self.state_since = time.monotonic()
+
+    def emit(self, payload: dict[str, Any], since: float | None = None, metric: Metric | None = None) -> None:
+        """Queue an event for the WebSocket; callable from any thread."""
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is gone
+            self._loop.call_soon_threadsafe(self.outbox.put, Outgoing(payload, since, metric))
+
+    def info(self, now: float | None = None) -> dict[str, Any]:
+        """State and statistics, JSON-ready."""
+        now = time.monotonic() if now is None else now
+        stats = self.stats
+        return {
+            "id": self.id,
+            "exercise": self.exercise,
+            "persona": self.persona,
+            "state": self.state.value,
+            "end_reason": self.end_reason,
+            "age_s": round(now - self.created_at, 2),
+            "frames_received": self.slot.received,
+            "frames_processed": stats.processed,
+            "frames_dropped": self.slot.dropped,
+            "frames_with_person": stats.detected,
+            "reps": len(self.pipeline.core.results),
+            "fps": round(stats.fps(now), 1),
+            "mean_fps": round(stats.mean_fps(), 2),
+            "events_dropped": self.outbox.dropped,
+            "pose_latency_ms": percentiles(stats.pose_latency_ms),
+            "rep_latency_ms": percentiles(stats.rep_latency_ms),
+            "process_ms": percentiles(stats.process_ms),
+        }

@@ -1,0 +1,294 @@
+"""Live sessions without a browser: the latest-frame-wins slot, the outbox, the state machine, camera
+guidance, tips, and whole sessions fed real camera frames through the manager and the inference loop."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from lifting.lifter import WorldLandmarkLifter
+from lifting.pose2d import MediaPipeBackend
+from lifting.types import Pose2D, Pose3D
+from realtime.guidance import FramingMonitor, FramingOptions
+from realtime.ingest import FrameSlot, frame_timestamp_ms, to_rgb
+from realtime.manager import LiveOptions, SessionLimitError, SessionManager
+from realtime.session import Outbox, Outgoing, Session, SessionState, SessionStateError
+from scoring.core import analyze_poses
+from scoring.reference import Reference, load_reference
+from scoring.tips import PlainTips, create_tip_writer
+from scoring.types import Fault, RepResult, RepScored, SetFinished, SetSummary
+
+
+def test_the_slot_keeps_only_the_newest_frame_and_counts_drops() -> None:
+    woken = []
+    slot: FrameSlot[int] = FrameSlot(on_put=lambda: woken.append(1))
+    assert slot.take() is None
+    for i in range(5):
+        slot.put(i)
+    assert slot.take() == 4
+    assert slot.take() is None
+    assert (slot.received, slot.dropped, len(woken)) == (5, 4, 5)
+    slot.put(7)
+    slot.close()
+    assert slot.dropped == 5
+    assert not slot.put(8)
+    assert slot.take() is None
+
+
+def test_the_outbox_sheds_stale_pose_events_first() -> None:
+    def kinds(box: Outbox) -> list[str]:
+        async def drain() -> list[str]:
+            box.close()
+            out = []
+            while (item := await box.get()) is not None:
+                out.append(f"{item.payload['type']}{item.payload.get('n', '')}")
+            return out
+
+        return asyncio.run(drain())
+
+    box = Outbox(capacity=3, hard_limit=4)
+    for payload in ({"type": "pose", "n": 1}, {"type": "rep"}, {"type": "pose", "n": 2}, {"type": "tip"}):
+        box.put(Outgoing(payload))
+    box.put(Outgoing({"type": "pose", "n": 3}))
+    assert kinds(box) == ["rep", "tip", "pose3"]  # the oldest poses made room
+    assert box.dropped == 2
+
+    box = Outbox(capacity=2, hard_limit=3)
+    for n in range(3):
+        box.put(Outgoing({"type": "tip", "n": n}))
+    box.put(Outgoing({"type": "pose", "n": 9}))  # full of tips: the pose is the one to go
+    box.put(Outgoing({"type": "summary"}))  # past the hard limit: the oldest event goes
+    assert kinds(box) == ["tip1", "tip2", "summary"]
+    assert box.dropped == 2
+
+
+def test_session_states_follow_the_machine() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        session = Session("pushup", "plain", pipeline=None, loop=loop, wake=lambda: None)  # type: ignore[arg-type]
+        assert session.state is SessionState.CREATED
+        with pytest.raises(SessionStateError, match="cannot become live"):
+            session.transition(SessionState.LIVE)
+        session.transition(SessionState.CONNECTING)
+        with pytest.raises(SessionStateError):
+            session.transition(SessionState.CONNECTING)  # a second offer
+        session.transition(SessionState.LIVE)
+        session.transition(SessionState.ENDING)
+        session.transition(SessionState.CLOSED)
+        assert session.check_token(session.token)
+        assert not session.check_token(session.token[:-1] + "x")
+        assert not session.check_token(None)
+    finally:
+        loop.close()
+
+
+def _fault(fid: str, severity: str, value: float) -> Fault:
+    return Fault(fid, f"{fid.replace('_', ' ')} {value:.0f}", value, 0.0, severity, ("core",))  # type: ignore[arg-type]
+
+
+def _rep(index: int, score: float, faults: tuple[Fault, ...]) -> RepResult:
+    return RepResult(index, 0, 500, 1000, 0, 15, 30, score, {}, {}, 100.0, 1.0, 1.0, 0.5, 0.5, 0.0, 100.0, faults)
+
+
+def test_plain_tips_name_each_fault_praise_clean_reps_and_sum_up() -> None:
+    writer = create_tip_writer("plain")
+    faults = (_fault("hips_sag", "safety", 17), _fault("shallow", "form", 71))
+    tips = writer.add(RepScored(_rep(1, 62, faults)))
+    assert [(t.kind, t.fault, t.value, t.severity, t.rep) for t in tips] == [
+        ("fault", "hips_sag", 17, "safety", 1),
+        ("fault", "shallow", 71, "form", 1),
+    ]
+    assert tips[0].text == "Rep 1: hips sag 17."
+    praise = writer.add(RepScored(_rep(2, 93, ())))
+    assert [(t.kind, t.value) for t in praise] == [("praise", 93)]
+    assert "93" in praise[0].text
+    assert writer.add(RepScored(_rep(3, 70, ()))) == []  # neither a fault nor praise-worthy
+    summary = SetSummary(3, 75.0, 93.0, 62.0, "steady", 0.0, "hips_sag", 1, {"hips_sag": 1})
+    [tip] = writer.add(SetFinished(summary))
+    assert tip.kind == "summary" and "3 reps" in tip.text and "hips sag in 1 of 3 reps" in tip.text
+    assert isinstance(writer, PlainTips)
+    with pytest.raises(ValueError, match="unknown persona 'yoda'"):
+        create_tip_writer("yoda")
+
+
+def _poses(track: Any) -> tuple[list[Pose2D], list[Pose3D]]:
+    poses2d, poses3d = [], []
+    for i in range(track.frames):
+        ts = float(track.timestamps_ms[i])
+        if track.detected[i]:
+            poses2d.append(Pose2D(track.keypoints_2d[i], track.scores[i], ts, tuple(track.image_size), True))
+            poses3d.append(Pose3D(track.poses_3d[i], ts, track.lifter, True))
+        else:
+            poses2d.append(Pose2D.missing(ts, tuple(track.image_size)))
+            poses3d.append(Pose3D.missing(ts, track.lifter))
+    return poses2d, poses3d
+
+
+@pytest.mark.slow
+def test_camera_guidance_on_real_clips(pose_tracks) -> None:  # type: ignore[no-untyped-def]
+    def advice_over(clip: str) -> list[str | None]:
+        monitor = FramingMonitor(FramingOptions(side_view=True))
+        out = []
+        for pose2d, pose3d in zip(*_poses(pose_tracks(clip)), strict=True):
+            monitor.add_2d(pose2d)
+            monitor.add_3d(pose3d)
+            advice = monitor.advice()
+            out.append(advice.code if advice else None)
+        return out
+
+    side = advice_over("pushup_side_nasm.mp4")
+    assert "turn_side_on" not in side
+    assert side.count(None) > 0.8 * len(side)
+    front = advice_over("pushup_front_phone.mp4")
+    assert "turn_side_on" in front  # filmed from the front, the reference wants a side view
+    assert "step_back" in front[:60]  # the person walks up to the phone: face fills the picture
+    squat = advice_over("squat_side.mp4")
+    assert "turn_side_on" not in squat
+
+
+# -- whole sessions through the manager and the inference loop -----------------------------------
+
+
+def _camera_frames(clip: Path, count: int) -> list[av.VideoFrame]:
+    """The first ``count`` frames of a clip as a camera would deliver them: 640x360 yuv420p with pts."""
+    frames = []
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.reformat(width=640, height=360, format="yuv420p"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+class ClipTrack:
+    """A stand-in for aiortc's remote track: hands out the clip's frames, then ends.
+
+    ``paced``: the next frame is released only after the previous one was processed, so nothing is
+    dropped and the result must equal batch mode; otherwise frames come as fast as they are asked for.
+    """
+
+    kind = "video"
+
+    def __init__(self, frames: list[av.VideoFrame], session: Session, paced: bool) -> None:
+        self.frames = frames
+        self.session = session
+        self.paced = paced
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.sent == len(self.frames):
+            raise MediaStreamError
+        while self.paced and self.session.stats.processed < self.sent:
+            await asyncio.sleep(0.002)
+        self.sent += 1
+        return self.frames[self.sent - 1]
+
+
+async def _drain(session: Session) -> list[dict[str, Any]]:
+    events = []
+    while (item := await session.outbox.get()) is not None:
+        events.append(item.payload)
+    return events
+
+
+@pytest.fixture(scope="module")
+def pushup(references_dir: Path) -> Reference:
+    return load_reference(references_dir, "pushup")
+
+
+@pytest.mark.slow
+def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, pushup: Reference) -> None:
+    clip = media / "pushup_side_nasm.mp4"
+    frames = _camera_frames(clip, 175)  # two whole reps (bottoms at frames 50 and 130)
+    backends: list[MediaPipeBackend] = []
+
+    def backend() -> MediaPipeBackend:
+        backends.append(MediaPipeBackend())
+        return backends[-1]
+
+    async def run() -> tuple[list[list[dict[str, Any]]], list[Session], SessionManager]:
+        manager = SessionManager(LiveOptions(max_sessions=2), WorldLandmarkLifter(), backend, lambda name: pushup)
+        async with manager:
+            sessions = [await manager.create("pushup", "plain") for _ in range(2)]
+            with pytest.raises(SessionLimitError, match="already coaches 2 live sessions"):
+                await manager.create("pushup", "plain")
+            drains = [asyncio.create_task(_drain(s)) for s in sessions]
+            for s in sessions:
+                manager.offer_received(s)
+                manager.attach_track(s, ClipTrack(frames, s, paced=True))
+            events = await asyncio.wait_for(asyncio.gather(*drains), 120)
+        return events, sessions, manager
+
+    events, sessions, manager = asyncio.run(run())
+
+    # Batch mode over the same pictures: every frame detected, centred windows, then the core.
+    with MediaPipeBackend() as batch_backend:
+        poses2d = []
+        for frame in frames:
+            image, size = to_rgb(frame, 640)
+            poses2d.append(batch_backend.detect(image, frame_timestamp_ms(frame), size))
+    batch = analyze_poses(pushup, WorldLandmarkLifter().lift_sequence(poses2d))
+    assert len(batch.reps) == 2
+
+    for session, stream in zip(sessions, events, strict=True):
+        kinds = [e["type"] for e in stream]
+        assert kinds.count("pose") == len(frames)
+        reps = [e for e in stream if e["type"] == "rep"]
+        assert [r["rep"] for r in reps] == [1, 2]
+        assert [{k: v for k, v in r.items() if k not in ("type", "rep")} for r in reps] == [
+            r.as_dict() for r in batch.reps
+        ]
+        assert kinds[-2:] == ["summary", "tip"] or kinds[-3:-1] == ["summary", "tip"]
+        summary = next(e for e in stream if e["type"] == "summary")
+        assert summary["reps"] == 2 and summary["reason"] == "the camera stopped"
+        assert any(e["type"] == "tip" for e in stream)
+        first = stream[0]
+        assert first["type"] == "status" and first["skeleton"][0] == [1, 0]
+        pose = next(e for e in stream if e["type"] == "pose" and e["detected"])
+        assert (pose["width"], pose["height"]) == (640, 360)
+        assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y, _ in pose["keypoints"])
+        assert session.state is SessionState.CLOSED
+        assert session.info()["frames_dropped"] == 0
+        assert session.stats.processed == len(frames)
+    # The loop lifted both sessions' windows in one call most of the time.
+    assert manager.loop_thread.batch_sizes.get(2, 0) > len(frames) // 2
+    assert not manager.loop_thread.alive
+    assert all(b._pose is None for b in backends)  # every session's 2D model was closed
+
+
+@pytest.mark.slow
+def test_a_flooded_session_drops_frames_instead_of_queueing(media: Path, pushup: Reference) -> None:
+    frames = _camera_frames(media / "pushup_side_nasm.mp4", 60)
+
+    async def run() -> Session:
+        manager = SessionManager(LiveOptions(), WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup)
+        async with manager:
+            session = await manager.create("pushup", "plain")
+            drain = asyncio.create_task(_drain(session))
+            manager.offer_received(session)
+            manager.attach_track(session, ClipTrack(frames, session, paced=False))
+            await asyncio.wait_for(drain, 60)
+        return session
+
+    session = asyncio.run(run())
+    info = session.info()
+    assert info["frames_received"] == len(frames)
+    assert info["frames_dropped"] > 0
+    assert info["frames_processed"] + info["frames_dropped"] == len(frames)
+    assert session.end_reason == "the camera stopped"
+
+
+def test_frame_timestamps_come_from_pts() -> None:
+    frame = av.VideoFrame(64, 48, "yuv420p")
+    frame.pts = 90000
+    frame.time_base = Fraction(1, 90000)
+    assert frame_timestamp_ms(frame) == 1000.0
+    frame.pts = None
+    with pytest.raises(ValueError, match="no timestamp"):
+        frame_timestamp_ms(frame)
