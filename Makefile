@@ -2,17 +2,27 @@
 VIDEO ?= ../shared/media/pushup_side_nasm.mp4
 OUT ?= out
 
-.PHONY: setup demo test lint bench
+.PHONY: setup setup-browser demo poses-demo test lint bench
 setup:
 	@bash scripts/setup.sh
 
-# The main job on the embedded default (MediaPipe 2D + world-landmark 3D, no downloaded weights).
+setup-browser:
+	@bash scripts/setup.sh --browser
+
+# The main job on the embedded default (MediaPipe 2D + world-landmark 3D, no downloaded weights):
+# the live coach at http://127.0.0.1:8000/ (HOST/PORT to change; Ctrl+C stops).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 demo: setup
+	.venv/bin/coach serve --host $(HOST) --port $(PORT)
+
+# Batch: a clip -> poses (.npz) and its rep report.
+poses-demo: setup
 	@mkdir -p $(OUT)
 	.venv/bin/coach poses $(VIDEO) -o $(OUT)/$(basename $(notdir $(VIDEO))).npz
-	.venv/bin/coach checkpoints
+	.venv/bin/coach analyze $(VIDEO) --exercise pushup
 
-test: setup
+test: setup-browser
 	.venv/bin/python -m pytest
 
 lint: setup
@@ -20,6 +30,7 @@ lint: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-bench: setup
+bench: setup-browser
 	.venv/bin/python benchmarks/bench_poses.py
 	.venv/bin/python benchmarks/bench_scoring.py
+	.venv/bin/python benchmarks/bench_live.py

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine for the coach: system packages, a virtual environment in
 # .venv, and the project with its dependencies. Safe to run again: it skips what is already done.
+#   scripts/setup.sh            what the coach needs
+#   scripts/setup.sh --browser  also Debian's chromium, for the end-to-end test and the live benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +10,9 @@ cd "$(dirname "$0")/.."
 missing=()
 ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1' || missing+=(libgl1)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+if [ "${1:-}" = "--browser" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
     echo "setup: please install these Debian packages first: ${missing[*]}" >&2; exit 1

@@ -4,6 +4,7 @@
     coach analyze VIDEO --exercise NAME [--json] [-o R.json] count, score and name faults per rep
     coach reference build --exercise NAME --video FILE [--reps I-J]   calibrate a reference exercise
     coach checkpoints [--verify]                            which weight files are present or missing
+    coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
 2 bad input or configuration (the message says what to do).
@@ -55,6 +56,9 @@ def _settings(args: argparse.Namespace) -> Any:
             "references_dir": getattr(args, "references_dir", None),
             "lifter": getattr(args, "lifter", None),
             "device": getattr(args, "device", None),
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "max_sessions": getattr(args, "max_sessions", None),
         }.items()
         if value is not None
     }
@@ -296,6 +300,43 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        return _bad_setting(exc)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        return _error("--ssl-certfile and --ssl-keyfile go together")
+    for path in (args.ssl_certfile, args.ssl_keyfile):
+        if path is not None and not Path(path).is_file():
+            return _error(f"{path} does not exist")
+    scheme = "https" if args.ssl_certfile else "http"
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"coach: open {scheme}://{shown}:{settings.port}/ in Chromium or Chrome (Ctrl+C stops)", file=sys.stderr)
+    if scheme == "http" and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            "coach: warning: browsers give the camera only to https pages or localhost; "
+            "use --ssl-certfile/--ssl-keyfile for other machines",
+            file=sys.stderr,
+        )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            log_level="info" if args.verbose else "warning",
+        )
+    except OSError as exc:
+        return _error(f"cannot listen on {settings.host}:{settings.port}: {exc}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coach", description="AI Fitness Coach: real-time exercise coaching")
     parser.add_argument("--verbose", action="store_true", help="also show the native libraries' log lines")
@@ -343,6 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--json", action="store_true", help="print a JSON list")
     ckpt.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
     ckpt.set_defaults(func=cmd_checkpoints)
+
+    serve = sub.add_parser("serve", help="start the live coach (web app, HTTP API, WebRTC, WebSocket events)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--max-sessions", type=int, help="live sessions served at once (default 4)")
+    serve.add_argument("--lifter", choices=["auto", "poseformerv2", "mediapipe-world"], help="default: auto")
+    serve.add_argument("--device", help="torch device for the lifter: auto, cpu, cuda, cuda:N")
+    serve.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
+    serve.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    serve.add_argument("--ssl-certfile", help="TLS certificate (PEM), to serve https to other machines")
+    serve.add_argument("--ssl-keyfile", help="TLS private key (PEM)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     max_side: int | None = Field(
         640, ge=16, description="Frames are downscaled to this longer side before 2D inference (None: keep)"
     )
+    web_dir: Path = Field(PROJECT_ROOT / "web_client", description="Folder of the browser app the server serves")
+    host: str = Field("127.0.0.1", description="Address `coach serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port `coach serve` listens on")
+    max_sessions: int = Field(4, ge=1, le=64, description="Live sessions served at once; more get 503")
+    lookahead_frames: int = Field(
+        13, ge=0, description="Future frames the lifter waits for in live mode (clipped to the lifter's maximum)"
+    )
+    offer_timeout_s: float = Field(60.0, gt=0, description="A session without a WebRTC offer this long is ended")
+    idle_timeout_s: float = Field(10.0, gt=0, description="A live session without a frame this long is ended")
 
     @field_validator("device")
     @classmethod
@@ -39,7 +48,7 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("checkpoints_dir", "references_dir")
+    @field_validator("checkpoints_dir", "references_dir", "web_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()

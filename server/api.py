@@ -1,0 +1,184 @@
+"""HTTP API: health, exercises, personas, live sessions and their WebRTC offer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+
+from realtime.manager import SessionLimitError, SessionManager, UnknownSessionError
+from realtime.session import Session, SessionStateError
+from scoring.reference import ReferenceError, list_exercises, read_spec
+from scoring.tips import list_personas
+from server.schemas import (
+    Exercise,
+    Health,
+    PersonaInfo,
+    Problem,
+    SessionCreated,
+    SessionDescription,
+    SessionInfo,
+    SessionRequest,
+)
+from server.settings import Settings
+from server.signalling import OfferError, answer_offer
+
+router = APIRouter(prefix="/api")
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No `Authorization: Bearer <token>` header"},
+    403: {"model": Problem, "description": "The token is not this session's"},
+    404: {"model": Problem, "description": "No such session (never existed, or ended)"},
+}
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_manager(request: Request) -> SessionManager:
+    manager: SessionManager = request.app.state.manager
+    return manager
+
+
+Manager = Annotated[SessionManager, Depends(get_manager)]
+
+
+def authorized_session(
+    session_id: str, manager: Manager, authorization: Annotated[str | None, Header()] = None
+) -> Session:
+    """The session named in the path, if the request carries its token."""
+    try:
+        session = manager.get(session_id)
+    except UnknownSessionError:
+        detail = f"no session {session_id!r} (it never existed or it ended)"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail) from None
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "send the session's token as `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not session.check_token(token.strip()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token does not belong to the session")
+    return session
+
+
+@router.get("/health", response_model=Health, summary="Which models are loaded; live sessions")
+def health(request: Request, manager: Manager) -> Health:
+    backend, backend_device = request.app.state.backend_info
+    lifter = manager.lifter
+    return Health(
+        status="ok" if manager.loop_thread.alive else "degraded",
+        backend=backend,
+        backend_device=backend_device,
+        lifter=lifter.name,
+        lifter_device=lifter.device,
+        receptive_field=lifter.receptive_field,
+        lookahead_frames=manager.lookahead,
+        sessions=len(manager.sessions),
+        max_sessions=manager.options.max_sessions,
+    )
+
+
+@router.get("/exercises", response_model=list[Exercise], summary="Exercises with a reference")
+def exercises(settings: Annotated[Settings, Depends(get_settings)]) -> list[Exercise]:
+    out = []
+    for name in list_exercises(settings.references_dir):
+        try:
+            spec = read_spec(settings.references_dir / name)
+        except ReferenceError:
+            continue  # a broken folder is reported when somebody picks it, not here
+        out.append(
+            Exercise(
+                name=name,
+                display_name=spec.display_name,
+                camera=spec.camera,
+                body_parts=list(spec.body_parts),
+                faults=[rule.id for rule in spec.faults],
+            )
+        )
+    return out
+
+
+@router.get("/personas", response_model=list[PersonaInfo], summary="Coach personas")
+def personas() -> list[PersonaInfo]:
+    return [PersonaInfo(**p.as_dict()) for p in list_personas()]
+
+
+@router.post(
+    "/sessions",
+    response_model=SessionCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a live session",
+    responses={
+        400: {"model": Problem, "description": "Unknown exercise or persona"},
+        503: {"model": Problem, "description": "The server already coaches its maximum of sessions"},
+    },
+)
+async def create_session(
+    body: SessionRequest, manager: Manager, settings: Annotated[Settings, Depends(get_settings)]
+) -> SessionCreated:
+    names = list_exercises(settings.references_dir)
+    if body.exercise not in names:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown exercise {body.exercise!r}; choose one of {names}")
+    try:
+        session = await manager.create(body.exercise, body.persona)
+    except SessionLimitError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from None
+    except (ValueError, ReferenceError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    return SessionCreated(
+        id=session.id,
+        token=session.token,
+        exercise=session.exercise,
+        persona=session.persona,
+        offer_url=f"/api/sessions/{session.id}/offer",
+        events_url=f"/ws/sessions/{session.id}",
+        delay_frames=manager.lookahead,
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/offer",
+    response_model=SessionDescription,
+    summary="Answer the browser's WebRTC offer (video only)",
+    responses={
+        **_AUTH_ERRORS,
+        400: {"model": Problem, "description": "Malformed SDP, not an offer, or no video stream"},
+        409: {"model": Problem, "description": "The session already has a connection or has ended"},
+    },
+)
+async def offer(
+    body: SessionDescription, manager: Manager, session: Annotated[Session, Depends(authorized_session)]
+) -> SessionDescription:
+    try:
+        answer = await answer_offer(manager, session, body.sdp, body.type)
+    except OfferError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    except SessionStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return SessionDescription(sdp=answer.sdp, type=answer.type)
+
+
+@router.get(
+    "/sessions/{session_id}",
+    response_model=SessionInfo,
+    summary="A session's state and statistics",
+    responses=_AUTH_ERRORS,
+)
+def session_info(session: Annotated[Session, Depends(authorized_session)]) -> dict[str, Any]:
+    return session.info()
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    response_model=SessionInfo,
+    summary="End a session (its summary goes out on the WebSocket first)",
+    responses=_AUTH_ERRORS,
+)
+async def end_session(manager: Manager, session: Annotated[Session, Depends(authorized_session)]) -> dict[str, Any]:
+    await manager.end(session, "stopped by the client")
+    return session.info()

@@ -1,0 +1,100 @@
+"""The FastAPI application: HTTP API, WebRTC signalling, WebSocket events and the browser app.
+
+``create_app(settings)`` builds it; the lifespan loads the models once (lifter, a probe of the 2D
+backend, the Numba kernels), starts the session manager with its inference thread, and on shutdown
+ends every session (each gets its summary) and stops the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from lifting.pose2d import PoseBackend
+from realtime.manager import LiveOptions, SessionManager
+from scoring.core import warm_up
+from scoring.reference import Reference, load_reference
+from server.components import make_backend, make_lifter
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Real-time exercise coaching. Live flow: `POST /api/sessions` -> `{id, token}`; open
+`WS /ws/sessions/{id}?token=<token>` for events; send the browser's WebRTC offer to
+`POST /api/sessions/{id}/offer` with `Authorization: Bearer <token>` and apply the answer.
+Camera frames then stream in; the WebSocket pushes JSON events, each with a `type`:
+`pose` (2D keypoints per frame), `rep` (number, score, faults), `tip` (coaching text),
+`status` (state, guidance, fps, dropped frames) and, at the end, `summary`. Send `{"type": "stop"}`
+on the WebSocket (or `DELETE /api/sessions/{id}`) to end the set. Field lists: `realtime/events.py`.
+"""
+
+
+class References:
+    """Reference exercises loaded once each, on first use (thread-safe; loading reads files)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._folder = settings.references_dir
+        self._cache: dict[str, Reference] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Reference:
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = load_reference(self._folder, name)
+            return self._cache[name]
+
+
+def live_options(settings: Settings) -> LiveOptions:
+    """The live-session limits from the settings."""
+    return LiveOptions(
+        max_sessions=settings.max_sessions,
+        lookahead_frames=settings.lookahead_frames,
+        max_side=settings.max_side,
+        offer_timeout_s=settings.offer_timeout_s,
+        idle_timeout_s=settings.idle_timeout_s,
+    )
+
+
+def _probe_backend(settings: Settings) -> tuple[str, str]:
+    backend: PoseBackend = make_backend(settings)
+    with backend:
+        return backend.name, backend.device
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    lifter = await asyncio.to_thread(make_lifter, settings)
+    app.state.backend_info = await asyncio.to_thread(_probe_backend, settings)
+    await asyncio.to_thread(warm_up)
+    # Models and libraries are loaded: move their objects out of the collector's reach, so full
+    # collections (which pause every thread, the inference loop included) stay short.
+    gc.collect()
+    gc.freeze()
+    manager = SessionManager(live_options(settings), lifter, lambda: make_backend(settings), References(settings))
+    app.state.manager = manager
+    log.info("coach: 2D %s, lifter %s on %s", app.state.backend_info[0], lifter.name, lifter.device)
+    async with manager:
+        yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (defaults and ``COACH_*`` variables when None)."""
+    from server import api, ws
+
+    settings = settings or Settings.model_validate({})
+    app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(api.router)
+    app.include_router(ws.router)
+    if settings.web_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web_client")
+    return app

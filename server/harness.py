@@ -1,0 +1,99 @@
+"""Run the app in-process and drive it with headless Chromium whose fake camera plays a clip.
+
+Used by the end-to-end test and the live benchmark; handy for trying a change without a webcam.
+Chromium is Debian's ``chromium`` driven by Playwright (``playwright install`` is never needed).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's chromium (scripts/setup.sh installs it)."""
+
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+)
+"""Flags measured to work as root on these machines (../shared/ENVIRONMENT.md)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def to_y4m(video: Path, out: Path, width: int = 640, height: int = 360, fps: int = 30) -> Path:
+    """Convert a clip into the raw y4m Chromium's fake camera plays (ffmpeg)."""
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg is missing: run scripts/setup.sh (it installs the Debian package)")
+    command = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(video)]
+    command += ["-vf", f"scale={width}:{height},fps={fps}", "-pix_fmt", "yuv420p", str(out)]
+    subprocess.run(command, check=True)
+    return out
+
+
+@contextmanager
+def running_app(settings: Settings) -> Iterator[tuple[str, Any]]:
+    """Serve the app on a free port in a background thread; yields (base URL, the FastAPI app)."""
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start (see the log above)")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextmanager
+def chromium_with_camera(y4m: Path) -> Iterator[Any]:
+    """A Playwright browser context (fresh profile) whose fake camera loops ``y4m``."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup.sh (it installs Debian's chromium)")
+    with tempfile.TemporaryDirectory(prefix="coach-chromium-") as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"],
+        )
+        try:
+            yield context
+        finally:
+            context.close()

@@ -1,0 +1,75 @@
+"""Request and response bodies of the HTTP API (they make the OpenAPI document at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(description="`ok` while the inference loop runs, `degraded` otherwise")
+    backend: str = Field(description="2D pose backend")
+    backend_device: str = Field(description="Where the 2D backend runs")
+    lifter: str = Field(description="2D->3D lifter")
+    lifter_device: str = Field(description="Where the lifter runs")
+    receptive_field: int = Field(description="Frames the lifter looks at per pose")
+    lookahead_frames: int = Field(description="Future frames live mode waits for before lifting a frame")
+    sessions: int = Field(description="Live sessions now")
+    max_sessions: int = Field(description="Live sessions served at once")
+
+
+class Exercise(BaseModel):
+    name: str = Field(description="Id used in requests")
+    display_name: str
+    camera: str = Field(description="How to film it")
+    body_parts: list[str] = Field(description="Scored body parts")
+    faults: list[str] = Field(description="Ids of the faults it names")
+
+
+class PersonaInfo(BaseModel):
+    id: str
+    name: str
+    description: str
+
+
+class SessionRequest(BaseModel):
+    exercise: str = Field(description="An exercise name from GET /api/exercises", examples=["pushup"])
+    persona: str = Field("plain", description="A persona id from GET /api/personas")
+
+
+class SessionCreated(BaseModel):
+    id: str = Field(description="Session id (in URLs)")
+    token: str = Field(description="Secret: `Authorization: Bearer <token>` on the offer, `?token=` on the WebSocket")
+    exercise: str
+    persona: str
+    offer_url: str
+    events_url: str = Field(description="WebSocket path for this session's events")
+    delay_frames: int = Field(description="Frames of lookahead before a frame reaches the rep counter")
+
+
+class SessionDescription(BaseModel):
+    sdp: str = Field(description="Session description (SDP text)")
+    type: str = Field(description="`offer` in requests, `answer` in responses")
+
+
+class SessionInfo(BaseModel):
+    """State and statistics of a live session."""
+
+    model_config = {"extra": "allow"}
+
+    id: str
+    exercise: str
+    persona: str
+    state: str = Field(description="created | connecting | live | ending | closed")
+    end_reason: str | None
+    frames_received: int
+    frames_processed: int
+    frames_dropped: int
+    fps: float
+    pose_latency_ms: dict[str, Any] = Field(description="Frame arrival -> pose event sent: p50, p95, max, count")
+    rep_latency_ms: dict[str, Any] = Field(description="Arrival of a rep's last frame -> rep event sent")
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What went wrong and what to do")

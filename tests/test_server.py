@@ -1,0 +1,215 @@
+"""The HTTP API, signalling and the WebSocket, driven in-process with Starlette's TestClient."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+
+from server.app import create_app
+from server.settings import Settings
+
+
+def make_offer(video: bool = True, audio: bool = False) -> str:
+    """A real browser-like offer SDP (aiortc as the sending peer)."""
+
+    async def run() -> str:
+        pc = RTCPeerConnection()
+        if video:
+            pc.addTrack(VideoStreamTrack())
+        if audio:
+            pc.addTrack(AudioStreamTrack())
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp: str = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def offer_sdp() -> str:
+    return make_offer()
+
+
+def app_client(**overrides: Any) -> TestClient:
+    return TestClient(create_app(Settings.model_validate(overrides)))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with app_client() as c:
+        yield c
+
+
+def new_session(client: TestClient, exercise: str = "pushup") -> dict[str, Any]:
+    response = client.post("/api/sessions", json={"exercise": exercise, "persona": "plain"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_up(client: TestClient) -> None:
+    health = client.get("/api/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
+    health = client.get("/api/health").json()
+    assert health["backend"] == "mediapipe" and health["backend_device"] == "cpu"
+    assert health["lifter"] == "mediapipe-world" and health["receptive_field"] == 1
+    assert health["lookahead_frames"] == 0 and health["max_sessions"] == 4
+    exercises = {e["name"]: e for e in client.get("/api/exercises").json()}
+    assert set(exercises) == {"pushup", "squat"}
+    assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]
+    assert [p["id"] for p in client.get("/api/personas").json()] == ["plain"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'src="app.js"' in page.text
+    assert client.get("/webrtc.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/api/health", "/api/sessions", "/api/sessions/{session_id}/offer"} <= set(schema["paths"])
+
+
+def test_creating_a_session_checks_its_inputs(client: TestClient) -> None:
+    body = new_session(client)
+    assert len(body["token"]) >= 24 and body["offer_url"] == f"/api/sessions/{body['id']}/offer"
+    unknown = client.post("/api/sessions", json={"exercise": "lunge"})
+    assert unknown.status_code == 400 and "choose one of ['pushup', 'squat']" in unknown.json()["detail"]
+    persona = client.post("/api/sessions", json={"exercise": "pushup", "persona": "yoda"})
+    assert persona.status_code == 400 and "unknown persona 'yoda'" in persona.json()["detail"]
+    assert client.post("/api/sessions", json={}).status_code == 422
+    client.delete(f"/api/sessions/{body['id']}", headers=bearer(body["token"]))
+
+
+def test_the_offer_needs_the_token_and_a_real_sdp(client: TestClient, offer_sdp: str) -> None:
+    session = new_session(client)
+    url = session["offer_url"]
+    offer = {"sdp": offer_sdp, "type": "offer"}
+
+    missing = client.post(url, json=offer)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = client.post(url, json=offer, headers=bearer("not-the-token"))
+    assert wrong.status_code == 403
+    other = new_session(client)
+    assert client.post(url, json=offer, headers=bearer(other["token"])).status_code == 403
+    unknown = client.post("/api/sessions/0000/offer", json=offer, headers=bearer(session["token"]))
+    assert unknown.status_code == 404
+    assert_up(client)
+
+    bad = {
+        "garbage": ({"sdp": "hello", "type": "offer"}, "must start with the line 'v=0'"),
+        "an answer": ({"sdp": offer_sdp, "type": "answer"}, "expected a description of type 'offer'"),
+        "no ICE": (
+            {"sdp": "\r\n".join(line for line in offer_sdp.split("\r\n") if "ice-" not in line), "type": "offer"},
+            "no ICE credentials",
+        ),
+        "audio only": ({"sdp": make_offer(video=False, audio=True), "type": "offer"}, "no video stream"),
+        "truncated": ({"sdp": offer_sdp[: len(offer_sdp) // 3], "type": "offer"}, "malformed SDP"),
+    }
+    for name, (body, message) in bad.items():
+        response = client.post(url, json=body, headers=bearer(session["token"]))
+        assert response.status_code == 400, name
+        assert message in response.json()["detail"], (name, response.json())
+        assert_up(client)
+
+    # After all that, the session still takes a good offer, and only one.
+    answer = client.post(url, json=offer, headers=bearer(session["token"]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["type"] == "answer" and "m=video" in answer.json()["sdp"]
+    assert "a=recvonly" in answer.json()["sdp"]
+    info = client.get(f"/api/sessions/{session['id']}", headers=bearer(session["token"])).json()
+    assert info["state"] == "connecting"
+    again = client.post(url, json=offer, headers=bearer(session["token"]))
+    assert again.status_code == 409 and "accepts one offer" in again.json()["detail"]
+    for s in (session, other):
+        assert client.delete(f"/api/sessions/{s['id']}", headers=bearer(s["token"])).status_code == 200
+    assert client.get(f"/api/sessions/{session['id']}", headers=bearer(session["token"])).status_code == 404
+    assert_up(client)
+
+
+def test_the_websocket_needs_the_token(client: TestClient) -> None:
+    session = new_session(client)
+    cases = {
+        "/ws/sessions/nope?token=x": 404,
+        f"/ws/sessions/{session['id']}": 401,
+        f"/ws/sessions/{session['id']}?token=wrong": 403,
+    }
+    for url, code in cases.items():
+        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect(url):
+            pass
+        assert refused.value.status_code == code, url
+        assert_up(client)
+    url = f"/ws/sessions/{session['id']}?token={session['token']}"
+    with client.websocket_connect(url) as ws:
+        first = ws.receive_json()
+        assert first["type"] == "status" and first["state"] == "created" and first["posture"] == "no_person"
+        assert len(first["skeleton"]) == 16
+        with pytest.raises(WebSocketDenialResponse) as second, client.websocket_connect(url):
+            pass
+        assert second.value.status_code == 409
+        ws.send_json({"type": "dance"})
+        ws.send_json({"type": "stop"})
+        events = _until_closed(ws)
+    notices = [e.get("notice") or "" for e in events if e["type"] == "status"]
+    assert any("unknown command" in n for n in notices)
+    summary = next(e for e in events if e["type"] == "summary")
+    assert summary["reps"] == 0 and summary["reason"] == "stopped by the client"
+    assert [e["type"] for e in events[-3:]] == ["summary", "tip", "status"]
+    assert events[-2]["kind"] == "summary" and events[-1]["state"] == "closed"
+    assert_up(client)
+
+
+def _until_closed(ws: Any) -> list[dict[str, Any]]:
+    events = []
+    with pytest.raises(WebSocketDisconnect) as closed:
+        while True:
+            events.append(ws.receive_json())
+    assert closed.value.code == 1000
+    return events
+
+
+def test_limits_timeouts_and_shutdown(offer_sdp: str) -> None:
+    with app_client(max_sessions=2, offer_timeout_s=0.5) as client:
+        a, b = new_session(client), new_session(client)
+        full = client.post("/api/sessions", json={"exercise": "squat"})
+        assert full.status_code == 503 and "already coaches 2" in full.json()["detail"]
+        assert full.headers["retry-after"] == "30"
+        # Nobody sends an offer: the reaper ends both, each with its summary and the reason.
+        with client.websocket_connect(f"/ws/sessions/{a['id']}?token={a['token']}") as ws:
+            events = _until_closed(ws)
+        summary = next(e for e in events if e["type"] == "summary")
+        assert summary["reason"] == "no WebRTC offer within 0.5 s"
+        deadline = time.monotonic() + 5
+        while client.get("/api/health").json()["sessions"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/api/health").json()["sessions"] == 0
+        assert client.get(f"/api/sessions/{b['id']}", headers=bearer(b["token"])).status_code == 404
+        c = new_session(client)  # room again
+        manager = client.app.state.manager  # type: ignore[attr-defined]
+    # Leaving the client shuts the app down: the open session ended with its reason, the loop stopped.
+    assert manager.ended[-1]["id"] == c["id"] and manager.ended[-1]["end_reason"] == "server shutting down"
+    assert not manager.loop_thread.alive
+
+
+def test_settings_are_validated_at_start_up(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_sessions"):
+        Settings.model_validate({"max_sessions": 0})
+    with pytest.raises(ValidationError, match="port"):
+        Settings.model_validate({"port": 70000})
+    with pytest.raises(ValidationError, match="device must be"):
+        Settings.model_validate({"device": "gpu"})

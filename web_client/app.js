@@ -1,0 +1,320 @@
+// The live coaching page: pick an exercise and a coach, count down, stream the camera to the server
+// over WebRTC, and show what comes back on the session's WebSocket (see realtime/events.py):
+// pose -> skeleton overlay, rep -> counter and a card, tip -> feed (optionally spoken),
+// status -> connection state and guidance, summary -> the set at a glance.
+
+import { Overlay } from "./overlay.js";
+import { connectCamera, problem } from "./webrtc.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+const ui = {
+  form: $("setup"),
+  exercise: $("exercise"),
+  persona: $("persona"),
+  countdown: $("countdown"),
+  speak: $("speak"),
+  start: $("start"),
+  stop: $("stop"),
+  state: $("conn-state"),
+  models: $("models"),
+  cameraHint: $("camera-hint"),
+  video: $("video"),
+  guidance: $("guidance"),
+  countdownOverlay: $("countdown-overlay"),
+  stats: $("stats"),
+  repCount: $("rep-count"),
+  lastScore: $("last-score"),
+  repProgress: $("rep-progress"),
+  tips: $("tips"),
+  reps: $("reps"),
+  summary: $("summary"),
+};
+const overlay = new Overlay($("overlay"), ui.video);
+
+let exercises = [];
+let live = null; // {session, ws, pc, stream, ended}
+
+function setState(state, text = state) {
+  ui.state.dataset.state = state;
+  ui.state.textContent = text;
+}
+
+function showGuidance(message, kind = "hint") {
+  ui.guidance.hidden = !message;
+  ui.guidance.textContent = message || "";
+  ui.guidance.dataset.kind = kind;
+}
+
+function escapeText(text) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span.innerHTML;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${await problem(response)}`);
+  return response.json();
+}
+
+function fillSelect(select, items, value, label) {
+  select.replaceChildren(
+    ...items.map((item) => {
+      const option = document.createElement("option");
+      option.value = item[value];
+      option.textContent = item[label];
+      return option;
+    }),
+  );
+}
+
+async function loadChoices() {
+  try {
+    const [health, exerciseList, personas] = await Promise.all([
+      getJSON("/api/health"),
+      getJSON("/api/exercises"),
+      getJSON("/api/personas"),
+    ]);
+    exercises = exerciseList;
+    fillSelect(ui.exercise, exercises, "name", "display_name");
+    fillSelect(ui.persona, personas, "id", "name");
+    for (const [key, select] of [["exercise", ui.exercise], ["persona", ui.persona], ["countdown", ui.countdown]]) {
+      if (params.has(key)) select.value = params.get(key);
+    }
+    ui.speak.checked = params.get("speak") === "1";
+    ui.models.textContent = `2D: ${health.backend} · 3D: ${health.lifter} (${health.lifter_device})`;
+    showCameraHint();
+    setState("idle", "ready");
+  } catch (error) {
+    setState("error", "server unreachable");
+    showGuidance(`Cannot reach the coach server: ${error.message}`);
+    ui.start.disabled = true;
+  }
+}
+
+function showCameraHint() {
+  const exercise = exercises.find((e) => e.name === ui.exercise.value);
+  ui.cameraHint.textContent = exercise ? `Camera: ${exercise.camera}.` : "";
+}
+
+function resetBoard() {
+  ui.repCount.textContent = "0";
+  ui.lastScore.textContent = "–";
+  ui.repProgress.textContent = "";
+  ui.tips.replaceChildren();
+  ui.reps.replaceChildren();
+  ui.summary.hidden = true;
+  ui.summary.replaceChildren();
+}
+
+async function countdown(seconds) {
+  ui.countdownOverlay.hidden = false;
+  for (let s = seconds; s > 0; s -= 1) {
+    ui.countdownOverlay.textContent = String(s);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  ui.countdownOverlay.textContent = "Go!";
+  setTimeout(() => (ui.countdownOverlay.hidden = true), 700);
+}
+
+async function openCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error("this browser cannot open the camera here (use Chromium or Chrome, on https or localhost)");
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+    });
+  } catch (error) {
+    if (error.name === "NotAllowedError") throw new Error("camera permission was denied: allow it in the address bar");
+    if (error.name === "NotFoundError") throw new Error("no camera was found");
+    throw new Error(`the camera could not be opened (${error.name}: ${error.message})`);
+  }
+}
+
+async function start(event) {
+  event.preventDefault();
+  if (live) return;
+  resetBoard();
+  ui.start.disabled = true;
+  ui.exercise.disabled = ui.persona.disabled = true;
+  live = { ended: false };
+  try {
+    setState("starting", "opening camera");
+    live.stream = await openCamera();
+    ui.video.srcObject = live.stream;
+    const seconds = Number(ui.countdown.value);
+    if (seconds > 0) {
+      showGuidance("Get into position");
+      await countdown(seconds);
+    }
+    setState("connecting", "connecting");
+    const response = await fetch("/api/sessions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ exercise: ui.exercise.value, persona: ui.persona.value }),
+    });
+    if (!response.ok) throw new Error(await problem(response));
+    live.session = await response.json();
+    await openEvents(live);
+    live.pc = await connectCamera(live.stream, live.session, (state) => onPeerState(live, state));
+    ui.stop.disabled = false;
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+function openEvents(current) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${location.host}${current.session.events_url}?token=${encodeURIComponent(current.session.token)}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    current.ws = ws;
+    ws.addEventListener("open", () => resolve());
+    ws.addEventListener("error", () => reject(new Error("the event connection could not be opened")));
+    ws.addEventListener("message", (message) => onEvent(current, JSON.parse(message.data)));
+    ws.addEventListener("close", (close) => onEventsClosed(current, close));
+  });
+}
+
+function onEvent(current, event) {
+  switch (event.type) {
+    case "pose":
+      overlay.draw(event);
+      break;
+    case "rep":
+      addRep(event);
+      break;
+    case "tip":
+      addTip(event);
+      break;
+    case "status":
+      onStatus(current, event);
+      break;
+    case "summary":
+      showSummary(event);
+      break;
+    default:
+      break;
+  }
+}
+
+function onStatus(current, status) {
+  if (status.skeleton) overlay.skeleton = status.skeleton;
+  if (status.state === "live") setState("live", "live");
+  else if (status.state === "connecting" || status.state === "created") setState("connecting", "connecting");
+  else if (status.state === "ending") setState("ending", "finishing");
+  if (status.error) showGuidance(`Problem: ${status.error}`);
+  else if (status.message) showGuidance(status.message, status.posture === "ready" || status.posture === "in_rep" ? "ready" : "hint");
+  ui.repProgress.textContent = status.rep_in_progress ? `rep ${status.rep_in_progress} in progress` : status.notice || "";
+  if (status.fps !== undefined) {
+    ui.stats.textContent =
+      `${status.fps.toFixed(1)} frames/s processed · ${status.received} received · ${status.dropped} dropped` +
+      (status.delay_frames ? ` · lifter delay ${status.delay_frames} frames` : "");
+  }
+}
+
+function scoreClass(score) {
+  return score >= 85 ? "good" : score >= 65 ? "fair" : "poor";
+}
+
+function addRep(rep) {
+  ui.repCount.textContent = String(rep.rep);
+  ui.lastScore.textContent = rep.score.toFixed(0);
+  const card = document.createElement("article");
+  card.className = "rep-card";
+  card.dataset.rep = rep.rep;
+  const faults = rep.faults.length
+    ? `<ul>${rep.faults.map((f) => `<li data-severity="${f.severity}">${escapeText(f.message)}</li>`).join("")}</ul>`
+    : "<p class=\"meta\">no faults</p>";
+  card.innerHTML =
+    `<header><span>Rep ${rep.rep}</span><span class="score ${scoreClass(rep.score)}">${rep.score.toFixed(0)}</span></header>` +
+    `<div class="meta">range ${rep.rom_pct.toFixed(0)}% · ${rep.duration_s.toFixed(1)} s ` +
+    `(down ${rep.down_s.toFixed(1)} / up ${rep.up_s.toFixed(1)}) · stability ${rep.stability.toFixed(0)}</div>` +
+    faults;
+  ui.reps.append(card);
+}
+
+function addTip(tip) {
+  const item = document.createElement("li");
+  item.className = "tip";
+  item.dataset.kind = tip.kind;
+  item.dataset.severity = tip.severity;
+  item.textContent = tip.text;
+  ui.tips.prepend(item);
+  if (ui.speak.checked && "speechSynthesis" in window) {
+    speechSynthesis.speak(new SpeechSynthesisUtterance(tip.text));
+  }
+}
+
+function showSummary(summary) {
+  ui.summary.hidden = false;
+  const mean = summary.mean_score === null ? "–" : summary.mean_score.toFixed(0);
+  const fault = summary.most_frequent_fault
+    ? `Most frequent fault: ${escapeText(summary.most_frequent_fault.replaceAll("_", " "))} (${summary.most_frequent_fault_count} of ${summary.reps} reps).`
+    : "No recurring fault.";
+  ui.summary.innerHTML =
+    `<h3>Set finished: <span id="summary-reps">${summary.reps}</span> reps</h3>` +
+    `<p>Mean score ${mean}` +
+    (summary.best_score !== null ? `, best ${summary.best_score.toFixed(0)}, worst ${summary.worst_score.toFixed(0)}` : "") +
+    (summary.trend !== "n/a" ? `, ${summary.trend}` : "") +
+    `.</p><p>${fault}</p>` +
+    (summary.reason ? `<p class="muted">Ended: ${escapeText(summary.reason)}.</p>` : "");
+}
+
+function onPeerState(current, state) {
+  if (current !== live) return;
+  if (state === "failed") fail("the video connection failed (a firewall between the browser and the server?)");
+}
+
+function onEventsClosed(current, close) {
+  if (current !== live) return;
+  const expected = current.ended || close.code === 1000;
+  finish(expected ? "idle" : "disconnected", expected ? "ready" : "disconnected");
+  if (!expected) showGuidance("The connection to the coach was lost. Press Start to begin a new set.");
+}
+
+function stop() {
+  if (!live) return;
+  live.ended = true;
+  ui.stop.disabled = true;
+  setState("ending", "finishing");
+  if (live.ws?.readyState === WebSocket.OPEN) {
+    live.ws.send(JSON.stringify({ type: "stop" }));
+    // The server sends the summary, then closes the socket; the close handler releases the rest.
+    setTimeout(() => live && live.ended && finish("idle", "ready"), 8000);
+  } else {
+    finish("idle", "ready");
+  }
+}
+
+function finish(state, text) {
+  const current = live;
+  live = null;
+  if (current) {
+    current.pc?.close();
+    current.stream?.getTracks().forEach((track) => track.stop());
+    if (current.ws && current.ws.readyState <= WebSocket.OPEN) current.ws.close();
+  }
+  ui.video.srcObject = null;
+  overlay.clear();
+  ui.start.disabled = false;
+  ui.stop.disabled = true;
+  ui.exercise.disabled = ui.persona.disabled = false;
+  setState(state, text);
+}
+
+function fail(message) {
+  if (live) live.ended = true;
+  finish("error", "error");
+  showGuidance(message);
+}
+
+ui.form.addEventListener("submit", start);
+ui.stop.addEventListener("click", stop);
+ui.exercise.addEventListener("change", showCameraHint);
+window.addEventListener("beforeunload", () => live?.ws?.readyState === WebSocket.OPEN && live.ws.send(JSON.stringify({ type: "stop" })));
+loadChoices();
