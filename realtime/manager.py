@@ -86,7 +86,7 @@ class SessionManager:
         self._reserved = 0
         self._reaper: asyncio.Task[None] | None = None
         self._ingest: dict[str, asyncio.Task[None]] = {}
-        self._ending: set[asyncio.Task[None]] = set()
+        self._ending: dict[str, asyncio.Task[None]] = {}
         self.ended: list[dict[str, object]] = []
         """``info()`` of the most recently ended sessions (newest last, at most 50)."""
 
@@ -172,16 +172,26 @@ class SessionManager:
             log.exception("ingest of session %s failed", session.id)
             self.end_soon(session, f"reading the camera stream failed: {exc}")
 
-    def end_soon(self, session: Session, reason: str) -> None:
-        """``end`` in a task of its own (from callbacks that cannot await)."""
-        task = asyncio.get_running_loop().create_task(self.end(session, reason), name=f"end:{session.id}")
-        self._ending.add(task)
-        task.add_done_callback(self._ending.discard)
+    def end_soon(self, session: Session, reason: str) -> asyncio.Task[None]:
+        """Start ending ``session`` in a task of its own and return it (the first reason wins).
+
+        The task is not tied to the caller: a cancelled caller (a handler whose client went away)
+        cannot leave a session half-ended.
+        """
+        task = self._ending.get(session.id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._end(session, reason), name=f"end:{session.id}")
+            self._ending[session.id] = task
+            task.add_done_callback(lambda _: self._ending.pop(session.id, None))
+        return task
 
     async def end(self, session: Session, reason: str) -> None:
         """End ``session``: last reps scored, summary sent, models and connection freed. Idempotent."""
-        if session.state in (SessionState.ENDING, SessionState.CLOSED):
-            await session.closed.wait()
+        if session.state is not SessionState.CLOSED:
+            await asyncio.shield(self.end_soon(session, reason))
+
+    async def _end(self, session: Session, reason: str) -> None:
+        if session.state is SessionState.CLOSED:
             return
         session.end_reason = reason
         session.transition(SessionState.ENDING)

@@ -11,7 +11,7 @@ missing=()
 ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1' || missing+=(libgl1)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 if [ "${1:-}" = "--browser" ]; then
-  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else

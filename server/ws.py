@@ -56,7 +56,7 @@ async def session_events(websocket: WebSocket, session_id: str, token: str | Non
             task.cancel()
         await asyncio.gather(sender, receiver, return_exceptions=True)
     if session.state not in (SessionState.ENDING, SessionState.CLOSED):
-        await manager.end(session, "the client disconnected")
+        manager.end_soon(session, "the client disconnected")
 
 
 async def _send(websocket: WebSocket, session: Session) -> None:

@@ -175,14 +175,17 @@ class ClipTrack:
 
     kind = "video"
 
-    def __init__(self, frames: list[av.VideoFrame], session: Session, paced: bool) -> None:
+    def __init__(self, frames: list[av.VideoFrame], session: Session, paced: bool, hang: bool = False) -> None:
         self.frames = frames
         self.session = session
         self.paced = paced
+        self.hang = hang  # after the last frame, go silent instead of ending (a frozen client)
         self.sent = 0
 
     async def recv(self) -> av.VideoFrame:
         if self.sent == len(self.frames):
+            if self.hang:
+                await asyncio.Event().wait()
             raise MediaStreamError
         while self.paced and self.session.stats.processed < self.sent:
             await asyncio.sleep(0.002)
@@ -282,6 +285,30 @@ def test_a_flooded_session_drops_frames_instead_of_queueing(media: Path, pushup:
     assert info["frames_dropped"] > 0
     assert info["frames_processed"] + info["frames_dropped"] == len(frames)
     assert session.end_reason == "the camera stopped"
+
+
+@pytest.mark.slow
+def test_silent_sessions_are_ended_and_freed(media: Path, pushup: Reference) -> None:
+    frames = _camera_frames(media / "pushup_side_nasm.mp4", 10)
+    options = LiveOptions(connect_timeout_s=0.6, idle_timeout_s=0.6)
+
+    async def run() -> tuple[Session, Session, SessionManager]:
+        manager = SessionManager(options, WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup)
+        async with manager:
+            frozen, no_video = [await manager.create("pushup", "plain") for _ in range(2)]
+            drains = [asyncio.create_task(_drain(s)) for s in (frozen, no_video)]
+            for s in (frozen, no_video):
+                manager.offer_received(s)
+            manager.attach_track(frozen, ClipTrack(frames, frozen, paced=True, hang=True))
+            await asyncio.wait_for(asyncio.gather(*drains), 20)
+            assert manager.sessions == []
+        return frozen, no_video, manager
+
+    frozen, no_video, manager = asyncio.run(run())
+    assert frozen.end_reason == "no video for 0.6 s" and frozen.stats.processed == len(frames)
+    assert no_video.end_reason == "no video arrived within 0.6 s of the offer"
+    assert {e["id"] for e in manager.ended} == {frozen.id, no_video.id}
+    assert all(s.state is SessionState.CLOSED and s.closed.is_set() for s in (frozen, no_video))
 
 
 def test_frame_timestamps_come_from_pts() -> None:
