@@ -174,12 +174,13 @@ def test_the_websocket_needs_the_token(client: TestClient) -> None:
 
 def test_a_client_that_disconnects_frees_its_session(client: TestClient) -> None:
     session = new_session(client)
+    manager = client.app.state.manager  # type: ignore[attr-defined]
     with client.websocket_connect(f"/ws/sessions/{session['id']}?token={session['token']}") as ws:
         assert ws.receive_json()["type"] == "status"
-    manager = client.app.state.manager  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    while session["id"] in {s.id for s in manager.sessions} and time.monotonic() < deadline:
-        time.sleep(0.05)
+        ws.close()  # the tab goes away (TestClient would cancel the handler on leaving the block)
+        deadline = time.monotonic() + 10
+        while session["id"] in {s.id for s in manager.sessions} and time.monotonic() < deadline:
+            time.sleep(0.05)
     ended = next(e for e in reversed(manager.ended) if e["id"] == session["id"])
     assert ended["end_reason"] == "the client disconnected" and ended["state"] == "closed"
     assert client.get(f"/api/sessions/{session['id']}", headers=bearer(session["token"])).status_code == 404
