@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shutil
 import sys
 import tempfile
 import time
@@ -54,6 +55,7 @@ def main() -> int:
         overrides: dict[str, object] = {"device": args.device}
         if args.lifter == "poseformerv2-random":
             (tmp / "ckpt").mkdir()
+            shutil.copy(ROOT / "checkpoints" / "manifest.json", tmp / "ckpt")
             save_checkpoint(PoseFormerV2(), tmp / "ckpt" / POSEFORMERV2_FILE)
             overrides.update(checkpoints_dir=tmp / "ckpt", lifter="poseformerv2")
         settings = Settings.model_validate(overrides)

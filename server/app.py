@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from lifting.lifter import Lifter
 from lifting.pose2d import PoseBackend
 from realtime.manager import LiveOptions, SessionManager
 from scoring.core import warm_up
@@ -72,7 +73,7 @@ def _probe_backend(settings: Settings) -> tuple[str, str]:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    lifter = await asyncio.to_thread(make_lifter, settings)
+    lifter = app.state.lifter or await asyncio.to_thread(make_lifter, settings)
     app.state.backend_info = await asyncio.to_thread(_probe_backend, settings)
     await asyncio.to_thread(warm_up)
     # Models and libraries are loaded: move their objects out of the collector's reach, so full
@@ -86,13 +87,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application for ``settings`` (defaults and ``COACH_*`` variables when None)."""
+def create_app(settings: Settings | None = None, lifter: Lifter | None = None) -> FastAPI:
+    """The application for ``settings`` (defaults and ``COACH_*`` variables when None); ``lifter``
+    when the caller already built it (``coach serve`` does, to report a bad checkpoint cleanly)."""
     from server import api, ws
 
     settings = settings or Settings.model_validate({})
     app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.lifter = lifter
     app.include_router(api.router)
     app.include_router(ws.router)
     if settings.web_dir.is_dir():

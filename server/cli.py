@@ -314,6 +314,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for path in (args.ssl_certfile, args.ssl_keyfile):
         if path is not None and not Path(path).is_file():
             return _error(f"{path} does not exist")
+    from server.components import make_lifter
+
+    try:
+        lifter = make_lifter(settings)
+    except _pipeline_errors() as exc:
+        return _error(str(exc))
     scheme = "https" if args.ssl_certfile else "http"
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     print(f"coach: open {scheme}://{shown}:{settings.port}/ in Chromium or Chrome (Ctrl+C stops)", file=sys.stderr)
@@ -325,7 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, lifter),
             host=settings.host,
             port=settings.port,
             ssl_certfile=args.ssl_certfile,
