@@ -22,8 +22,7 @@ from functools import partial
 from lifting.lifter import Lifter
 from lifting.window import Window
 from realtime.events import SKELETON, pose_event
-from realtime.pipeline import Produced
-from realtime.session import Session
+from realtime.session import Outgoing, Session
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ class InferenceLoop:
                     self._deliver(session, partial(session.pipeline.score, pose3d))
         return processed
 
-    def _deliver(self, session: Session, produce: Callable[[], list[Produced]]) -> None:
+    def _deliver(self, session: Session, produce: Callable[[], list[Outgoing]]) -> None:
         try:
             produced = produce()
         except Exception as exc:

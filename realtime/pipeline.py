@@ -8,7 +8,6 @@ Used only by the inference thread, in two halves so the loop can batch the lifte
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from lifting.lifter import LiftStream
@@ -18,22 +17,10 @@ from lifting.window import Window
 from realtime.events import rep_event, summary_event, tip_event
 from realtime.guidance import FramingMonitor
 from realtime.ingest import IncomingFrame, to_rgb
-from realtime.session import Metric
+from realtime.session import Outgoing
 from scoring.core import ScoringCore
 from scoring.tips import TipWriter
 from scoring.types import CoachEvent, PostureChanged, RepDiscarded, RepScored, RepStarted, SetFinished
-
-
-@dataclass(frozen=True)
-class Produced:
-    """An event the pipeline produced, with what its latency is measured from."""
-
-    payload: dict[str, Any]
-    """The JSON event."""
-    since: float | None = None
-    """``time.monotonic()`` arrival of the frame the latency is measured from."""
-    metric: Metric | None = None
-    """Latency series (``rep``: from the arrival of the rep's last frame)."""
 
 
 class LivePipeline:
@@ -82,7 +69,7 @@ class LivePipeline:
         self._note_advice()
         return pose, self.lift.window.add(pose)
 
-    def score(self, pose: Pose3D) -> list[Produced]:
+    def score(self, pose: Pose3D) -> list[Outgoing]:
         """The next 3D pose (frames in order) through the scoring core and the tip writer."""
         self.framing.add_3d(pose)
         self._scored += 1
@@ -92,7 +79,7 @@ class LivePipeline:
         """End of stream: windows of the frames still waiting for their lookahead."""
         return self.lift.window.flush()
 
-    def finish(self, reason: str | None) -> list[Produced]:
+    def finish(self, reason: str | None) -> list[Outgoing]:
         """Close the set (after the flushed poses went through ``score``): last rep, tips, summary."""
         return self._translate(self.core.finish(), reason)
 
@@ -127,14 +114,14 @@ class LivePipeline:
         offset = frame - self._first
         return self._arrivals[offset] if 0 <= offset < len(self._arrivals) else None
 
-    def _translate(self, events: list[CoachEvent], reason: str | None = None) -> list[Produced]:
-        out: list[Produced] = []
+    def _translate(self, events: list[CoachEvent], reason: str | None = None) -> list[Outgoing]:
+        out: list[Outgoing] = []
         for event in events:
             if isinstance(event, RepScored):
                 self.rep_in_progress = None
                 self.notice = None
                 self.changed = True
-                out.append(Produced(rep_event(event.result), self._arrival(event.result.end_frame), "rep"))
+                out.append(Outgoing(rep_event(event.result), self._arrival(event.result.end_frame), "rep"))
             elif isinstance(event, RepStarted):
                 self.rep_in_progress = event.index
                 self.notice = None
@@ -149,6 +136,6 @@ class LivePipeline:
                 self.changed = True
             elif isinstance(event, SetFinished):
                 self.rep_in_progress = None
-                out.append(Produced(summary_event(event.summary, list(self.core.results), reason)))
-            out.extend(Produced(tip_event(tip)) for tip in self.tips.add(event))
+                out.append(Outgoing(summary_event(event.summary, list(self.core.results), reason)))
+            out.extend(Outgoing(tip_event(tip)) for tip in self.tips.add(event))
         return out
