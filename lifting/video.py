@@ -22,7 +22,12 @@ import numpy as np
 
 
 class VideoError(Exception):
-    """The file is missing, is not a video, is empty, or is corrupt. The message says which."""
+    """The file is missing, is not a video, is empty, or is corrupt. The message says which; ``kind``
+    says it for programs: ``missing``, ``not_video``, ``corrupt`` or ``unsupported``."""
+
+    def __init__(self, message: str, kind: str = "not_video") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -64,15 +69,15 @@ class VideoFrame:
 def _quarter_turns(degrees: float) -> int:
     turns = round(degrees / 90.0)
     if abs(degrees - 90.0 * turns) > 1.0:
-        raise VideoError(f"unsupported display rotation of {degrees} degrees (only multiples of 90 are)")
+        raise VideoError(f"unsupported display rotation of {degrees} degrees (only multiples of 90 are)", "unsupported")
     return turns % 4
 
 
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
-        raise VideoError(f"{path}: no such file")
+        raise VideoError(f"{path}: no such file", "missing")
     if not path.is_file():
-        raise VideoError(f"{path}: not a regular file")
+        raise VideoError(f"{path}: not a regular file", "missing")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: the file is empty")
     try:
@@ -94,9 +99,9 @@ def probe(path: str | Path) -> VideoInfo:
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
-            raise VideoError(f"{path}: the video stream is corrupt ({exc.strerror or exc})") from exc
+            raise VideoError(f"{path}: the video stream is corrupt ({exc.strerror or exc})", "corrupt") from exc
         if first is None:
-            raise VideoError(f"{path}: the video stream has no decodable frames")
+            raise VideoError(f"{path}: the video stream has no decodable frames", "corrupt")
         turns = _quarter_turns(first.rotation)
         width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
         fps = float(stream.average_rate) if stream.average_rate else 0.0
@@ -232,7 +237,7 @@ class VideoReader:
                 index += 1
         except av.FFmpegError as exc:
             raise VideoError(
-                f"{self.path}: the video stream is corrupt after frame {index} ({exc.strerror or exc})"
+                f"{self.path}: the video stream is corrupt after frame {index} ({exc.strerror or exc})", "corrupt"
             ) from exc
         finally:
             if self._container is not None:

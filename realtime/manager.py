@@ -75,8 +75,10 @@ class SessionManager:
         lifter: Lifter,
         backend_factory: Callable[[], PoseBackend],
         reference_loader: Callable[[str], Reference],
+        on_ended: Callable[[Session], None] | None = None,
     ) -> None:
         self.options = options
+        self._on_ended = on_ended
         self.lifter = lifter
         self.lookahead = min(options.lookahead_frames, lifter.max_lookahead)
         self._backend_factory = backend_factory
@@ -224,6 +226,11 @@ class SessionManager:
         self._sessions.pop(session.id, None)
         self.ended.append(session.info())
         del self.ended[:-50]
+        if self._on_ended is not None:
+            try:
+                await asyncio.to_thread(self._on_ended, session)
+            except Exception:
+                log.exception("recording the end of session %s failed", session.id)
         session.closed.set()
 
     async def _reap(self) -> None:

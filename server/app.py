@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,9 +20,13 @@ from fastapi.staticfiles import StaticFiles
 
 from lifting.lifter import Lifter
 from lifting.pose2d import PoseBackend
+from realtime.jobs import JobOptions, JobRunner
 from realtime.manager import LiveOptions, SessionManager
+from realtime.session import Session
+from realtime.store import Store
 from scoring.core import warm_up
 from scoring.reference import Reference, load_reference
+from scoring.score import summarize
 from server.components import make_backend, make_lifter
 from server.settings import Settings
 
@@ -80,23 +85,74 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # collections (which pause every thread, the inference loop included) stay short.
     gc.collect()
     gc.freeze()
-    manager = SessionManager(live_options(settings), lifter, lambda: make_backend(settings), References(settings))
-    app.state.manager = manager
+    references = References(settings)
+    store = await asyncio.to_thread(Store, settings.database_path)
+    runner = JobRunner(
+        store,
+        JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side),
+        lifter,
+        lambda: make_backend(settings),
+        references,
+    )
+    for job in await asyncio.to_thread(store.recover):
+        runner.submit(job, force=True)
+    manager = SessionManager(
+        live_options(settings),
+        lifter,
+        lambda: make_backend(settings),
+        references,
+        on_ended=lambda session: record_session(store, session),
+    )
+    app.state.manager, app.state.store, app.state.runner = manager, store, runner
     log.info("coach: 2D %s, lifter %s on %s", app.state.backend_info[0], lifter.name, lifter.device)
-    async with manager:
-        yield
+    sweeper = asyncio.create_task(_sweep_uploads(store, settings.upload_retention_h * 3600), name="upload-retention")
+    try:
+        async with manager:
+            yield
+    finally:
+        sweeper.cancel()
+        await asyncio.to_thread(runner.stop)
+        await asyncio.to_thread(store.close)
+
+
+def record_session(store: Store, session: Session) -> None:
+    """Keep a finished live session in the history (called in a worker thread)."""
+    started = time.time() - (time.monotonic() - session.created_at)
+    summary = summarize(session.pipeline.core.results).as_dict()
+    store.add_live_session(session.info(), summary, started)
+
+
+def remove_expired_uploads(store: Store, retention_s: float) -> int:
+    """Delete the uploads of jobs that finished more than ``retention_s`` ago; results stay."""
+    removed = 0
+    for job in store.uploads_to_remove(time.time() - retention_s):
+        if job.upload_path is not None:
+            job.upload_path.unlink(missing_ok=True)
+        store.upload_removed(job.id)
+        removed += 1
+    return removed
+
+
+async def _sweep_uploads(store: Store, retention_s: float, every_s: float = 600.0) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(remove_expired_uploads, store, retention_s)
+        except Exception:
+            log.exception("removing expired uploads failed")
+        await asyncio.sleep(every_s)
 
 
 def create_app(settings: Settings | None = None, lifter: Lifter | None = None) -> FastAPI:
     """The application for ``settings`` (defaults and ``COACH_*`` variables when None); ``lifter``
     when the caller already built it (``coach serve`` does, to report a bad checkpoint cleanly)."""
-    from server import api, ws
+    from server import api, jobs_api, ws
 
     settings = settings or Settings.model_validate({})
     app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.lifter = lifter
     app.include_router(api.router)
+    app.include_router(jobs_api.router)
     app.include_router(ws.router)
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web_client")

@@ -40,6 +40,24 @@ class Settings(BaseSettings):
     )
     offer_timeout_s: float = Field(60.0, gt=0, description="A session without a WebRTC offer this long is ended")
     idle_timeout_s: float = Field(10.0, gt=0, description="A live session without a frame this long is ended")
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="Folder of the SQLite database and stored uploads")
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest video upload, megabytes")
+    max_video_s: float = Field(600.0, gt=0, description="Longest video accepted for analysis, seconds")
+    job_workers: int = Field(1, ge=1, le=16, description="Uploaded videos analysed at once")
+    max_queued_jobs: int = Field(8, ge=1, description="Uploads waiting or running at most; more get 503")
+    upload_retention_h: float = Field(
+        24.0, ge=0, description="Hours an analysed upload is kept (for the overlay player) before it is deleted"
+    )
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of jobs and session history."""
+        return self.data_dir / "coach.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploads are stored under names the server chooses."""
+        return self.data_dir / "uploads"
 
     @field_validator("device")
     @classmethod
@@ -48,7 +66,7 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("checkpoints_dir", "references_dir", "web_dir")
+    @field_validator("checkpoints_dir", "references_dir", "web_dir", "data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()

@@ -24,8 +24,8 @@ def camera(media: Path, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def live_app() -> Iterator[tuple[str, Any]]:
-    with running_app(Settings.model_validate({})) as served:
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    with running_app(Settings.model_validate({"data_dir": tmp_path_factory.mktemp("data")})) as served:
         yield served
 
 

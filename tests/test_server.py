@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ def offer_sdp() -> str:
 
 
 def app_client(**overrides: Any) -> TestClient:
+    overrides.setdefault("data_dir", tempfile.mkdtemp(prefix="coach-test-"))
     return TestClient(create_app(Settings.model_validate(overrides)))
 
 

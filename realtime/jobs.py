@@ -1,0 +1,173 @@
+"""Uploaded-video analysis off the event loop: a bounded pool of named worker threads, state in SQLite.
+
+``JobRunner.submit(job)`` queues a stored job; a worker runs the batch pose pipeline and the same
+scoring core as ``coach analyze`` (``scoring.report.build_report``), writing progress, then the
+result or the failure (with a machine-readable code and the HTTP status it maps to) to the store.
+``stop()`` stops the pool: a running job ends failed with the reason; queued ones stay queued and
+are picked up again at the next start (``Store.recover``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lifting.lifter import Lifter
+from lifting.pipeline import PosePipeline
+from lifting.pose2d import PoseBackend
+from lifting.video import VideoError
+from realtime.store import Job, Store
+from scoring.reference import Reference
+from scoring.report import build_report
+from scoring.tips import create_tip_writer
+
+log = logging.getLogger(__name__)
+
+
+class JobError(Exception):
+    """A job that cannot give a report; ``code`` and ``status`` say why for programs."""
+
+    def __init__(self, message: str, code: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class QueueFullError(Exception):
+    """As many jobs wait as the server allows."""
+
+
+class _Stopped(Exception):
+    """The pool is stopping."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Size of the pool and of its queue."""
+
+    workers: int = 1
+    """Jobs analysed at once (each runs its own 2D model; on 2 cores one keeps live sessions smooth)."""
+    max_queued: int = 8
+    """Jobs waiting or running at most; more are refused (503)."""
+    max_side: int | None = 640
+    """Frames are downscaled to this longer side before the 2D model."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.max_queued < 1:
+            raise ValueError(f"workers and max_queued must be >= 1, got {self.workers} and {self.max_queued}")
+
+
+def analyze_video(
+    path: Path,
+    reference: Reference,
+    persona: str,
+    backend: PoseBackend,
+    lifter: Lifter,
+    max_side: int | None,
+    progress: Callable[[float], None],
+) -> dict[str, Any]:
+    """The report of one video (see ``scoring.report``); ``JobError`` when there is none to give."""
+    tips = create_tip_writer(persona)
+    try:
+        track, _ = PosePipeline(backend, lifter, max_side=max_side).run(
+            path, lambda done, expected: progress(0.95 * done / expected if expected else 0.0)
+        )
+    except VideoError as exc:
+        message = str(exc).replace(str(path), "the video")
+        raise JobError(message, "corrupt" if exc.kind == "corrupt" else "not_video", 422) from exc
+    if track.detected_fraction == 0.0:
+        raise JobError("no person was found in any frame: film the whole body, in good light", "no_person", 422)
+    return build_report(reference, track, tips)
+
+
+class JobRunner:
+    """Runs stored jobs in a pool of threads named ``analysis-job``."""
+
+    def __init__(
+        self,
+        store: Store,
+        options: JobOptions,
+        lifter: Lifter,
+        backend_factory: Callable[[], PoseBackend],
+        reference_loader: Callable[[str], Reference],
+    ) -> None:
+        self.store = store
+        self.options = options
+        self._lifter = lifter
+        self._backend_factory = backend_factory
+        self._reference_loader = reference_loader
+        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="analysis-job")
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._stopping = threading.Event()
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running in this process."""
+        return self._pending
+
+    def submit(self, job: Job, force: bool = False) -> None:
+        """Queue ``job`` (already in the store); ``QueueFullError`` when full (``force``: queue anyway,
+        for jobs recovered at start-up)."""
+        with self._lock:
+            if self._pending >= self.options.max_queued and not force:
+                raise QueueFullError(
+                    f"{self._pending} videos are already waiting for analysis; try again in a few minutes"
+                )
+            self._pending += 1
+        self._pool.submit(self._run, job)
+
+    def stop(self) -> None:
+        """Stop: the running job fails with the reason, queued ones stay queued for the next start."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, job: Job) -> None:
+        try:
+            if self._stopping.is_set():
+                return
+            self.store.job_started(job.id)
+            last = [0.0]
+
+            def progress(fraction: float) -> None:
+                if self._stopping.is_set():
+                    raise _Stopped
+                now = time.monotonic()
+                if now - last[0] > 0.25:
+                    last[0] = now
+                    self.store.job_progress(job.id, fraction)
+
+            try:
+                result = self._analyze(job, progress)
+            except _Stopped:
+                self.store.job_failed(
+                    job.id,
+                    "the server stopped while this video was being analysed; upload it again",
+                    "interrupted",
+                    503,
+                )
+            except JobError as exc:
+                self.store.job_failed(job.id, str(exc), exc.code, exc.status)
+            except Exception as exc:  # a bug must not lose the job: it fails with the reason
+                log.exception("job %s failed", job.id)
+                self.store.job_failed(job.id, f"the analysis failed: {exc}", "internal", 500)
+            else:
+                self.store.job_done(job.id, result)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def _analyze(self, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
+        if job.upload_path is None or not job.upload_path.is_file():
+            raise JobError("the uploaded video is no longer stored; upload it again", "upload_missing", 410)
+        reference = self._reference_loader(job.exercise)
+        with self._backend_factory() as backend:
+            return analyze_video(
+                job.upload_path, reference, job.persona, backend, self._lifter, self.options.max_side, progress
+            )

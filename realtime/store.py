@@ -1,0 +1,299 @@
+"""The SQLite store: analysis jobs (uploads) and the history of live sessions, kept across restarts.
+
+One connection shared by the event loop's worker threads and the job threads, serialised by a lock
+(SQLite in WAL mode; every call is one short transaction). Python's ``sqlite3`` is enough here: the
+embedded default needs no server, and the data is a few rows per set.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    exercise TEXT NOT NULL,
+    persona TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    upload_path TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    error_code TEXT,
+    error_status INTEGER,
+    reps INTEGER,
+    mean_score REAL,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS live_sessions (
+    id TEXT PRIMARY KEY,
+    exercise TEXT NOT NULL,
+    persona TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    end_reason TEXT,
+    reps INTEGER NOT NULL,
+    mean_score REAL,
+    summary TEXT NOT NULL,
+    stats TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE INDEX IF NOT EXISTS live_sessions_started ON live_sessions (started_at);
+"""
+
+
+class JobStatus(enum.StrEnum):
+    """Where an analysis job is."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One uploaded video's analysis, as stored."""
+
+    id: str
+    status: JobStatus
+    progress: float
+    """0 to 1."""
+    exercise: str
+    persona: str
+    filename: str
+    """The name the user's file had (shown, never used as a path)."""
+    upload_path: Path | None
+    """Where the server stored the upload (a name it chose); None once removed by the retention policy."""
+    created_at: float
+    """Unix time."""
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    """Why it failed, in words."""
+    error_code: str | None
+    """Machine-readable reason (``no_person``, ``corrupt``, ``interrupted``, ...)."""
+    error_status: int | None
+    """The HTTP status that reason maps to (e.g. 422)."""
+    result: dict[str, Any] | None
+    """The report (``scoring.report.build_report``) when done."""
+
+    def summary(self) -> dict[str, Any]:
+        """What GET /api/jobs/{id} shows besides the result."""
+        return {
+            "job_id": self.id,
+            "status": self.status.value,
+            "progress": round(self.progress, 3),
+            "exercise": self.exercise,
+            "persona": self.persona,
+            "filename": self.filename,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "error_code": self.error_code,
+            "error_status": self.error_status,
+            "video_available": self.upload_path is not None and self.upload_path.is_file(),
+        }
+
+
+class Store:
+    """Jobs and live-session history in one SQLite file. ``close()`` when done."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        with self._tx() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def add_job(self, job_id: str, exercise: str, persona: str, filename: str, upload_path: Path) -> Job:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, status, exercise, persona, filename, upload_path, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), time.time()),
+            )
+        job = self.get_job(job_id)
+        assert job is not None
+        return job
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def job_started(self, job_id: str) -> None:
+        self._update(job_id, status=JobStatus.RUNNING.value, started_at=time.time(), progress=0.0)
+
+    def job_progress(self, job_id: str, progress: float) -> None:
+        self._update(job_id, progress=min(max(progress, 0.0), 1.0))
+
+    def job_done(self, job_id: str, result: dict[str, Any]) -> None:
+        summary = result.get("summary", {})
+        self._update(
+            job_id,
+            status=JobStatus.DONE.value,
+            progress=1.0,
+            finished_at=time.time(),
+            reps=summary.get("reps"),
+            mean_score=summary.get("mean_score"),
+            result=json.dumps(result, separators=(",", ":")),
+        )
+
+    def job_failed(self, job_id: str, error: str, code: str, status: int) -> None:
+        self._update(
+            job_id,
+            status=JobStatus.FAILED.value,
+            finished_at=time.time(),
+            error=error,
+            error_code=code,
+            error_status=status,
+        )
+
+    def upload_removed(self, job_id: str) -> None:
+        self._update(job_id, upload_path=None)
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
+
+    def recover(self) -> list[Job]:
+        """At start-up: jobs a previous run left ``running`` fail with the reason; ``queued`` ones are
+        returned to be queued again (their uploads are still on disk)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = 'interrupted', "
+                "error_status = 503 WHERE status = ?",
+                (
+                    JobStatus.FAILED.value,
+                    time.time(),
+                    "the server stopped while this video was being analysed; upload it again",
+                    JobStatus.RUNNING.value,
+                ),
+            )
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE status = ? ORDER BY created_at", (JobStatus.QUEUED.value,)
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    def uploads_to_remove(self, older_than: float) -> list[Job]:
+        """Finished jobs whose upload is still stored and that finished before ``older_than``."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE upload_path IS NOT NULL AND status IN (?, ?) AND finished_at < ?",
+                (JobStatus.DONE.value, JobStatus.FAILED.value, older_than),
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    # -- live sessions ------------------------------------------------------------------------
+
+    def add_live_session(self, info: dict[str, Any], summary: dict[str, Any], started_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO live_sessions (id, exercise, persona, started_at, ended_at, end_reason, "
+                "reps, mean_score, summary, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info["id"],
+                    info["exercise"],
+                    info["persona"],
+                    started_at,
+                    time.time(),
+                    info.get("end_reason"),
+                    summary["reps"],
+                    summary["mean_score"],
+                    json.dumps(summary),
+                    json.dumps(info),
+                ),
+            )
+
+    def history(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Past uploads and live sessions, newest first."""
+        with self._tx() as db:
+            jobs = db.execute(
+                "SELECT id, status, exercise, persona, filename, created_at, reps, mean_score, error "
+                "FROM jobs ORDER BY created_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            live = db.execute(
+                "SELECT id, exercise, persona, started_at, reps, mean_score, end_reason "
+                "FROM live_sessions ORDER BY started_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        items = [
+            {
+                "kind": "upload",
+                "id": r["id"],
+                "status": r["status"],
+                "exercise": r["exercise"],
+                "persona": r["persona"],
+                "title": r["filename"],
+                "at": r["created_at"],
+                "reps": r["reps"],
+                "mean_score": r["mean_score"],
+                "error": r["error"],
+            }
+            for r in jobs
+        ] + [
+            {
+                "kind": "live",
+                "id": r["id"],
+                "status": "done",
+                "exercise": r["exercise"],
+                "persona": r["persona"],
+                "title": f"live session ({r['end_reason']})",
+                "at": r["started_at"],
+                "reps": r["reps"],
+                "mean_score": r["mean_score"],
+                "error": None,
+            }
+            for r in live
+        ]
+        items.sort(key=lambda item: item["at"], reverse=True)
+        return items[:limit]
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        status=JobStatus(row["status"]),
+        progress=row["progress"],
+        exercise=row["exercise"],
+        persona=row["persona"],
+        filename=row["filename"],
+        upload_path=Path(row["upload_path"]) if row["upload_path"] else None,
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
+        error_code=row["error_code"],
+        error_status=row["error_status"],
+        result=json.loads(row["result"]) if row["result"] else None,
+    )

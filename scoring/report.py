@@ -1,0 +1,78 @@
+"""The full report of a recorded set: what an uploaded video's job returns.
+
+``build_report(reference, track, tips)`` runs the same scoring core as ``coach analyze``
+(``analyze_track``), lets a tip writer speak over its events, and adds what the results page draws:
+per-frame joint-angle curves of the scored angles beside the reference's template rep (stretched over
+each counted rep), and the 2D keypoints for the skeleton overlay. Pure: no I/O, JSON-ready output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lifting.pipeline import PoseTrack
+from scoring.core import analyze_track
+from scoring.features import Feature, compute_features
+from scoring.reference import Reference
+from scoring.score import RepScorer
+from scoring.tips import TipWriter
+
+
+def _rounded(values: np.ndarray, digits: int) -> list[Any]:
+    """A float array as a JSON list with NaN as null."""
+    out: list[Any] = np.round(values.astype(np.float64), digits).tolist()
+    if np.isnan(values).any():
+        return _nan_to_none(out)
+    return out
+
+
+def _nan_to_none(values: list[Any]) -> list[Any]:
+    return [_nan_to_none(v) if isinstance(v, list) else (None if v != v else v) for v in values]
+
+
+def reference_curves(reference: Reference, columns: list[int], spans: list[tuple[int, int]], frames: int) -> np.ndarray:
+    """``(frames, len(columns))`` the template rep's angles stretched linearly over each ``(start, end)``
+    frame span (inclusive); NaN outside the spans."""
+    template = reference.template_features()[:, columns]
+    out = np.full((frames, len(columns)), np.nan)
+    source = np.linspace(0.0, 1.0, len(template))
+    for start, end in spans:
+        target = np.linspace(0.0, 1.0, end - start + 1)
+        for j in range(len(columns)):
+            out[start : end + 1, j] = np.interp(target, source, template[:, j])
+    return out
+
+
+def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dict[str, Any]:
+    """Reps, summary, tips, angle curves and keypoints of one recorded set."""
+    analysis = analyze_track(reference, track)
+    columns = RepScorer(reference).columns
+    names = [Feature(c).name.lower() for c in columns]
+    user = compute_features(track.poses_3d)[:, columns]
+    spans = [(r.start_frame, r.end_frame) for r in analysis.reps]
+    ref = reference_curves(reference, columns, spans, track.frames)
+    width, height = track.image_size
+    keypoints = track.keypoints_2d / np.array([width, height], dtype=np.float64)
+    keypoints[~track.detected] = np.nan
+    return {
+        "exercise": reference.spec.name,
+        "display_name": reference.spec.display_name,
+        "frames": track.frames,
+        "detected_fraction": round(track.detected_fraction, 4),
+        "backend": track.backend,
+        "lifter": track.lifter,
+        "image_size": [int(width), int(height)],
+        "reps": [r.as_dict() for r in analysis.reps],
+        "summary": analysis.summary.as_dict(),
+        "tips": [tip.as_dict() for event in analysis.events for tip in tips.add(event)],
+        "persona": tips.persona.id,
+        "curves": {
+            "timestamps_ms": _rounded(track.timestamps_ms, 1),
+            "angles": names,
+            "user": {name: _rounded(user[:, j], 1) for j, name in enumerate(names)},
+            "reference": {name: _rounded(ref[:, j], 1) for j, name in enumerate(names)},
+        },
+        "keypoints": _rounded(keypoints, 4),
+    }

@@ -1,0 +1,185 @@
+"""Uploaded-video analysis: POST /api/analyze -> 202 {job_id}; GET /api/jobs/{id}; the stored video;
+the history of uploads and live sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import UploadFile
+
+from lifting.video import VideoError, VideoInfo, probe
+from realtime.jobs import JobRunner, QueueFullError
+from realtime.store import JobStatus, Store
+from scoring.reference import list_exercises
+from scoring.tips import list_personas
+from server.api import get_settings
+from server.schemas import Problem
+from server.settings import Settings
+
+router = APIRouter(prefix="/api")
+
+_CHUNK = 1 << 20
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["video", "exercise"],
+                    "properties": {
+                        "video": {"type": "string", "format": "binary", "description": "The recorded set"},
+                        "exercise": {"type": "string", "description": "An exercise name from GET /api/exercises"},
+                        "persona": {"type": "string", "default": "plain", "description": "A persona id"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.runner
+    return runner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def _problem(code: int, detail: str) -> HTTPException:
+    return HTTPException(code, detail)
+
+
+async def _save_upload(upload: UploadFile, target: Path, limit: int) -> int:
+    """Copy the upload to ``target`` in chunks (off the event loop); 413 past ``limit`` bytes."""
+    size = 0
+    with target.open("wb") as out:
+        while chunk := await upload.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _problem(413, f"the video is larger than the {limit / 1e6:.0f} MB limit")
+            await asyncio.to_thread(out.write, chunk)
+    return size
+
+
+@router.post(
+    "/analyze",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload a recorded set for analysis",
+    openapi_extra=_UPLOAD_SCHEMA,
+    responses={
+        400: {"model": Problem, "description": "Missing field, unknown exercise or persona"},
+        413: {"model": Problem, "description": "Larger than max_upload_mb"},
+        415: {"model": Problem, "description": "Not a video"},
+        422: {"model": Problem, "description": "Corrupt video, or longer than max_video_s"},
+        503: {"model": Problem, "description": "Too many videos waiting"},
+    },
+)
+async def analyze(request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
+    limit = int(settings.max_upload_mb * 1e6)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise _problem(413, f"the video is larger than the {settings.max_upload_mb:.0f} MB limit")
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except Exception as exc:  # malformed multipart
+        raise _problem(400, f"send multipart/form-data with the fields video, exercise, persona ({exc})") from None
+    try:
+        video, exercise, persona = form.get("video"), form.get("exercise"), form.get("persona") or "plain"
+        if not isinstance(video, UploadFile):
+            raise _problem(400, "the form field 'video' (a file) is missing")
+        if not isinstance(exercise, str) or not exercise:
+            raise _problem(400, "the form field 'exercise' is missing")
+        names = list_exercises(settings.references_dir)
+        if exercise not in names:
+            raise _problem(400, f"unknown exercise {exercise!r}; choose one of {names}")
+        personas = [p.id for p in list_personas()]
+        if not isinstance(persona, str) or persona not in personas:
+            raise _problem(400, f"unknown persona {persona!r}; choose one of {personas}")
+        job_id = secrets.token_hex(8)
+        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        target = settings.uploads_dir / f"{job_id}.video"  # our name: never the user's
+        try:
+            await _save_upload(video, target, limit)
+            info = await _probe(target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        filename = Path(video.filename or "video").name[:200]
+    finally:
+        await form.close()
+    if info.duration_s > settings.max_video_s:
+        target.unlink(missing_ok=True)
+        raise _problem(
+            422, f"the video lasts {info.duration_s:.0f} s; the limit is {settings.max_video_s:.0f} s: trim it"
+        )
+    job = await asyncio.to_thread(store.add_job, job_id, exercise, persona, filename, target)
+    try:
+        request.app.state.runner.submit(job)
+    except QueueFullError as exc:
+        await asyncio.to_thread(store.job_failed, job_id, str(exc), "busy", 503)
+        target.unlink(missing_ok=True)
+        raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from None
+    return JSONResponse(
+        {"job_id": job_id, "status": job.status.value, "status_url": f"/api/jobs/{job_id}"}, status_code=202
+    )
+
+
+async def _probe(path: Path) -> VideoInfo:
+    try:
+        return await asyncio.to_thread(probe, path)
+    except VideoError as exc:
+        message = str(exc).replace(str(path), "the upload")
+        if exc.kind == "corrupt":
+            raise _problem(422, message) from None
+        raise _problem(415, f"{message}: upload a video file (mp4, mov, webm, ...)") from None
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="An analysis job: status, progress, error or result",
+    responses={404: {"model": Problem, "description": "No such job"}},
+)
+async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    job = await asyncio.to_thread(store.get_job, job_id)
+    if job is None:
+        raise _problem(404, f"no job {job_id!r}")
+    out = job.summary()
+    if job.status is JobStatus.DONE:
+        out["result"] = job.result
+        out["video_url"] = f"/api/jobs/{job_id}/video" if out["video_available"] else None
+    return out
+
+
+@router.get(
+    "/jobs/{job_id}/video",
+    summary="The uploaded video (kept for upload_retention_h after the analysis)",
+    response_class=FileResponse,
+    responses={404: {"model": Problem}, 410: {"model": Problem, "description": "Removed by the retention policy"}},
+)
+async def job_video(job_id: str, store: StoreDep) -> FileResponse:
+    job = await asyncio.to_thread(store.get_job, job_id)
+    if job is None:
+        raise _problem(404, f"no job {job_id!r}")
+    if job.upload_path is None or not job.upload_path.is_file():
+        raise _problem(410, "the video was removed by the retention policy; the results are still here")
+    media_type = mimetypes.guess_type(job.filename)[0] or "video/mp4"
+    return FileResponse(job.upload_path, media_type=media_type, filename=job.filename)
+
+
+@router.get("/history", summary="Past uploads and live sessions, newest first")
+async def history(store: StoreDep, limit: int = 100) -> list[dict[str, Any]]:
+    return await asyncio.to_thread(store.history, max(1, min(limit, 500)))
