@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from lifting.joints import H36M_PARENTS
 from lifting.pipeline import PoseTrack
 from scoring.core import analyze_track
 from scoring.features import Feature, compute_features
@@ -75,4 +76,5 @@ def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dic
             "reference": {name: _rounded(ref[:, j], 1) for j, name in enumerate(names)},
         },
         "keypoints": _rounded(keypoints, 4),
+        "skeleton": [[child, parent] for child, parent in enumerate(H36M_PARENTS) if parent >= 0],
     }

@@ -92,3 +92,33 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
     assert info["reps"] == expected and info["state"] == "closed"
     assert info["frames_processed"] > 0.8 * info["frames_received"]
     assert info["pose_latency_ms"]["count"] == info["frames_processed"]
+
+
+@pytest.mark.slow
+def test_an_upload_through_the_page(camera: Path, live_app: tuple[str, Any], media: Path, labels: dict) -> None:
+    base, _ = live_app
+    clip = "pushup_front_phone.mp4"
+    expected = labels[clip]["reps"]
+    with chromium_with_camera(camera) as browser:
+        page = browser.new_page()
+        page.goto(f"{base}/upload.html")
+        page.wait_for_function("document.querySelector('#exercise').options.length === 2")
+        page.set_input_files("#video", str(media / clip))
+        page.select_option("#exercise", "pushup")
+        page.click("#send")
+        page.wait_for_url("**/report.html?job=*", timeout=180_000)
+        page.wait_for_selector("#rep-table tbody tr", timeout=30_000)
+        assert page.locator("#rep-table tbody tr").count() == expected
+        assert page.inner_text("#report-reps") == str(expected)
+        assert page.locator("#score-chart svg rect.bar").count() == expected
+        charts = page.locator("#angle-charts .angle-chart")
+        assert charts.count() >= 3
+        assert charts.first.locator("path.user").get_attribute("d")
+        assert charts.first.locator("path.reference").get_attribute("d")
+        assert page.locator("#feedback .tip").count() >= 1
+        page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=30_000)
+
+        page.goto(f"{base}/history.html")
+        page.wait_for_selector("#history-table tbody tr")
+        assert page.locator("#history-table tbody tr", has_text=clip).count() == 1
+        assert page.locator("#trend-chart svg").count() == 1
