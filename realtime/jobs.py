@@ -25,7 +25,7 @@ from lifting.video import VideoError
 from realtime.store import Job, Store
 from scoring.reference import Reference
 from scoring.report import build_report
-from scoring.tips import create_tip_writer
+from scoring.tips import TipService, TipWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,13 @@ class JobOptions:
 def analyze_video(
     path: Path,
     reference: Reference,
-    persona: str,
+    tips: TipWriter,
     backend: PoseBackend,
     lifter: Lifter,
     max_side: int | None,
     progress: Callable[[float], None],
 ) -> dict[str, Any]:
     """The report of one video (see ``scoring.report``); ``JobError`` when there is none to give."""
-    tips = create_tip_writer(persona)
     try:
         track, _ = PosePipeline(backend, lifter, max_side=max_side).run(
             path, lambda done, expected: progress(0.95 * done / expected if expected else 0.0)
@@ -96,8 +95,10 @@ class JobRunner:
         lifter: Lifter,
         backend_factory: Callable[[], PoseBackend],
         reference_loader: Callable[[str], Reference],
+        tips: TipService,
     ) -> None:
         self.store = store
+        self._tips = tips
         self.options = options
         self._lifter = lifter
         self._backend_factory = backend_factory
@@ -167,7 +168,11 @@ class JobRunner:
         if job.upload_path is None or not job.upload_path.is_file():
             raise JobError("the uploaded video is no longer stored; upload it again", "upload_missing", 410)
         reference = self._reference_loader(job.exercise)
+        try:
+            tips = self._tips.writer(job.persona)
+        except ValueError as exc:  # the persona file was removed while the job waited
+            raise JobError(str(exc), "unknown_persona", 400) from None
         with self._backend_factory() as backend:
             return analyze_video(
-                job.upload_path, reference, job.persona, backend, self._lifter, self.options.max_side, progress
+                job.upload_path, reference, tips, backend, self._lifter, self.options.max_side, progress
             )

@@ -49,6 +49,7 @@ class InferenceLoop:
         self._commands: queue.Queue[_Attach | _Finish | None] = queue.Queue()
         self._wake = threading.Event()
         self._sessions: list[Session] = []  # touched by the loop thread only
+        self._closing: list[_Finish] = []  # finished sets whose last tips a language model still writes
         self._last_status: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="inference-loop", daemon=True)
         self.steps = 0
@@ -94,7 +95,10 @@ class InferenceLoop:
                 break
             if self.step():
                 self.steps += 1
+            self._poll_tips()
             self._send_statuses(time.monotonic())
+        for command in self._closing:
+            self._close(command)
         for session in self._sessions:
             session.pipeline.close()
         self._sessions.clear()
@@ -178,13 +182,32 @@ class InferenceLoop:
                 for pose3d in lifted:
                     self._deliver(session, partial(session.pipeline.score, pose3d))
             self._deliver(session, partial(session.pipeline.finish, command.reason))
-            session.emit({"type": "status", **self._status(session, time.monotonic()), "state": "closed"})
-            try:
-                session.pipeline.close()
-            except Exception:
-                log.exception("closing the 2D backend of session %s failed", session.id)
-            self._last_status.pop(session.id, None)
+            if session.pipeline.tips.pending:  # the summary tip is being written: close when it is out
+                self._closing.append(command)
+                return
+            self._close(command)
+        else:
+            command.done()
+
+    def _close(self, command: _Finish) -> None:
+        session = command.session
+        session.emit({"type": "status", **self._status(session, time.monotonic()), "state": "closed"})
+        try:
+            session.pipeline.close()
+        except Exception:
+            log.exception("closing the 2D backend of session %s failed", session.id)
+        self._last_status.pop(session.id, None)
         command.done()
+
+    def _poll_tips(self) -> None:
+        """Send the tips a language model finished; close the finished sets that have all theirs."""
+        for session in self._sessions:
+            self._deliver(session, session.pipeline.poll_tips)
+        for command in list(self._closing):
+            self._deliver(command.session, command.session.pipeline.poll_tips)
+            if not command.session.pipeline.tips.pending:
+                self._closing.remove(command)
+                self._close(command)
 
     def _fail(self, session: Session, reason: str) -> None:
         log.error("session %s: %s", session.id, reason)

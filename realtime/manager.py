@@ -22,7 +22,7 @@ from realtime.pipeline import LivePipeline
 from realtime.session import Session, SessionState
 from scoring.core import ScoringCore
 from scoring.reference import Reference
-from scoring.tips import create_tip_writer
+from scoring.tips import TipService
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,11 @@ class SessionManager:
         lifter: Lifter,
         backend_factory: Callable[[], PoseBackend],
         reference_loader: Callable[[str], Reference],
+        tips: TipService,
         on_ended: Callable[[Session], None] | None = None,
     ) -> None:
         self.options = options
+        self.tips = tips
         self._on_ended = on_ended
         self.lifter = lifter
         self.lookahead = min(options.lookahead_frames, lifter.max_lookahead)
@@ -132,7 +134,8 @@ class SessionManager:
             raise SessionLimitError(
                 f"the server already coaches {self.options.max_sessions} live sessions; try again later"
             )
-        tips = create_tip_writer(persona)
+        tips = self.tips.writer(persona)
+        tips.notify = self.loop_thread.wake
         self._reserved += 1
         try:
             reference = await asyncio.to_thread(self._reference_loader, exercise)
@@ -147,6 +150,12 @@ class SessionManager:
         self._sessions[session.id] = session
         self.loop_thread.attach(session)
         return session
+
+    def set_persona(self, session: Session, persona_id: str) -> None:
+        """Coach ``session`` in another voice from its next tip on; ``ValueError`` for an unknown id."""
+        persona = self.tips.persona(persona_id)
+        session.pipeline.tips.set_persona(persona)
+        session.persona = persona.id
 
     def offer_received(self, session: Session) -> None:
         """The session's offer was accepted: wait for frames (``SessionStateError`` if it had one)."""

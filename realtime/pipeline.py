@@ -83,6 +83,10 @@ class LivePipeline:
         """Close the set (after the flushed poses went through ``score``): last rep, tips, summary."""
         return self._translate(self.core.finish(), reason)
 
+    def poll_tips(self) -> list[Outgoing]:
+        """Tips a language model finished (or whose time budget ran out) since the last call."""
+        return [Outgoing(tip_event(tip)) for tip in self.tips.poll()]
+
     def status_fields(self) -> dict[str, Any]:
         """The pipeline's part of a status event."""
         advice = self.framing.advice()
@@ -94,6 +98,7 @@ class LivePipeline:
             "rep_in_progress": self.rep_in_progress,
             "notice": self.notice,
             "reps": len(self.core.results),
+            "persona": self.tips.persona.id,
             "backend": self.backend.name,
             "lifter": self.lift.lifter.name,
             "delay_frames": self.delay_frames,

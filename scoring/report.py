@@ -18,7 +18,8 @@ from scoring.core import analyze_track
 from scoring.features import Feature, compute_features
 from scoring.reference import Reference
 from scoring.score import RepScorer
-from scoring.tips import TipWriter
+from scoring.tips import Tip, TipWriter
+from scoring.types import CoachEvent
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[Any]:
@@ -46,6 +47,11 @@ def reference_curves(reference: Reference, columns: list[int], spans: list[tuple
     return out
 
 
+def _tips(writer: TipWriter, events: list[CoachEvent]) -> list[Tip]:
+    tips = [tip for event in events for tip in writer.add(event)]
+    return tips + writer.drain()  # a language model's tips still being written
+
+
 def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dict[str, Any]:
     """Reps, summary, tips, angle curves and keypoints of one recorded set."""
     analysis = analyze_track(reference, track)
@@ -67,7 +73,7 @@ def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dic
         "image_size": [int(width), int(height)],
         "reps": [r.as_dict() for r in analysis.reps],
         "summary": analysis.summary.as_dict(),
-        "tips": [tip.as_dict() for event in analysis.events for tip in tips.add(event)],
+        "tips": [tip.as_dict() for tip in _tips(tips, analysis.events)],
         "persona": tips.persona.id,
         "curves": {
             "timestamps_ms": _rounded(track.timestamps_ms, 1),

@@ -244,6 +244,8 @@ class RepScorer:
             reference=round(float(fields["reference"]), 2),
             severity=rule.severity,
             body_parts=rule.body_parts,
+            kind=rule.kind,
+            details={k: round(float(v), 2) if not isinstance(v, str) else v for k, v in fields.items()},
         )
 
     def _rule_measure(

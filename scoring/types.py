@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+FaultKind = Literal["offset", "rom", "tempo", "symmetry", "lag"]
+
+FAULT_UNITS: dict[str, str] = {"offset": "deg", "rom": "%", "tempo": "s", "symmetry": "deg", "lag": "s"}
+"""Unit of a fault's ``value`` by rule kind."""
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -22,6 +27,11 @@ class Fault:
     """Safety faults come first when coaching."""
     body_parts: tuple[str, ...]
     """Body parts concerned."""
+    kind: FaultKind = "offset"
+    """What the rule measures; gives the unit of ``value`` (see ``FAULT_UNITS``)."""
+    details: dict[str, float | str] = field(default_factory=dict)
+    """Every field the rule's message was formatted with (``value``, ``reference``, ``delta``, and
+    ``side``/``other``/``lag`` for left-right rules), numbers rounded to 2 decimals."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from realtime.manager import SessionLimitError, SessionManager, UnknownSessionError
 from realtime.session import Session, SessionStateError
 from scoring.reference import ReferenceError, list_exercises, read_spec
-from scoring.tips import list_personas
+from scoring.textgen import describe
+from scoring.tips import TipService
 from server.schemas import (
     Exercise,
     Health,
@@ -43,6 +44,14 @@ def get_manager(request: Request) -> SessionManager:
 
 
 Manager = Annotated[SessionManager, Depends(get_manager)]
+
+
+def get_tips(request: Request) -> TipService:
+    tips: TipService = request.app.state.tip_service
+    return tips
+
+
+Tips = Annotated[TipService, Depends(get_tips)]
 
 
 def authorized_session(
@@ -80,6 +89,8 @@ def health(request: Request, manager: Manager) -> Health:
         lookahead_frames=manager.lookahead,
         sessions=len(manager.sessions),
         max_sessions=manager.options.max_sessions,
+        tips=describe(request.app.state.tip_model),
+        persona_errors=manager.tips.library.errors,
     )
 
 
@@ -104,8 +115,9 @@ def exercises(settings: Annotated[Settings, Depends(get_settings)]) -> list[Exer
 
 
 @router.get("/personas", response_model=list[PersonaInfo], summary="Coach personas")
-def personas() -> list[PersonaInfo]:
-    return [PersonaInfo(**p.as_dict()) for p in list_personas()]
+def personas(tips: Tips) -> list[PersonaInfo]:
+    """Every persona file of the personas folder that loads (re-read when a file changes)."""
+    return [PersonaInfo(**p.as_dict()) for p in tips.personas()]
 
 
 @router.post(

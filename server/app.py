@@ -27,7 +27,9 @@ from realtime.store import Store
 from scoring.core import warm_up
 from scoring.reference import Reference, load_reference
 from scoring.score import summarize
-from server.components import make_backend, make_lifter
+from scoring.textgen import ModelTips
+from scoring.tips import TipService
+from server.components import make_backend, make_lifter, make_tips
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,10 @@ def _probe_backend(settings: Settings) -> tuple[str, str]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     lifter = app.state.lifter or await asyncio.to_thread(make_lifter, settings)
+    tips, generator = app.state.tips or await asyncio.to_thread(make_tips, settings)
+    if generator is not None:
+        generator.start()
+        await asyncio.to_thread(generator.warm_up)
     app.state.backend_info = await asyncio.to_thread(_probe_backend, settings)
     await asyncio.to_thread(warm_up)
     # Models and libraries are loaded: move their objects out of the collector's reach, so full
@@ -93,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lifter,
         lambda: make_backend(settings),
         references,
+        tips,
     )
     for job in await asyncio.to_thread(store.recover):
         runner.submit(job, force=True)
@@ -101,9 +108,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lifter,
         lambda: make_backend(settings),
         references,
+        tips,
         on_ended=lambda session: record_session(store, session),
     )
     app.state.manager, app.state.store, app.state.runner = manager, store, runner
+    app.state.tip_service, app.state.tip_model = tips, generator.default if generator is not None else None
     log.info("coach: 2D %s, lifter %s on %s", app.state.backend_info[0], lifter.name, lifter.device)
     sweeper = asyncio.create_task(_sweep_uploads(store, settings.upload_retention_h * 3600), name="upload-retention")
     try:
@@ -112,6 +121,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         sweeper.cancel()
         await asyncio.to_thread(runner.stop)
+        if generator is not None:
+            await asyncio.to_thread(generator.close)
         await asyncio.to_thread(store.close)
 
 
@@ -142,15 +153,21 @@ async def _sweep_uploads(store: Store, retention_s: float, every_s: float = 600.
         await asyncio.sleep(every_s)
 
 
-def create_app(settings: Settings | None = None, lifter: Lifter | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    lifter: Lifter | None = None,
+    tips: tuple[TipService, ModelTips | None] | None = None,
+) -> FastAPI:
     """The application for ``settings`` (defaults and ``COACH_*`` variables when None); ``lifter``
-    when the caller already built it (``coach serve`` does, to report a bad checkpoint cleanly)."""
+    and ``tips`` (``make_tips``) when the caller already built them (``coach serve`` does, to report
+    a bad checkpoint or model folder cleanly)."""
     from server import api, jobs_api, ws
 
     settings = settings or Settings.model_validate({})
     app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.lifter = lifter
+    app.state.tips = tips
     app.include_router(api.router)
     app.include_router(jobs_api.router)
     app.include_router(ws.router)

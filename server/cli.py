@@ -4,6 +4,7 @@
     coach analyze VIDEO --exercise NAME [--json] [-o R.json] count, score and name faults per rep
     coach reference build --exercise NAME --video FILE [--reps I-J]   calibrate a reference exercise
     coach checkpoints [--verify]                            which weight files are present or missing
+    coach personas [--json]                                 the coach personas; checks every persona file
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
@@ -59,10 +60,18 @@ def _settings(args: argparse.Namespace) -> Any:
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
             "max_sessions": getattr(args, "max_sessions", None),
+            "personas_dir": getattr(args, "personas_dir", None),
+            "tips_model": getattr(args, "tips_model", None),
+            "tips_backend": "transformers" if getattr(args, "tips_model", None) else None,
+            "tips_prompt": getattr(args, "tips_prompt", None),
+            "tips_device": getattr(args, "tips_device", None),
+            "tips_budget_s": getattr(args, "tips_budget", None),
+            "tips_seed": getattr(args, "seed", None),
+            "tip_cooldown_s": getattr(args, "tip_cooldown", None),
         }.items()
         if value is not None
     }
-    return Settings(**overrides)
+    return Settings.model_validate(overrides)
 
 
 class _Progress:
@@ -142,14 +151,14 @@ def _track_of(video: str, settings: Any) -> Any:
     return track
 
 
-def _pipeline_errors() -> tuple[type[Exception], ...]:
+def _pipeline_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     from lifting.lifter import LifterError
     from lifting.pose2d import BackendError
     from lifting.poseformerv2 import CheckpointError
     from lifting.video import VideoError
     from scoring.reference import ReferenceError
 
-    return (VideoError, CheckpointError, LifterError, BackendError, ReferenceError, ValueError)
+    return (VideoError, CheckpointError, LifterError, BackendError, ReferenceError, ValueError, *more)
 
 
 def _rep_table(reps: list[Any]) -> str:
@@ -163,9 +172,20 @@ def _rep_table(reps: list[Any]) -> str:
     return "\n".join(lines)
 
 
+def _print_tips(tips: list[Any]) -> None:
+    if tips:
+        print("coach:")
+        for tip in tips:
+            label = f"rep {tip.rep}" if tip.rep is not None else "set"
+            print(f"  [{label}] {tip.text}")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from scoring.core import analyze_track, warm_up
+    from scoring.persona import PersonaError
     from scoring.reference import load_reference
+    from scoring.textgen import TextModelError
+    from server.components import make_tips
 
     report_path = Path(args.output) if args.output else None
     if report_path is not None and not report_path.parent.is_dir():
@@ -173,13 +193,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         reference = load_reference(settings.references_dir, args.exercise)
+        service, generator = make_tips(settings)
+        writer = service.writer(args.persona)
         warm_up()
         track = _track_of(args.video, settings)
     except ValidationError as exc:
         return _bad_setting(exc)
-    except _pipeline_errors() as exc:
+    except _pipeline_errors(PersonaError, TextModelError) as exc:
         return _error(str(exc))
     analysis = analyze_track(reference, track)
+    if generator is not None:
+        generator.start()
+    try:
+        tips = [tip for event in analysis.events for tip in writer.add(event)] + writer.drain()
+    finally:
+        if generator is not None:
+            generator.close()
     report = {
         "exercise": analysis.exercise,
         "video": str(args.video),
@@ -189,6 +218,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "lifter": track.lifter,
         "reps": [r.as_dict() for r in analysis.reps],
         "summary": analysis.summary.as_dict(),
+        "persona": writer.persona.id,
+        "tips": [tip.as_dict() for tip in tips],
     }
     if report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -204,6 +235,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"mean score {s.mean_score}, best {s.best_score}, worst {s.worst_score}, trend {s.trend}"
                 + (fault if s.most_frequent_fault else "")
             )
+        _print_tips(tips)
     if track.detected_fraction == 0.0:
         print("coach: warning: no person was found in any frame", file=sys.stderr)
         return EXIT_NOTHING_FOUND
@@ -300,6 +332,28 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_personas(args: argparse.Namespace) -> int:
+    from scoring.persona import PersonaError, PersonaLibrary
+
+    try:
+        settings = _settings(args)
+        library = PersonaLibrary(settings.personas_dir)
+    except ValidationError as exc:
+        return _bad_setting(exc)
+    except PersonaError as exc:
+        return _error(str(exc))
+    personas = library.list()
+    if args.json:
+        print(json.dumps({"personas": [p.as_dict() for p in personas], "errors": library.errors}))
+    else:
+        print(f"{len(personas)} personas in {settings.personas_dir}:")
+        for p in personas:
+            print(f"  {p.id:<18} {p.name:<18} {p.description}")
+        for error in library.errors.values():
+            print(f"coach: error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT if library.errors else EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -314,11 +368,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for path in (args.ssl_certfile, args.ssl_keyfile):
         if path is not None and not Path(path).is_file():
             return _error(f"{path} does not exist")
-    from server.components import make_lifter
+    from scoring.persona import PersonaError
+    from scoring.textgen import TextModelError
+    from server.components import make_lifter, make_tips
 
     try:
         lifter = make_lifter(settings)
-    except _pipeline_errors() as exc:
+        tips = make_tips(settings)
+    except _pipeline_errors(PersonaError, TextModelError) as exc:
         return _error(str(exc))
     scheme = "https" if args.ssl_certfile else "http"
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
@@ -331,7 +388,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     try:
         uvicorn.run(
-            create_app(settings, lifter),
+            create_app(settings, lifter, tips),
             host=settings.host,
             port=settings.port,
             ssl_certfile=args.ssl_certfile,
@@ -364,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", help="also write the JSON report to this file")
     analyze.add_argument("--references-dir", type=Path, help="folder of reference exercises")
     analyze.add_argument("--lifter", choices=["auto", "poseformerv2", "mediapipe-world"], help="default: auto")
+    _tip_arguments(analyze)
     analyze.set_defaults(func=cmd_analyze)
 
     reference = sub.add_parser("reference", help="reference exercises")
@@ -401,8 +459,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--references-dir", type=Path, help="folder of reference exercises")
     serve.add_argument("--ssl-certfile", help="TLS certificate (PEM), to serve https to other machines")
     serve.add_argument("--ssl-keyfile", help="TLS private key (PEM)")
+    _tip_arguments(serve, persona=False)
     serve.set_defaults(func=cmd_serve)
+
+    personas = sub.add_parser("personas", help="list the coach personas and check every persona file")
+    personas.add_argument("--json", action="store_true", help="print JSON")
+    personas.add_argument("--personas-dir", type=Path, help="folder of persona files (.toml)")
+    personas.set_defaults(func=cmd_personas)
     return parser
+
+
+def _tip_arguments(parser: argparse.ArgumentParser, persona: bool = True) -> None:
+    if persona:
+        parser.add_argument("--persona", default="plain", help="coach voice (see `coach personas`; default plain)")
+    parser.add_argument("--personas-dir", type=Path, help="folder of persona files (.toml)")
+    parser.add_argument(
+        "--tips-model", type=Path, help="folder of a local causal LM (transformers) that writes the tips"
+    )
+    parser.add_argument("--tips-prompt", choices=["auto", "chat", "persona"], help="the model's prompt format")
+    parser.add_argument("--tips-device", help="torch device of the tip model: auto, cpu, cuda, cuda:N")
+    parser.add_argument("--tips-budget", type=float, help="seconds a tip may take before the template is used")
+    parser.add_argument("--seed", type=int, help="seed of the tips' wording (default 0)")
+    parser.add_argument("--tip-cooldown", type=float, help="least seconds between two tips (default 5)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

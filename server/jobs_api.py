@@ -17,7 +17,7 @@ from lifting.video import VideoError, VideoInfo, probe
 from realtime.jobs import JobRunner, QueueFullError
 from realtime.store import JobStatus, Store
 from scoring.reference import list_exercises
-from scoring.tips import list_personas
+from scoring.tips import TipService
 from server.api import get_settings
 from server.schemas import Problem
 from server.settings import Settings
@@ -106,7 +106,8 @@ async def analyze(request: Request, settings: SettingsDep, store: StoreDep) -> J
         names = list_exercises(settings.references_dir)
         if exercise not in names:
             raise _problem(400, f"unknown exercise {exercise!r}; choose one of {names}")
-        personas = [p.id for p in list_personas()]
+        tips: TipService = request.app.state.tip_service
+        personas = [p.id for p in tips.personas()]
         if not isinstance(persona, str) or persona not in personas:
             raise _problem(400, f"unknown persona {persona!r}; choose one of {personas}")
         job_id = secrets.token_hex(8)

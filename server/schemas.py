@@ -17,6 +17,8 @@ class Health(BaseModel):
     lookahead_frames: int = Field(description="Future frames live mode waits for before lifting a frame")
     sessions: int = Field(description="Live sessions now")
     max_sessions: int = Field(description="Live sessions served at once")
+    tips: dict[str, str] = Field(description="Who writes tip text: `backend` templates or transformers, its model")
+    persona_errors: dict[str, str] = Field(description="Persona files left out, with the reason")
 
 
 class Exercise(BaseModel):
@@ -28,9 +30,10 @@ class Exercise(BaseModel):
 
 
 class PersonaInfo(BaseModel):
-    id: str
-    name: str
-    description: str
+    id: str = Field(description="Id used in requests (the persona file's name)")
+    name: str = Field(description="Display name")
+    description: str = Field(description="How it speaks")
+    emoji: str = Field(description="Emoji policy: never, sometimes, always")
 
 
 class SessionRequest(BaseModel):

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     max_video_s: float = Field(600.0, gt=0, description="Longest video accepted for analysis, seconds")
     job_workers: int = Field(1, ge=1, le=16, description="Uploaded videos analysed at once")
     max_queued_jobs: int = Field(8, ge=1, description="Uploads waiting or running at most; more get 503")
+    personas_dir: Path = Field(
+        PROJECT_ROOT / "scoring" / "personas", description="Folder of persona files (one .toml per coach voice)"
+    )
+    tips_backend: Literal["templates", "transformers"] = Field(
+        "templates", description="Who writes tip text: the personas' templates, or a local language model"
+    )
+    tips_model: Path | None = Field(
+        None, description="Folder of a local causal LM (transformers format) for tips_backend=transformers"
+    )
+    tips_prompt: Literal["auto", "chat", "persona"] = Field(
+        "auto", description="Prompt format: chat template, or the seed's <|persona|>..<|output|> (auto: by tokenizer)"
+    )
+    tips_device: str = Field("auto", description="Torch device of the tip model: auto, cpu, cuda, cuda:N")
+    tips_budget_s: float = Field(
+        1.5, gt=0, le=30, description="Longest wait for the model's tip before the template is used, seconds"
+    )
+    tip_cooldown_s: float = Field(5.0, ge=0, description="Least time between two tips (safety faults skip it)")
+    tips_seed: int = Field(0, description="Seed of the template choice and the model's sampling")
     upload_retention_h: float = Field(
         24.0, ge=0, description="Hours an analysed upload is kept (for the overlay player) before it is deleted"
     )
@@ -59,14 +77,14 @@ class Settings(BaseSettings):
         """Where uploads are stored under names the server chooses."""
         return self.data_dir / "uploads"
 
-    @field_validator("device")
+    @field_validator("device", "tips_device")
     @classmethod
     def _check_device(cls, value: str) -> str:
         if value not in ("auto", "cpu", "cuda") and not (value.startswith("cuda:") and value[5:].isdigit()):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("checkpoints_dir", "references_dir", "web_dir", "data_dir")
+    @field_validator("checkpoints_dir", "references_dir", "web_dir", "data_dir", "personas_dir", "tips_model")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None

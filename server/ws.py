@@ -1,7 +1,9 @@
 """The WebSocket of a live session: events out (see ``realtime/events.py``), commands in.
 
 Commands from the client: ``{"type": "stop"}`` ends the set (the summary follows, then the server
-closes the socket with code 1000). A client that disconnects ends its session. A refused handshake
+closes the socket with code 1000); ``{"type": "persona", "persona": "<id>"}`` switches the coach's
+voice from the next tip on (answered by a ``status`` event with the new ``persona``, or a notice).
+A client that disconnects ends its session. A refused handshake
 gets an HTTP answer: 404 unknown session, 401 no token, 403 wrong token, 409 already connected.
 """
 
@@ -82,6 +84,17 @@ async def _receive(websocket: WebSocket, session: Session, manager: SessionManag
         kind = command.get("type") if isinstance(command, dict) else None
         if kind == "stop":
             manager.end_soon(session, "stopped by the client")
+        elif kind == "persona":
+            assert isinstance(command, dict)
+            try:
+                manager.set_persona(session, str(command.get("persona")))
+            except ValueError as exc:
+                session.emit({"type": "status", "state": session.state.value, "notice": str(exc)})
+            else:
+                session.emit({"type": "status", "state": session.state.value, "persona": session.persona})
         elif kind != "ping":
-            notice = f'unknown command {message[:80]!r}; send {{"type": "stop"}} to end the set'
+            notice = (
+                f'unknown command {message[:80]!r}; send {{"type": "stop"}} to end the set '
+                'or {"type": "persona", "persona": "<id>"} to change the coach'
+            )
             session.emit({"type": "status", "state": session.state.value, "notice": notice})

@@ -99,3 +99,80 @@ def pose_tracks(media: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def references_dir() -> Path:
     return REPO / "references"
+
+
+TINY_WORDS = [
+    "keep",
+    "your",
+    "hips",
+    "up",
+    "chest",
+    "down",
+    "slow",
+    "breathe",
+    "brace",
+    "core",
+    "arms",
+    "knees",
+    "together",
+    "deeper",
+    "good",
+    "rep",
+    "score",
+    "set",
+    "nice",
+    "push",
+    "lower",
+    "steady",
+    "strong",
+    "form",
+    "again",
+    "line",
+    "back",
+    "tall",
+    "even",
+    "control",
+    "great",
+]
+
+
+def write_tiny_lm(folder: Path, chat: bool = False) -> Path:
+    """A tiny GPT-2 (2 layers, width 32, random weights) with a word-level tokenizer, built from a config
+    and saved as ``save_pretrained`` writes any model: its text is nonsense made of coaching words."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    special = ["<|endoftext|>", "<|persona|>", "<|input|>", "<|output|>", "[UNK]"]
+    vocab = {word: i for i, word in enumerate([*special, *TINY_WORDS, ".", "!"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.decoder = decoders.WordPiece()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]", additional_special_tokens=special[1:4]
+    )
+    if chat:
+        tokenizer.chat_template = (
+            "{% for m in messages %}<|input|>{{ m['role'] }}: {{ m['content'] }}{% endfor %}"
+            "{% if add_generation_prompt %}<|output|>{% endif %}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(vocab), n_positions=256, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0
+    )
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny persona-format causal LM folder (no chat template)."""
+    return write_tiny_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny LM with a chat template."""
+    return write_tiny_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2-chat", chat=True)

@@ -4,6 +4,7 @@ the app, which counts and scores the reps and pushes events back over the WebSoc
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import av
 import pytest
 
+from scoring.persona import BUILTIN_DIR
 from server.harness import chromium_with_camera, running_app, to_y4m
 from server.settings import Settings
 
@@ -23,9 +25,26 @@ def camera(media: Path, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -
     return to_y4m(media / CLIP, tmp_path_factory.mktemp("camera") / "pushup.y4m", 640, 360, 30)
 
 
+DRILL_SERGEANT = """
+name = "Drill Sergeant"
+description = "Loud and strict."
+tone = "a strict drill sergeant: loud, short orders"
+[phrases]
+fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
+praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
+summary = ["{reps} reps, {mean_score:.0f} average. Fix {top_fault}.", "DONE: {reps} reps at {mean_score:.0f}."]
+summary_clean = ["{reps} reps at {mean_score:.0f}, no faults.", "{reps} clean reps, {mean_score:.0f}."]
+summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
+"""
+
+
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    with running_app(Settings.model_validate({"data_dir": tmp_path_factory.mktemp("data")})) as served:
+    personas = tmp_path_factory.mktemp("coaches") / "personas"
+    shutil.copytree(BUILTIN_DIR, personas)
+    (personas / "drill_sergeant.toml").write_text(DRILL_SERGEANT)  # a coach added as a file, no code
+    settings = {"data_dir": tmp_path_factory.mktemp("data"), "personas_dir": personas}
+    with running_app(Settings.model_validate(settings)) as served:
         yield served
 
 
@@ -52,6 +71,7 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
         page.goto(f"{base}/?countdown=0&exercise=pushup&persona=plain")
         page.wait_for_function("document.querySelector('#exercise').options.length === 2")
         assert "Camera: side view" in page.inner_text("#camera-hint")
+        assert page.locator("#persona option[value=drill_sergeant]").inner_text() == "Drill Sergeant"
         page.click("#start")
         page.wait_for_selector("#conn-state[data-state=live]", timeout=30_000)
         live_at = time.monotonic()
@@ -61,6 +81,7 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
             f"document.querySelector('#rep-count').textContent === '{expected}'", timeout=(duration + 8) * 1000
         )
         counted_after = time.monotonic() - live_at
+        page.select_option("#persona", "no_nonsense_pro")  # another coach mid-set
         assert counted_after < duration + 2.0, f"{expected} reps took {counted_after:.1f} s for a {duration:.1f} s clip"
         skeleton_pixels = page.evaluate(
             """() => { const c = document.querySelector('#overlay');
@@ -73,6 +94,7 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
         assert page.inner_text("#summary-reps") == str(expected)
         assert page.locator(".rep-card").count() == expected
         assert page.locator("#tips .tip").count() >= 1
+        assert page.locator("#tips .tip[data-kind=summary][data-persona=no_nonsense_pro]").count() == 1
         page.wait_for_selector("#conn-state[data-state=idle]", timeout=20_000)
         # The bitrate fix is applied to VP8 in the answer the page uses.
         sdp = "\r\n".join(["v=0", "a=rtpmap:96 VP8/90000", "a=fmtp:96 foo=1", "a=rtpmap:97 H264/90000"])
@@ -83,6 +105,9 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
     kinds = [e["type"] for e in received]
     assert kinds.count("rep") == expected
     assert "tip" in kinds, "no tip arrived over the WebSocket"
+    tips = [e for e in received if e["type"] == "tip"]
+    assert tips[0]["persona"] == "plain" and tips[-1]["persona"] == "no_nonsense_pro"
+    assert any(e.get("persona") == "no_nonsense_pro" for e in received if e["type"] == "status")
     poses = [e for e in received if e["type"] == "pose"]
     assert len(poses) > 25 * duration * 0.8 and sum(p["detected"] for p in poses) > 0.9 * len(poses)
     summary = next(e for e in received if e["type"] == "summary")
@@ -103,6 +128,8 @@ def test_an_upload_through_the_page(camera: Path, live_app: tuple[str, Any], med
         page = browser.new_page()
         page.goto(f"{base}/upload.html")
         page.wait_for_function("document.querySelector('#exercise').options.length === 2")
+        assert page.locator("#persona option[value=drill_sergeant]").count() == 1
+        page.select_option("#persona", "data_scientist")
         page.set_input_files("#video", str(media / clip))
         page.select_option("#exercise", "pushup")
         page.click("#send")
@@ -116,6 +143,7 @@ def test_an_upload_through_the_page(camera: Path, live_app: tuple[str, Any], med
         assert charts.first.locator("path.user").get_attribute("d")
         assert charts.first.locator("path.reference").get_attribute("d")
         assert page.locator("#feedback .tip").count() >= 1
+        assert "coach data_scientist" in page.inner_text("body")
         page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=30_000)
 
         page.goto(f"{base}/history.html")

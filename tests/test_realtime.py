@@ -4,6 +4,8 @@ guidance, tips, and whole sessions fed real camera frames through the manager an
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,10 @@ from realtime.ingest import FrameSlot, frame_timestamp_ms, to_rgb
 from realtime.manager import LiveOptions, SessionLimitError, SessionManager
 from realtime.session import Outbox, Outgoing, Session, SessionState, SessionStateError
 from scoring.core import analyze_poses
+from scoring.persona import BUILTIN_DIR, PersonaLibrary
 from scoring.reference import Reference, load_reference
-from scoring.tips import PlainTips, create_tip_writer
-from scoring.types import Fault, RepResult, RepScored, SetFinished, SetSummary
+from scoring.textgen import CausalLM, GenerationOptions, ModelTips
+from scoring.tips import TipOptions, TipService
 
 
 def test_the_slot_keeps_only_the_newest_frame_and_counts_drops() -> None:
@@ -86,35 +89,6 @@ def test_session_states_follow_the_machine() -> None:
         assert not session.check_token(None)
     finally:
         loop.close()
-
-
-def _fault(fid: str, severity: str, value: float) -> Fault:
-    return Fault(fid, f"{fid.replace('_', ' ')} {value:.0f}", value, 0.0, severity, ("core",))  # type: ignore[arg-type]
-
-
-def _rep(index: int, score: float, faults: tuple[Fault, ...]) -> RepResult:
-    return RepResult(index, 0, 500, 1000, 0, 15, 30, score, {}, {}, 100.0, 1.0, 1.0, 0.5, 0.5, 0.0, 100.0, faults)
-
-
-def test_plain_tips_name_each_fault_praise_clean_reps_and_sum_up() -> None:
-    writer = create_tip_writer("plain")
-    faults = (_fault("hips_sag", "safety", 17), _fault("shallow", "form", 71))
-    tips = writer.add(RepScored(_rep(1, 62, faults)))
-    assert [(t.kind, t.fault, t.value, t.severity, t.rep) for t in tips] == [
-        ("fault", "hips_sag", 17, "safety", 1),
-        ("fault", "shallow", 71, "form", 1),
-    ]
-    assert tips[0].text == "Rep 1: hips sag 17."
-    praise = writer.add(RepScored(_rep(2, 93, ())))
-    assert [(t.kind, t.value) for t in praise] == [("praise", 93)]
-    assert "93" in praise[0].text
-    assert writer.add(RepScored(_rep(3, 70, ()))) == []  # neither a fault nor praise-worthy
-    summary = SetSummary(3, 75.0, 93.0, 62.0, "steady", 0.0, "hips_sag", 1, {"hips_sag": 1})
-    [tip] = writer.add(SetFinished(summary))
-    assert tip.kind == "summary" and "3 reps" in tip.text and "hips sag in 1 of 3 reps" in tip.text
-    assert isinstance(writer, PlainTips)
-    with pytest.raises(ValueError, match="unknown persona 'yoda'"):
-        create_tip_writer("yoda")
 
 
 def _poses(track: Any) -> tuple[list[Pose2D], list[Pose3D]]:
@@ -193,11 +167,17 @@ class ClipTrack:
         return self.frames[self.sent - 1]
 
 
-async def _drain(session: Session) -> list[dict[str, Any]]:
+async def _drain(session: Session, arrivals: list[tuple[str, float]] | None = None) -> list[dict[str, Any]]:
     events = []
     while (item := await session.outbox.get()) is not None:
         events.append(item.payload)
+        if arrivals is not None:
+            arrivals.append((item.payload["type"], time.monotonic()))
     return events
+
+
+def _tips() -> TipService:
+    return TipService(PersonaLibrary(BUILTIN_DIR))
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +196,9 @@ def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, push
         return backends[-1]
 
     async def run() -> tuple[list[list[dict[str, Any]]], list[Session], SessionManager]:
-        manager = SessionManager(LiveOptions(max_sessions=2), WorldLandmarkLifter(), backend, lambda name: pushup)
+        manager = SessionManager(
+            LiveOptions(max_sessions=2), WorldLandmarkLifter(), backend, lambda name: pushup, _tips()
+        )
         async with manager:
             sessions = [await manager.create("pushup", "plain") for _ in range(2)]
             with pytest.raises(SessionLimitError, match="already coaches 2 live sessions"):
@@ -266,11 +248,56 @@ def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, push
 
 
 @pytest.mark.slow
+def test_model_tips_reach_a_live_session_without_holding_up_its_frames(
+    media: Path, pushup: Reference, tiny_lm: Path
+) -> None:
+    frames = _camera_frames(media / "pushup_side_nasm.mp4", 175)  # two reps
+    model = CausalLM(tiny_lm, "cpu")
+    generate = model.generate
+
+    def slow_generate(*args: Any, **kwargs: Any) -> str:
+        time.sleep(0.6)  # a busy GPU: much longer than a frame
+        return generate(*args, **kwargs)
+
+    model.generate = slow_generate  # type: ignore[method-assign]
+    options = TipOptions(cooldown_s=0.0, time_budget_s=5.0)
+
+    async def run() -> tuple[list[dict[str, Any]], Session]:
+        with ModelTips(model, GenerationOptions(max_new_tokens=8)) as generator:
+            tips = TipService(PersonaLibrary(BUILTIN_DIR), options, generator)
+            manager = SessionManager(LiveOptions(), WorldLandmarkLifter(), MediaPipeBackend, lambda n: pushup, tips)
+            async with manager:
+                session = await manager.create("pushup", "plain")
+                manager.set_persona(session, "hype_beast")  # before the first tip
+                drain = asyncio.create_task(_drain(session, arrivals))
+                manager.offer_received(session)
+                manager.attach_track(session, ClipTrack(frames, session, paced=True))
+                return await asyncio.wait_for(drain, 120), session
+
+    arrivals: list[tuple[str, float]] = []
+    stream, session = asyncio.run(run())
+    kinds = [e["type"] for e in stream]
+    tips = [e for e in stream if e["type"] == "tip"]
+    assert [(t["rep"], t["kind"], t["source"], t["persona"]) for t in tips] == [
+        (1, "praise", "model", "hype_beast"),
+        (2, "praise", "model", "hype_beast"),
+        (None, "summary", "model", "hype_beast"),
+    ]
+    # The summary tip was written after the summary event, and the session closed only then.
+    assert kinds.index("summary") < len(kinds) - 1 - kinds[::-1].index("tip")
+    assert stream[-1]["type"] == "status" and stream[-1]["state"] == "closed"
+    # Frames kept flowing while the model wrote: no pose waited for a tip.
+    assert session.info()["frames_dropped"] == 0 and kinds.count("pose") == len(frames)
+    poses = [t for kind, t in arrivals if kind == "pose"]
+    assert max(b - a for a, b in itertools.pairwise(poses)) < 0.5
+
+
+@pytest.mark.slow
 def test_a_flooded_session_drops_frames_instead_of_queueing(media: Path, pushup: Reference) -> None:
     frames = _camera_frames(media / "pushup_side_nasm.mp4", 60)
 
     async def run() -> Session:
-        manager = SessionManager(LiveOptions(), WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup)
+        manager = SessionManager(LiveOptions(), WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup, _tips())
         async with manager:
             session = await manager.create("pushup", "plain")
             drain = asyncio.create_task(_drain(session))
@@ -293,7 +320,7 @@ def test_silent_sessions_are_ended_and_freed(media: Path, pushup: Reference) -> 
     options = LiveOptions(connect_timeout_s=0.6, idle_timeout_s=0.6)
 
     async def run() -> tuple[Session, Session, SessionManager]:
-        manager = SessionManager(options, WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup)
+        manager = SessionManager(options, WorldLandmarkLifter(), MediaPipeBackend, lambda name: pushup, _tips())
         async with manager:
             frozen, no_video = [await manager.create("pushup", "plain") for _ in range(2)]
             drains = [asyncio.create_task(_drain(s)) for s in (frozen, no_video)]

@@ -175,9 +175,11 @@ def test_live_frame_by_frame_equals_batch(media: Path, pose_tracks, pushup: Refe
 
 
 @pytest.mark.slow
-def test_analyze_cli_json_report(media: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_analyze_cli_json_report(media: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_lm: Path) -> None:
     report = tmp_path / "report.json"
-    code = main(["analyze", str(media / "pushup_front_phone.mp4"), "--exercise", "pushup", "--json", "-o", str(report)])
+    video = str(media / "pushup_front_phone.mp4")
+    code = main(["analyze", video, "--exercise", "pushup", "--json", "-o", str(report), "--persona", "data_scientist",
+                 "--tips-model", str(tiny_lm), "--tips-budget", "10"])  # fmt: skip
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(report.read_text())
@@ -186,6 +188,10 @@ def test_analyze_cli_json_report(media: Path, tmp_path: Path, capsys: pytest.Cap
         assert rep["index"] == i
         assert {"start_ms", "end_ms", "score", "faults"} <= set(rep)
         assert all({"id", "message", "value"} <= set(f) for f in rep["faults"])
+    # The persona's tips, written by the (tiny, nonsense) language model: one per rep and the summary.
+    tips = printed["tips"]
+    assert printed["persona"] == "data_scientist" and [t["rep"] for t in tips] == [1, 2, None]
+    assert all(t["persona"] == "data_scientist" and t["source"] == "model" for t in tips), tips
 
 
 def test_exercise_names_are_validated(references_dir: Path, capsys: pytest.CaptureFixture) -> None:

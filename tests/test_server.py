@@ -77,7 +77,8 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
     exercises = {e["name"]: e for e in client.get("/api/exercises").json()}
     assert set(exercises) == {"pushup", "squat"}
     assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]
-    assert [p["id"] for p in client.get("/api/personas").json()] == ["plain"]
+    personas = [p["id"] for p in client.get("/api/personas").json()]
+    assert personas == ["plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nonsense_pro"]
     page = client.get("/")
     assert page.status_code == 200 and 'src="app.js"' in page.text
     assert client.get("/webrtc.js").status_code == 200
@@ -229,3 +230,68 @@ def test_settings_are_validated_at_start_up(tmp_path: Path) -> None:
         Settings.model_validate({"port": 70000})
     with pytest.raises(ValidationError, match="device must be"):
         Settings.model_validate({"device": "gpu"})
+
+
+DRILL_SERGEANT = """
+name = "Drill Sergeant"
+description = "Loud and strict."
+tone = "a strict drill sergeant: loud, short orders"
+[phrases]
+fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
+praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
+summary = ["{reps} reps, {mean_score:.0f} average. Fix {top_fault}.", "DONE: {reps} reps at {mean_score:.0f}."]
+summary_clean = ["{reps} reps at {mean_score:.0f}, no faults.", "{reps} clean reps, {mean_score:.0f}."]
+summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
+"""
+
+
+def test_persona_files_a_tip_model_and_a_switch_mid_session(tmp_path: Path, tiny_lm: Path) -> None:
+    import shutil
+
+    from scoring.persona import BUILTIN_DIR
+
+    personas = tmp_path / "personas"
+    shutil.copytree(BUILTIN_DIR, personas)
+    (personas / "drill_sergeant.toml").write_text(DRILL_SERGEANT)
+    (personas / "broken.toml").write_text('name = "Broken"\n')
+    settings = {"personas_dir": personas, "tips_backend": "transformers", "tips_model": tiny_lm, "tips_budget_s": 5}
+    with app_client(**settings) as client:
+        health = client.get("/api/health").json()
+        assert health["tips"] == {"backend": "transformers", "model": "tiny-gpt2", "prompt": "persona", "device": "cpu"}
+        assert "broken.toml" in health["persona_errors"] and "description" in health["persona_errors"]["broken.toml"]
+        listed = {p["id"]: p for p in client.get("/api/personas").json()}
+        assert "drill_sergeant" in listed and "broken" not in listed
+        assert listed["drill_sergeant"]["name"] == "Drill Sergeant"
+        response = client.post("/api/sessions", json={"exercise": "pushup", "persona": "drill_sergeant"})
+        assert response.status_code == 201 and response.json()["persona"] == "drill_sergeant"
+        session = response.json()
+        with client.websocket_connect(f"/ws/sessions/{session['id']}?token={session['token']}") as ws:
+            assert ws.receive_json()["type"] == "status"
+            ws.send_json({"type": "persona", "persona": "yoda"})
+            ws.send_json({"type": "persona", "persona": "hype_beast"})
+            ws.send_json({"type": "stop"})
+            events = _until_closed(ws)
+    statuses = [e for e in events if e["type"] == "status"]
+    assert any("unknown persona 'yoda'" in (e.get("notice") or "") for e in statuses)
+    assert any(e.get("persona") == "hype_beast" for e in statuses)
+    [tip] = [e for e in events if e["type"] == "tip"]
+    assert (tip["kind"], tip["persona"], tip["source"]) == ("summary", "hype_beast", "model")
+    assert "(0 reps" in tip["text"]  # the model's nonsense, with the count appended
+    assert events[-1]["state"] == "closed"
+
+
+def test_a_bad_tip_model_is_refused_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pydantic import ValidationError
+
+    from server.cli import main
+
+    assert main(["serve", "--tips-model", str(tmp_path / "missing"), "--port", "1"]) == 2
+    assert "no language model at" in capsys.readouterr().err
+    (tmp_path / "personas").mkdir()
+    (tmp_path / "personas" / "broken.toml").write_text("name = ")
+    assert main(["personas", "--personas-dir", str(tmp_path / "personas")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    assert main(["personas"]) == 0
+    assert "hype_beast" in capsys.readouterr().out
+    with pytest.raises(ValidationError, match="tips_backend"):
+        Settings.model_validate({"tips_backend": "gpt"})

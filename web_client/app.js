@@ -140,7 +140,7 @@ async function start(event) {
   if (live) return;
   resetBoard();
   ui.start.disabled = true;
-  ui.exercise.disabled = ui.persona.disabled = true;
+  ui.exercise.disabled = true; // the coach can change mid-set (see switchPersona)
   live = { ended: false };
   try {
     setState("starting", "opening camera");
@@ -204,6 +204,7 @@ function onEvent(current, event) {
 
 function onStatus(current, status) {
   if (status.skeleton) overlay.skeleton = status.skeleton;
+  if (status.persona && ui.persona.value !== status.persona) ui.persona.value = status.persona;
   if (status.state === "live") setState("live", "live");
   else if (status.state === "connecting" || status.state === "created") setState("connecting", "connecting");
   else if (status.state === "ending") setState("ending", "finishing");
@@ -243,7 +244,11 @@ function addTip(tip) {
   item.className = "tip";
   item.dataset.kind = tip.kind;
   item.dataset.severity = tip.severity;
+  item.dataset.persona = tip.persona;
+  item.dataset.source = tip.source;
   item.textContent = tip.text;
+  if (tip.source === "model") item.title = "written by the language model";
+  else if (tip.note) item.title = `template (${tip.note})`;
   ui.tips.prepend(item);
   if (ui.speak.checked && "speechSynthesis" in window) {
     speechSynthesis.speak(new SpeechSynthesisUtterance(tip.text));
@@ -303,8 +308,15 @@ function finish(state, text) {
   overlay.clear();
   ui.start.disabled = false;
   ui.stop.disabled = true;
-  ui.exercise.disabled = ui.persona.disabled = false;
+  ui.exercise.disabled = false;
   setState(state, text);
+}
+
+// Another coach mid-set: the server answers with a status event naming it (or a notice).
+function switchPersona() {
+  if (live?.ws?.readyState === WebSocket.OPEN) {
+    live.ws.send(JSON.stringify({ type: "persona", persona: ui.persona.value }));
+  }
 }
 
 function fail(message) {
@@ -316,5 +328,6 @@ function fail(message) {
 ui.form.addEventListener("submit", start);
 ui.stop.addEventListener("click", stop);
 ui.exercise.addEventListener("change", showCameraHint);
+ui.persona.addEventListener("change", switchPersona);
 window.addEventListener("beforeunload", () => live?.ws?.readyState === WebSocket.OPEN && live.ws.send(JSON.stringify({ type: "stop" })));
 loadChoices();

@@ -1,0 +1,148 @@
+"""Tip writing speed: the template backend, and a language model of the seed's persona-model size.
+
+    .venv/bin/python benchmarks/bench_tips.py [--model FOLDER] [--device auto] [--tips 30] [--append]
+
+Templates: every persona writes a tip for every fault of the shipped exercises (``TipWriter.add``,
+selection and wording), timed per tip.
+
+Model: ``--model`` names a local causal LM folder. Without one, the script builds a distilgpt2-shaped
+GPT-2 from its config (6 layers, width 768, 12 heads, random weights; the seed's fine-tunes are not
+downloadable here) with a small word-level tokenizer. It times ``ModelTips`` end to end, from submit
+to the checked tip, with a 40-token cap and no time budget. The p95 is what the tip budget
+(``--tips-budget``, 1.5 s by default) has to cover.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
+
+from scoring.persona import BUILTIN_DIR, PersonaLibrary
+from scoring.reference import list_exercises, read_spec
+from scoring.textgen import CausalLM, GenerationOptions, ModelTips
+from scoring.tips import TipOptions, TipWriter
+from scoring.types import Fault, RepResult, RepScored
+
+ROOT = Path(__file__).resolve().parents[1]
+FIELDS = {
+    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3},
+    "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
+    "tempo": {"value": 0.9, "reference": 2.0, "delta": 1.1, "ratio": 0.45},
+    "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
+    "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,
+            "difference": 31.0},
+}  # fmt: skip
+
+
+def faults() -> list[Fault]:
+    out = []
+    for name in list_exercises(ROOT / "references"):
+        for rule in read_spec(ROOT / "references" / name).faults:
+            f = FIELDS[rule.kind]
+            out.append(Fault(rule.id, rule.message.format(**f), float(f["value"]), float(f["reference"]),
+                             rule.severity, rule.body_parts, rule.kind, dict(f)))  # fmt: skip
+    return out
+
+
+def rep(index: int, fault: Fault) -> RepResult:
+    end = index * 10_000.0
+    return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, 60.0, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0, 0.0,
+                     100.0, (fault,))  # fmt: skip
+
+
+def distilgpt2_shaped(folder: Path) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = [
+        "keep",
+        "your",
+        "hips",
+        "up",
+        "chest",
+        "down",
+        "slow",
+        "breathe",
+        "brace",
+        "core",
+        "arms",
+        "knees",
+        "together",
+        "deeper",
+        "good",
+        "rep",
+    ]
+    special = ["<|endoftext|>", "<|persona|>", "<|input|>", "<|output|>", "[UNK]"]
+    vocab = {w: i for i, w in enumerate([*special, *words, ".", "!"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.decoder = decoders.WordPiece()
+    PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]", additional_special_tokens=special[1:4]
+    ).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=6, n_head=12, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="a causal LM folder (default: a distilgpt2-shaped random model)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--tips", type=int, default=30, help="model tips to time")
+    parser.add_argument("--append", action="store_true", help="add rows to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+
+    library = PersonaLibrary(BUILTIN_DIR)
+    all_faults = faults()
+    times = []
+    for _ in range(20):
+        for persona in library.list():
+            writer = TipWriter(persona, TipOptions(cooldown_s=0.0))
+            for i, fault in enumerate(all_faults, start=1):
+                started = time.perf_counter()
+                writer.add(RepScored(rep(i, fault)))
+                times.append((time.perf_counter() - started) * 1000)
+    template = {"tips": len(times), "p50_ms": round(statistics.median(times), 4),
+                "p95_ms": round(statistics.quantiles(times, n=20)[18], 4)}  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.model or distilgpt2_shaped(Path(tmp) / "distilgpt2-shaped")
+        model = CausalLM(folder, args.device)
+        label = "distilgpt2-shaped GPT-2 (random weights, 82M params)" if args.model is None else folder.name
+        latencies, sources = [], []
+        with ModelTips(model, GenerationOptions(max_new_tokens=40, device=args.device)) as generator:
+            generator.warm_up()
+            persona = library.get("hype_beast")
+            writer = TipWriter(persona, TipOptions(cooldown_s=0.0, time_budget_s=120.0), generator)
+            for i in range(args.tips):
+                started = time.perf_counter()
+                writer.add(RepScored(rep(i + 1, all_faults[i % len(all_faults)])))
+                [tip] = writer.drain()
+                latencies.append((time.perf_counter() - started) * 1000)
+                sources.append(tip.note or tip.source)
+    generated = {
+        "model": label, "device": model.device, "tips": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(statistics.quantiles(latencies, n=20)[18], 1),
+        "outcomes": {s: sources.count(s) for s in set(sources)},
+    }  # fmt: skip
+    base = {"date": time.strftime("%Y-%m-%d"), "commit": commit(), "machine": machine()}
+    what = f"tip text, template backend, 5 personas x {len(all_faults)} faults"
+    row = f"{what} | **p50 {template['p50_ms']} / p95 {template['p95_ms']} ms per tip**"
+    report({**base, "template": template}, row if args.append else None)
+    what = f"tip text, transformers backend, {label} on {model.device}, <= 40 new tokens, {len(latencies)} tips"
+    row = f"{what} | **p50 {generated['p50_ms']} / p95 {generated['p95_ms']} ms per tip** (submit -> checked tip)"
+    report({**base, "model": generated}, row if args.append else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
