@@ -34,3 +34,4 @@ bench: setup-browser
 	.venv/bin/python benchmarks/bench_poses.py
 	.venv/bin/python benchmarks/bench_scoring.py
 	.venv/bin/python benchmarks/bench_live.py
+	.venv/bin/python benchmarks/bench_tips.py
