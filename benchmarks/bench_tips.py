@@ -24,30 +24,20 @@ from pathlib import Path
 from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
 from scoring.persona import BUILTIN_DIR, PersonaLibrary
-from scoring.reference import list_exercises, read_spec
-from scoring.textgen import CausalLM, GenerationOptions, ModelTips
+from scoring.reference import example_fault, list_exercises, read_spec
+from scoring.textgen import CausalLM, GenerationOptions, ModelTips, build_random_lm
 from scoring.tips import TipOptions, TipWriter
 from scoring.types import Fault, RepResult, RepScored
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELDS = {
-    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3},
-    "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
-    "tempo": {"value": 0.9, "reference": 2.0, "delta": 1.1, "ratio": 0.45},
-    "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
-    "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,
-            "difference": 31.0},
-}  # fmt: skip
 
 
 def faults() -> list[Fault]:
-    out = []
-    for name in list_exercises(ROOT / "references"):
-        for rule in read_spec(ROOT / "references" / name).faults:
-            f = FIELDS[rule.kind]
-            out.append(Fault(rule.id, rule.message.format(**f), float(f["value"]), float(f["reference"]),
-                             rule.severity, rule.body_parts, rule.kind, dict(f)))  # fmt: skip
-    return out
+    return [
+        example_fault(rule)
+        for name in list_exercises(ROOT / "references")
+        for rule in read_spec(ROOT / "references" / name).faults
+    ]
 
 
 def rep(index: int, fault: Fault) -> RepResult:
@@ -57,40 +47,7 @@ def rep(index: int, fault: Fault) -> RepResult:
 
 
 def distilgpt2_shaped(folder: Path) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    words = [
-        "keep",
-        "your",
-        "hips",
-        "up",
-        "chest",
-        "down",
-        "slow",
-        "breathe",
-        "brace",
-        "core",
-        "arms",
-        "knees",
-        "together",
-        "deeper",
-        "good",
-        "rep",
-    ]
-    special = ["<|endoftext|>", "<|persona|>", "<|input|>", "<|output|>", "[UNK]"]
-    vocab = {w: i for i, w in enumerate([*special, *words, ".", "!"])}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
-    core.decoder = decoders.WordPiece()
-    PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]", additional_special_tokens=special[1:4]
-    ).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=6, n_head=12, eos_token_id=0)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
+    return build_random_lm(folder, ["keep", "going"], layers=6, width=768, heads=12, vocab_size=50257)
 
 
 def main() -> int:

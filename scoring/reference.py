@@ -22,6 +22,7 @@ import numpy as np
 
 from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feature_by_name
 from scoring.reps import RepSegmenter, SegmenterOptions
+from scoring.types import Fault
 
 SPEC_FILE = "exercise.json"
 POSES_FILE = "reference.npz"
@@ -345,3 +346,32 @@ def list_exercises(references_dir: Path) -> list[str]:
     if not references_dir.is_dir():
         return []
     return sorted(p.name for p in references_dir.iterdir() if (p / SPEC_FILE).is_file() and _NAME.match(p.name))
+
+
+EXAMPLE_MEASURES: dict[str, dict[str, float | str]] = {
+    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3},
+    "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
+    "tempo": {"value": 0.9, "reference": 2.0, "delta": 1.1, "ratio": 0.45},
+    "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
+    "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,
+            "difference": 31.0},
+}  # fmt: skip
+"""Plausible measures per rule kind, for previews of what a fault looks like."""
+
+
+def example_fault(rule: FaultRule) -> Fault:
+    """The fault ``rule`` would report for a rep with the example measures (persona previews, checks)."""
+    fields = dict(EXAMPLE_MEASURES[rule.kind])
+    if rule.kind == "tempo" and rule.min_ratio <= 0.0 < rule.max_ratio < float("inf"):  # a too-slow rule
+        ratio = rule.max_ratio * 1.2
+        fields.update(value=2.0 * ratio, delta=2.0 * ratio - 2.0, ratio=ratio)
+    return Fault(
+        id=rule.id,
+        message=rule.message.format(**fields),
+        value=float(fields["value"]),
+        reference=float(fields["reference"]),
+        severity=rule.severity,
+        body_parts=rule.body_parts,
+        kind=rule.kind,
+        details=fields,
+    )

@@ -4,7 +4,7 @@
     coach analyze VIDEO --exercise NAME [--json] [-o R.json] count, score and name faults per rep
     coach reference build --exercise NAME --video FILE [--reps I-J]   calibrate a reference exercise
     coach checkpoints [--verify]                            which weight files are present or missing
-    coach personas [--json]                                 the coach personas; checks every persona file
+    coach personas [--json] [--preview ID]                  the coach personas; checks every persona file
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
@@ -343,6 +343,8 @@ def cmd_personas(args: argparse.Namespace) -> int:
     except PersonaError as exc:
         return _error(str(exc))
     personas = library.list()
+    if args.preview:
+        return _preview_persona(library, settings, args.preview)
     if args.json:
         print(json.dumps({"personas": [p.as_dict() for p in personas], "errors": library.errors}))
     else:
@@ -352,6 +354,40 @@ def cmd_personas(args: argparse.Namespace) -> int:
         for error in library.errors.values():
             print(f"coach: error: {error}", file=sys.stderr)
     return EXIT_BAD_INPUT if library.errors else EXIT_OK
+
+
+def _preview_persona(library: Any, settings: Any, persona_id: str) -> int:
+    """What a persona says to every fault of every exercise, to a clean rep and at the end of a set."""
+    from scoring.reference import example_fault, list_exercises, read_spec
+    from scoring.score import summarize
+    from scoring.tips import TipOptions, TipWriter
+    from scoring.types import RepResult, RepScored, SetFinished
+
+    try:
+        persona = library.get(persona_id)
+    except ValueError as exc:
+        return _error(str(exc))
+
+    def rep(index: int, score: float, faults: tuple[Any, ...]) -> RepResult:
+        end = index * 10_000.0
+        return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, score, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0,
+                         0.0, 100.0, faults)  # fmt: skip
+
+    print(f"{persona.name} ({persona.id}): {persona.description}")
+    for name in list_exercises(settings.references_dir):
+        writer = TipWriter(persona, TipOptions(cooldown_s=0.0))
+        reps = [
+            rep(i, 60.0, (example_fault(rule),))
+            for i, rule in enumerate(read_spec(settings.references_dir / name).faults, 1)
+        ]
+        reps.append(rep(len(reps) + 1, 95.0, ()))
+        print(f"\n{name}:")
+        for result in reps:
+            for tip in writer.add(RepScored(result)):
+                print(f"  {(tip.fault or 'clean rep'):<14} {tip.text}")
+        for tip in writer.add(SetFinished(summarize(reps))):
+            print(f"  {'summary':<14} {tip.text}")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -464,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     personas = sub.add_parser("personas", help="list the coach personas and check every persona file")
     personas.add_argument("--json", action="store_true", help="print JSON")
+    personas.add_argument("--preview", metavar="ID", help="show what a persona says to every fault of every exercise")
+    personas.add_argument("--references-dir", type=Path, help="folder of reference exercises")
     personas.add_argument("--personas-dir", type=Path, help="folder of persona files (.toml)")
     personas.set_defaults(func=cmd_personas)
     return parser
@@ -493,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("coach: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `coach ... | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

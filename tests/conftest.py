@@ -134,45 +134,49 @@ TINY_WORDS = [
     "control",
     "great",
 ]
+"""The tiny test model's whole vocabulary (besides its special tokens and . !)."""
+
+DRILL_SERGEANT = """
+name = "Drill Sergeant"
+description = "Loud and strict."
+tone = "a strict drill sergeant: loud, short orders"
+emoji = "never"
+
+[phrases]
+fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
+praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
+summary = ["{reps} reps, {mean_score:.0f} average. {top_fault}: {top_fault_count} times. DISMISSED.",
+           "DONE: {reps} reps at {mean_score:.0f}. Fix {top_fault}."]
+summary_clean = ["{reps} reps at {mean_score:.0f}, no faults. DISMISSED.", "{reps} clean reps, {mean_score:.0f}."]
+summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
+"""
+"""A persona file written by a coach, not by us (tests add it to copies of the shipped personas)."""
 
 
-def write_tiny_lm(folder: Path, chat: bool = False) -> Path:
-    """A tiny GPT-2 (2 layers, width 32, random weights) with a word-level tokenizer, built from a config
-    and saved as ``save_pretrained`` writes any model: its text is nonsense made of coaching words."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+def with_drill_sergeant(folder: Path) -> Path:
+    """``folder``: the shipped personas plus ``drill_sergeant.toml``."""
+    from scoring.persona import BUILTIN_DIR
 
-    special = ["<|endoftext|>", "<|persona|>", "<|input|>", "<|output|>", "[UNK]"]
-    vocab = {word: i for i, word in enumerate([*special, *TINY_WORDS, ".", "!"])}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
-    core.decoder = decoders.WordPiece()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]", additional_special_tokens=special[1:4]
-    )
-    if chat:
-        tokenizer.chat_template = (
-            "{% for m in messages %}<|input|>{{ m['role'] }}: {{ m['content'] }}{% endfor %}"
-            "{% if add_generation_prompt %}<|output|>{% endif %}"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(vocab), n_positions=256, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0
-    )
-    GPT2LMHeadModel(config).save_pretrained(folder)
+    shutil.copytree(BUILTIN_DIR, folder)
+    (folder / "drill_sergeant.toml").write_text(DRILL_SERGEANT, encoding="utf-8")
     return folder
 
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny persona-format causal LM folder (no chat template)."""
-    return write_tiny_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2")
+    from scoring.textgen import build_random_lm
+
+    return build_random_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2", TINY_WORDS)
 
 
 @pytest.fixture(scope="session")
 def tiny_chat_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny LM with a chat template."""
-    return write_tiny_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2-chat", chat=True)
+    from scoring.textgen import build_random_lm
+
+    template = (
+        "{% for m in messages %}<|input|>{{ m['role'] }}: {{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}<|output|>{% endif %}"
+    )
+    return build_random_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2-chat", TINY_WORDS, chat_template=template)

@@ -4,7 +4,6 @@ the app, which counts and scores the reps and pushes events back over the WebSoc
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,9 @@ from typing import Any
 import av
 import pytest
 
-from scoring.persona import BUILTIN_DIR
 from server.harness import chromium_with_camera, running_app, to_y4m
 from server.settings import Settings
+from tests.conftest import with_drill_sergeant
 
 CLIP = "pushup_side_nasm.mp4"
 
@@ -25,24 +24,9 @@ def camera(media: Path, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -
     return to_y4m(media / CLIP, tmp_path_factory.mktemp("camera") / "pushup.y4m", 640, 360, 30)
 
 
-DRILL_SERGEANT = """
-name = "Drill Sergeant"
-description = "Loud and strict."
-tone = "a strict drill sergeant: loud, short orders"
-[phrases]
-fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
-praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
-summary = ["{reps} reps, {mean_score:.0f} average. Fix {top_fault}.", "DONE: {reps} reps at {mean_score:.0f}."]
-summary_clean = ["{reps} reps at {mean_score:.0f}, no faults.", "{reps} clean reps, {mean_score:.0f}."]
-summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
-"""
-
-
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    personas = tmp_path_factory.mktemp("coaches") / "personas"
-    shutil.copytree(BUILTIN_DIR, personas)
-    (personas / "drill_sergeant.toml").write_text(DRILL_SERGEANT)  # a coach added as a file, no code
+    personas = with_drill_sergeant(tmp_path_factory.mktemp("coaches") / "personas")  # a coach added as a file
     settings = {"data_dir": tmp_path_factory.mktemp("data"), "personas_dir": personas}
     with running_app(Settings.model_validate(settings)) as served:
         yield served

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
 from server.settings import Settings
+from tests.conftest import with_drill_sergeant
 
 
 def make_offer(video: bool = True, audio: bool = False) -> str:
@@ -232,27 +233,8 @@ def test_settings_are_validated_at_start_up(tmp_path: Path) -> None:
         Settings.model_validate({"device": "gpu"})
 
 
-DRILL_SERGEANT = """
-name = "Drill Sergeant"
-description = "Loud and strict."
-tone = "a strict drill sergeant: loud, short orders"
-[phrases]
-fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
-praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
-summary = ["{reps} reps, {mean_score:.0f} average. Fix {top_fault}.", "DONE: {reps} reps at {mean_score:.0f}."]
-summary_clean = ["{reps} reps at {mean_score:.0f}, no faults.", "{reps} clean reps, {mean_score:.0f}."]
-summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
-"""
-
-
 def test_persona_files_a_tip_model_and_a_switch_mid_session(tmp_path: Path, tiny_lm: Path) -> None:
-    import shutil
-
-    from scoring.persona import BUILTIN_DIR
-
-    personas = tmp_path / "personas"
-    shutil.copytree(BUILTIN_DIR, personas)
-    (personas / "drill_sergeant.toml").write_text(DRILL_SERGEANT)
+    personas = with_drill_sergeant(tmp_path / "personas")
     (personas / "broken.toml").write_text('name = "Broken"\n')
     settings = {"personas_dir": personas, "tips_backend": "transformers", "tips_model": tiny_lm, "tips_budget_s": 5}
     with app_client(**settings) as client:
@@ -293,5 +275,11 @@ def test_a_bad_tip_model_is_refused_at_start(tmp_path: Path, capsys: pytest.Capt
     assert "not valid TOML" in capsys.readouterr().err
     assert main(["personas"]) == 0
     assert "hype_beast" in capsys.readouterr().out
+    assert main(["personas", "--preview", "hype_beast"]) == 0
+    preview = capsys.readouterr().out
+    for fault in ("hips_sag", "hips_pike", "shallow", "too_fast", "too_slow", "arm_lag", "forward_lean", "knee_lag"):
+        assert f"  {fault} " in preview
+    assert preview.count("summary") == 2 and "{" not in preview
+    assert main(["personas", "--preview", "yoda"]) == 2
     with pytest.raises(ValidationError, match="tips_backend"):
         Settings.model_validate({"tips_backend": "gpt"})

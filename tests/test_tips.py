@@ -12,35 +12,12 @@ from pathlib import Path
 import pytest
 
 from scoring.persona import BUILTIN_DIR, PersonaError, PersonaLibrary, load_persona
-from scoring.reference import FaultRule, list_exercises, read_spec
+from scoring.reference import example_fault, list_exercises, read_spec
 from scoring.tips import TipOptions, TipWriter, create_tip_writer
 from scoring.types import FAULT_UNITS, Fault, RepResult, RepScored, SetFinished, SetSummary
+from tests.conftest import DRILL_SERGEANT
 
 PERSONAS = ["plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nonsense_pro"]
-
-SAMPLE_FIELDS: dict[str, dict[str, float | str]] = {
-    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3},
-    "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
-    "tempo": {"value": 0.9, "reference": 2.0, "delta": 1.1, "ratio": 0.45},
-    "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
-    "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,
-            "difference": 31.0},
-}  # fmt: skip
-
-
-def fault_of(rule: FaultRule) -> Fault:
-    """The fault a rep with this rule's sample measures would get (as ``RepScorer._fault`` builds it)."""
-    fields = SAMPLE_FIELDS[rule.kind]
-    return Fault(
-        rule.id,
-        rule.message.format(**fields),
-        float(fields["value"]),
-        float(fields["reference"]),
-        rule.severity,
-        rule.body_parts,
-        rule.kind,
-        dict(fields),
-    )
 
 
 def rep(index: int, score: float = 70.0, faults: tuple[Fault, ...] = (), end_ms: float | None = None) -> RepResult:
@@ -52,7 +29,7 @@ def rep(index: int, score: float = 70.0, faults: tuple[Fault, ...] = (), end_ms:
 def shipped_faults(references_dir: Path) -> list[tuple[str, Fault]]:
     out = []
     for name in list_exercises(references_dir):
-        out.extend((name, fault_of(rule)) for rule in read_spec(references_dir / name).faults)
+        out.extend((name, example_fault(rule)) for rule in read_spec(references_dir / name).faults)
     return out
 
 
@@ -81,7 +58,8 @@ def test_every_persona_gives_distinct_tips_naming_the_value_for_every_shipped_fa
                 persona,
             )
             assert tip.severity == fault.severity and tip.source == "template"
-            number = {"%": "71", "s": "0.2" if fault.kind == "lag" else "0.9", "deg": ""}[FAULT_UNITS[fault.kind]]
+            unit, v = FAULT_UNITS[fault.kind], fault.value
+            number = {"%": f"{v:.0f}", "s": f"{v:.2f}" if fault.kind == "lag" else f"{v:.1f}", "deg": ""}[unit]
             shown = re.findall(r"\d+(?:\.\d+)?", tip.text)
             assert tip.text.strip() and (number in tip.text if number else len(shown) >= 2), (persona, tip.text)
             assert "{" not in tip.text and "None" not in tip.text
@@ -182,21 +160,6 @@ def test_a_set_without_reps_gets_its_own_summary() -> None:
 
 # -- persona files -----------------------------------------------------------------------------------
 
-MINIMAL = """
-name = "Drill Sergeant"
-description = "Loud and strict."
-tone = "a strict drill sergeant: loud, short orders"
-emoji = "never"
-
-[phrases]
-fault = ["REP {rep}! {message}! AGAIN!", "{message}, rep {rep}! MOVE!"]
-praise = ["Rep {rep}: {score:.0f}. ACCEPTABLE.", "{score:.0f} on rep {rep}. CARRY ON."]
-summary = ["{reps} reps, {mean_score:.0f} average. {top_fault}: {top_fault_count} times. DISMISSED.",
-           "DONE: {reps} reps at {mean_score:.0f}. Fix {top_fault}."]
-summary_clean = ["{reps} reps at {mean_score:.0f}, no faults. DISMISSED.", "{reps} clean reps, {mean_score:.0f}."]
-summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({reps}). AGAIN!"]
-"""
-
 
 def write_persona(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.toml"
@@ -205,7 +168,7 @@ def write_persona(folder: Path, name: str, text: str) -> Path:
 
 
 def test_a_persona_file_is_all_it_takes(tmp_path: Path) -> None:
-    path = write_persona(tmp_path, "drill_sergeant", MINIMAL)
+    path = write_persona(tmp_path, "drill_sergeant", DRILL_SERGEANT)
     persona = load_persona(path)
     assert (persona.id, persona.name, persona.phrases.safety) == (
         "drill_sergeant",
@@ -234,7 +197,7 @@ def test_a_persona_file_is_all_it_takes(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_persona_file_says_what_to_fix(tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
-    path = write_persona(tmp_path, "drill_sergeant", change(MINIMAL))
+    path = write_persona(tmp_path, "drill_sergeant", change(DRILL_SERGEANT))
     with pytest.raises(PersonaError, match=message) as info:
         load_persona(path)
     assert str(path) in str(info.value)
@@ -245,13 +208,13 @@ def test_the_library_picks_up_added_changed_and_broken_files(tmp_path: Path) -> 
     shutil.copytree(BUILTIN_DIR, folder)
     library = PersonaLibrary(folder)
     assert "drill_sergeant" not in [p.id for p in library.list()]
-    write_persona(folder, "drill_sergeant", MINIMAL)
+    write_persona(folder, "drill_sergeant", DRILL_SERGEANT)
     assert "drill_sergeant" in [p.id for p in library.list()]
     assert library.get("drill_sergeant").description == "Loud and strict."
-    path = write_persona(folder, "drill_sergeant", MINIMAL.replace("Loud and strict.", "Louder."))
+    path = write_persona(folder, "drill_sergeant", DRILL_SERGEANT.replace("Loud and strict.", "Louder."))
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime even on coarse clocks
     assert library.get("drill_sergeant").description == "Louder."
-    write_persona(folder, "Bad Name", MINIMAL)
+    write_persona(folder, "Bad Name", DRILL_SERGEANT)
     write_persona(folder, "broken", "name = ")
     ids = [p.id for p in library.list()]
     assert "drill_sergeant" in ids and "broken" not in ids and len(ids) == 6  # the others still load
