@@ -24,10 +24,10 @@ from pathlib import Path
 from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
 from scoring.persona import BUILTIN_DIR, PersonaLibrary
-from scoring.reference import example_fault, list_exercises, read_spec
+from scoring.reference import example_fault, example_rep, list_exercises, read_spec
 from scoring.textgen import CausalLM, GenerationOptions, ModelTips, build_random_lm
 from scoring.tips import TipOptions, TipWriter
-from scoring.types import Fault, RepResult, RepScored
+from scoring.types import Fault, RepScored
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +38,6 @@ def faults() -> list[Fault]:
         for name in list_exercises(ROOT / "references")
         for rule in read_spec(ROOT / "references" / name).faults
     ]
-
-
-def rep(index: int, fault: Fault) -> RepResult:
-    end = index * 10_000.0
-    return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, 60.0, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0, 0.0,
-                     100.0, (fault,))  # fmt: skip
 
 
 def distilgpt2_shaped(folder: Path) -> Path:
@@ -66,7 +60,7 @@ def main() -> int:
             writer = TipWriter(persona, TipOptions(cooldown_s=0.0))
             for i, fault in enumerate(all_faults, start=1):
                 started = time.perf_counter()
-                writer.add(RepScored(rep(i, fault)))
+                writer.add(RepScored(example_rep(i, 60.0, (fault,))))
                 times.append((time.perf_counter() - started) * 1000)
     template = {"tips": len(times), "p50_ms": round(statistics.median(times), 4),
                 "p95_ms": round(statistics.quantiles(times, n=20)[18], 4)}  # fmt: skip
@@ -82,7 +76,7 @@ def main() -> int:
             writer = TipWriter(persona, TipOptions(cooldown_s=0.0, time_budget_s=120.0), generator)
             for i in range(args.tips):
                 started = time.perf_counter()
-                writer.add(RepScored(rep(i + 1, all_faults[i % len(all_faults)])))
+                writer.add(RepScored(example_rep(i + 1, 60.0, (all_faults[i % len(all_faults)],))))
                 [tip] = writer.drain()
                 latencies.append((time.perf_counter() - started) * 1000)
                 sources.append(tip.note or tip.source)

@@ -22,7 +22,7 @@ import numpy as np
 
 from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feature_by_name
 from scoring.reps import RepSegmenter, SegmenterOptions
-from scoring.types import Fault
+from scoring.types import Fault, RepResult
 
 SPEC_FILE = "exercise.json"
 POSES_FILE = "reference.npz"
@@ -375,3 +375,14 @@ def example_fault(rule: FaultRule) -> Fault:
         kind=rule.kind,
         details=fields,
     )
+
+
+def example_rep(index: int, score: float, faults: tuple[Fault, ...] = (), end_ms: float | None = None) -> RepResult:
+    """A 2-second rep ending at ``end_ms`` (default ``index`` x 10 s) with this score and these faults,
+    everything else as the reference does it (persona previews, tip checks and benchmarks)."""
+    end = end_ms if end_ms is not None else index * 10_000.0
+    return RepResult(
+        index=index, start_ms=end - 2000, bottom_ms=end - 1000, end_ms=end, start_frame=0, bottom_frame=15,
+        end_frame=30, score=score, part_scores={}, part_deviation_deg={}, rom_pct=100.0, duration_s=2.0,
+        tempo_ratio=1.0, down_s=1.0, up_s=1.0, symmetry_deg=0.0, stability=100.0, faults=faults,
+    )  # fmt: skip

@@ -24,7 +24,6 @@ import queue
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from scoring.persona import Persona
-from scoring.tips import Generated, TipRequest
+from scoring.tips import Generated, TipRequest, is_emoji
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +54,6 @@ class TextModelError(Exception):
     """A model folder that cannot be loaded; the message says what to put where."""
 
 
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TextModelError(f"device {device!r} was asked for the tip model but torch sees no CUDA GPU")
-    return device
-
-
 class CausalLM:
     """One local causal LM and its tokenizer, loaded offline."""
 
@@ -83,8 +72,13 @@ class CausalLM:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # no progress bars in a server's log
+        from lifting.lifter import LifterError, resolve_device
+
         self.folder = folder
-        self.device = _device(device)
+        try:
+            self.device = resolve_device(device)
+        except LifterError as exc:
+            raise TextModelError(f"the tip model cannot run there: {exc}") from None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
             dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
@@ -153,7 +147,7 @@ class CausalLM:
 
 
 def _strip_emoji(text: str) -> str:
-    return "".join(ch for ch in text if unicodedata.category(ch) != "So" and ch != "\ufe0f").strip()
+    return "".join(ch for ch in text if not is_emoji(ch) and ch != "\ufe0f").strip()
 
 
 def check_tip(raw: str, persona: Persona, request: TipRequest, avoid: str | None) -> tuple[str | None, str]:
@@ -164,7 +158,7 @@ def check_tip(raw: str, persona: Persona, request: TipRequest, avoid: str | None
     unsafe = UNSAFE.search(text)
     if unsafe:
         return None, f"unsafe: {unsafe.group(0)!r}"
-    visible = [ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "So"]
+    visible = [ch for ch in text if not ch.isspace() and not is_emoji(ch)]
     if not visible or sum(ch.isalpha() for ch in visible) < 0.6 * len(visible):
         return None, "not text"
     words = text.split()
@@ -179,7 +173,7 @@ def check_tip(raw: str, persona: Persona, request: TipRequest, avoid: str | None
     number, phrase = request.fact()
     if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", text):
         text = f"{text.rstrip()} ({phrase})"
-    if persona.emoji == "always" and persona.emojis and not any(unicodedata.category(c) == "So" for c in text):
+    if persona.emoji == "always" and persona.emojis and not any(is_emoji(ch) for ch in text):
         text = f"{text} {persona.emojis[0]}"
     if avoid is not None and text == avoid:
         return None, "repeat"

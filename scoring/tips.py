@@ -140,13 +140,12 @@ class TipRequest:
         if self.fault is not None:
             f = self.fault
             unit = FAULT_UNITS.get(f.kind, "")
-            delta = f.details.get("delta", abs(f.value - f.reference))
             facts.update(
                 fault=f.id.replace("_", " "),
                 message=f.message,
                 value=f.value,
                 reference=f.reference,
-                delta=float(delta) if not isinstance(delta, str) else abs(f.value - f.reference),
+                delta=float(f.details.get("delta", abs(f.value - f.reference))),
                 unit=unit,
                 value_text=_value_text(f.value, unit, f.kind == "lag"),
                 reference_text=_value_text(f.reference, unit, f.kind == "lag"),
@@ -232,8 +231,9 @@ class TipSelector:
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?] ))[a-z]")
 
 
-def _has_emoji(text: str) -> bool:
-    return any(unicodedata.category(ch) == "So" for ch in text)
+def is_emoji(ch: str) -> bool:
+    """A pictograph (Unicode "other symbol": emojis, dingbats)."""
+    return unicodedata.category(ch) == "So"
 
 
 class TemplateText:
@@ -264,18 +264,17 @@ class TemplateText:
         return ["improved", "praise"] if request.fixed is not None else ["praise"]
 
     def _pick(self, persona: Persona, request: TipRequest) -> tuple[str, str]:
-        names = self.banks(request)
-        for name in names:
+        # The last bank of the list is a required one with >= 2 templates, so one always differs.
+        for name in self.banks(request):
             bank = persona.phrases.bank(name)
             fresh = [t for t in bank if t != self._last and t != self._last_by_bank.get(name)]
             fresh = fresh or [t for t in bank if t != self._last]
             if fresh:
-                return name, self._rng.choice(fresh)
-        name = names[-1]  # every bank has >= 2 templates, so this is only reached by odd banks
-        return name, self._rng.choice(persona.phrases.bank(name))
+                break
+        return name, self._rng.choice(fresh)
 
     def _emoji(self, persona: Persona, text: str) -> str:
-        if persona.emoji == "never" or _has_emoji(text):
+        if persona.emoji == "never" or any(is_emoji(ch) for ch in text):
             return text
         if persona.emoji == "sometimes" and self._rng.random() < 0.5:
             return text
@@ -365,6 +364,8 @@ class TipWriter:
 
     def poll(self) -> list[Tip]:
         """Tips whose model text is ready or whose time budget ran out, in order. Never blocks."""
+        if not self._pending:  # the common case, every loop pass of every session
+            return []
         tips: list[Tip] = []
         now = self._clock()
         while self._pending:

@@ -358,29 +358,24 @@ def cmd_personas(args: argparse.Namespace) -> int:
 
 def _preview_persona(library: Any, settings: Any, persona_id: str) -> int:
     """What a persona says to every fault of every exercise, to a clean rep and at the end of a set."""
-    from scoring.reference import example_fault, list_exercises, read_spec
+    from scoring.reference import example_fault, example_rep, list_exercises, read_spec
     from scoring.score import summarize
     from scoring.tips import TipOptions, TipWriter
-    from scoring.types import RepResult, RepScored, SetFinished
+    from scoring.types import RepScored, SetFinished
 
     try:
         persona = library.get(persona_id)
     except ValueError as exc:
         return _error(str(exc))
 
-    def rep(index: int, score: float, faults: tuple[Any, ...]) -> RepResult:
-        end = index * 10_000.0
-        return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, score, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0,
-                         0.0, 100.0, faults)  # fmt: skip
-
     print(f"{persona.name} ({persona.id}): {persona.description}")
     for name in list_exercises(settings.references_dir):
         writer = TipWriter(persona, TipOptions(cooldown_s=0.0))
         reps = [
-            rep(i, 60.0, (example_fault(rule),))
+            example_rep(i, 60.0, (example_fault(rule),))
             for i, rule in enumerate(read_spec(settings.references_dir / name).faults, 1)
         ]
-        reps.append(rep(len(reps) + 1, 95.0, ()))
+        reps.append(example_rep(len(reps) + 1, 95.0))
         print(f"\n{name}:")
         for result in reps:
             for tip in writer.add(RepScored(result)):

@@ -54,7 +54,7 @@ def make_tips(settings: Settings) -> tuple[TipService, ModelTips | None]:
     def persona_model(persona: Persona) -> Path | None:
         return settings.checkpoints_dir / persona.model if persona.model else None
 
-    own = {p.id: persona_model(p) for p in library.list() if p.model}
+    own = {p.id: settings.checkpoints_dir / p.model for p in library.list() if p.model}
     if settings.tips_model is None and not own:
         raise TextModelError(
             "tips_backend is transformers but no model is named: pass --tips-model FOLDER "
@@ -66,7 +66,6 @@ def make_tips(settings: Settings) -> tuple[TipService, ModelTips | None]:
     )
     generator = ModelTips(default, generation, persona_model)
     for persona_id, folder in own.items():
-        assert folder is not None
         try:
             generator.load(folder)
         except TextModelError as exc:

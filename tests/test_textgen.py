@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from scoring.persona import BUILTIN_DIR, PersonaLibrary
+from scoring.reference import example_rep
 from scoring.textgen import CausalLM, GenerationOptions, ModelTips, TextModelError, check_tip
 from scoring.tips import TipOptions, TipRequest, TipWriter
 from scoring.types import Fault, RepResult, RepScored, SetFinished, SetSummary
@@ -25,9 +26,7 @@ SEED_PROMPT = (
 
 
 def rep(index: int, faults: tuple[Fault, ...] = (SAG,), score: float = 60.0) -> RepResult:
-    end = index * 10_000.0
-    return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, score, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0, 0.0,
-                     100.0, faults)  # fmt: skip
+    return example_rep(index, score, faults)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scoring.persona import BUILTIN_DIR, PersonaError, PersonaLibrary, load_persona
-from scoring.reference import example_fault, list_exercises, read_spec
+from scoring.reference import example_fault, example_rep, list_exercises, read_spec
 from scoring.tips import TipOptions, TipWriter, create_tip_writer
 from scoring.types import FAULT_UNITS, Fault, RepResult, RepScored, SetFinished, SetSummary
 from tests.conftest import DRILL_SERGEANT
@@ -21,9 +21,7 @@ PERSONAS = ["plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nons
 
 
 def rep(index: int, score: float = 70.0, faults: tuple[Fault, ...] = (), end_ms: float | None = None) -> RepResult:
-    end = end_ms if end_ms is not None else index * 10_000.0
-    return RepResult(index, end - 2000, end - 1000, end, 0, 15, 30, score, {}, {}, 100.0, 2.0, 1.0, 1.0, 1.0, 0.0,
-                     100.0, faults)  # fmt: skip
+    return example_rep(index, score, faults, end_ms)
 
 
 def shipped_faults(references_dir: Path) -> list[tuple[str, Fault]]:
