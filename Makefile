@@ -31,7 +31,7 @@ lint: setup
 	.venv/bin/mypy
 
 bench: setup-browser
-	.venv/bin/python benchmarks/bench_poses.py
-	.venv/bin/python benchmarks/bench_scoring.py
-	.venv/bin/python benchmarks/bench_live.py
-	.venv/bin/python benchmarks/bench_tips.py
+	.venv/bin/python -m benchmarks.bench_poses
+	.venv/bin/python -m benchmarks.bench_scoring
+	.venv/bin/python -m benchmarks.bench_live
+	.venv/bin/python -m benchmarks.bench_tips

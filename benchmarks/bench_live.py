@@ -1,6 +1,6 @@
 """Live coaching latency and throughput: one 30-fps WebRTC stream from real Chromium.
 
-    .venv/bin/python benchmarks/bench_live.py [--video CLIP] [--seconds 30] [--size 640x360]
+    .venv/bin/python -m benchmarks.bench_live [--video CLIP] [--seconds 30] [--size 640x360]
         [--lifter default|poseformerv2-random] [--append]
 
 Runs the app in-process (uvicorn in a thread), opens the web page in headless Chromium whose fake
@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
-
+from benchmarks._env import commit, machine, report
 from lifting.checkpoints import POSEFORMERV2_FILE
 from lifting.poseformerv2 import PoseFormerV2, save_checkpoint
-from server.harness import chromium_with_camera, running_app, to_y4m
+from server.services import services_of
 from server.settings import Settings
+from tests.support.harness import chromium_with_camera, running_app, to_y4m
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def main() -> int:
             overrides.update(checkpoints_dir=tmp / "ckpt", lifter="poseformerv2")
         settings = Settings.model_validate(overrides)
         with running_app(settings) as (base, app), chromium_with_camera(y4m) as browser:
-            manager = app.state.manager
+            manager = services_of(app).manager
             page = browser.new_page()
             page.goto(f"{base}/?countdown=0&exercise={args.exercise}")
             page.wait_for_function("document.querySelector('#exercise').options.length > 0")

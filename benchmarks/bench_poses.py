@@ -1,6 +1,6 @@
 """Throughput of `coach poses` (frames/s) and time per stage on a clip.
 
-    .venv/bin/python benchmarks/bench_poses.py [--video CLIP] [--size 640x480] [--repeat 3]
+    .venv/bin/python -m benchmarks.bench_poses [--video CLIP] [--size 640x480] [--repeat 3]
         [--lifter default|poseformerv2-random] [--device cpu|cuda] [--append]
 
 The clip is first transcoded to the asked size (default 640x480, the acceptance target), so the
@@ -27,8 +27,8 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
+from benchmarks._env import commit, machine, report
 from lifting.lifter import Lifter, PoseFormerV2Lifter, PoseFormerV2Options, WorldLandmarkLifter
 from lifting.pipeline import PosePipeline
 from lifting.pose2d import MediaPipeBackend

@@ -1,6 +1,6 @@
 """Scoring speed: online DTW per rep and the whole scoring core per frame, after warm-up.
 
-    .venv/bin/python benchmarks/bench_scoring.py [--exercise pushup] [--repeat 20] [--append]
+    .venv/bin/python -m benchmarks.bench_scoring [--exercise pushup] [--repeat 20] [--append]
 
 Feeds the reference video's own 3D poses through ``ScoringCore.add`` (features, segmentation,
 one online-DTW row per frame during a rep, scoring at the rep's end), frame by frame as live mode
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
 
+from benchmarks._env import commit, machine, report
 from lifting.types import Pose3D
 from scoring.core import ScoringCore
 from scoring.dtw import OnlineDTW, warm_up

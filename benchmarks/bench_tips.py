@@ -1,6 +1,6 @@
 """Tip writing speed: the template backend, and a language model of the seed's persona-model size.
 
-    .venv/bin/python benchmarks/bench_tips.py [--model FOLDER] [--device auto] [--tips 30] [--append]
+    .venv/bin/python -m benchmarks.bench_tips [--model FOLDER] [--device auto] [--tips 30] [--append]
 
 Templates: every persona writes a tip for every fault of the shipped exercises (``TipWriter.add``,
 selection and wording), timed per tip.
@@ -21,13 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _env import commit, machine, report  # benchmarks/_env.py (scripts run from this folder)
-
-from scoring.persona import BUILTIN_DIR, PersonaLibrary
+from benchmarks._env import commit, machine, report
+from scoring.coach.model import CausalLM, GenerationOptions, ModelTips
+from scoring.coach.persona import BUILTIN_DIR, PersonaLibrary
+from scoring.coach.select import TipOptions
+from scoring.coach.writer import TipWriter
 from scoring.reference import example_fault, example_rep, list_exercises, read_spec
-from scoring.textgen import CausalLM, GenerationOptions, ModelTips, build_random_lm
-from scoring.tips import TipOptions, TipWriter
 from scoring.types import Fault, RepScored
+from tests.support.lm import build_random_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 

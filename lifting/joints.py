@@ -7,6 +7,7 @@ Every conversion works on arrays whose last two axes are (joints, coords), so on
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +109,24 @@ BLAZEPOSE_PARENTS: tuple[int, ...] = (
 
 H36M_LEFT: tuple[H36M, ...] = (H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST)
 H36M_RIGHT: tuple[H36M, ...] = (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST)
+
+H36M_BONES: tuple[tuple[H36M, H36M], ...] = tuple(
+    (H36M(child), H36M(parent)) for child, parent in enumerate(H36M_PARENTS) if parent >= 0
+)
+"""Bones as (joint, parent) pairs, for drawing a skeleton."""
+
+
+def h36m_skeleton() -> dict[str, list[Any]]:
+    """What a client needs to draw an H36M-17 pose, JSON-ready: ``joints`` (names in index order),
+    ``bones`` ([joint, parent] index pairs), ``left`` and ``right`` (indices of each side's joints;
+    the rest are the midline)."""
+    return {
+        "joints": [joint.name.lower() for joint in H36M],
+        "bones": [[int(child), int(parent)] for child, parent in H36M_BONES],
+        "left": [int(j) for j in H36M_LEFT],
+        "right": [int(j) for j in H36M_RIGHT],
+    }
+
 
 H36M_FLIP_PERMUTATION: np.ndarray = np.arange(17)
 H36M_FLIP_PERMUTATION[list(H36M_LEFT)] = list(H36M_RIGHT)

@@ -1,67 +1,144 @@
-"""The JSON events a live session pushes over its WebSocket (the wire format clients rely on).
+"""The events a live session pushes over its WebSocket: one frozen dataclass per type.
 
-Every event is an object with a ``type``:
-
-- ``pose``: one per processed frame, for the overlay. ``t`` source timestamp (ms), ``frame`` sequence
-  number of the frame, ``detected``, ``width``/``height`` of the camera picture, ``keypoints``: 17
-  ``[x, y, confidence]`` with x and y as fractions of the picture's width and height (H36M-17 order,
-  see ``skeleton`` in the first status event), or null when nobody was found.
-- ``rep``: one per counted rep: ``rep`` (its number) and ``score``, then every field of
-  ``scoring.types.RepResult`` (part scores, range of motion, tempo, symmetry, faults with values).
-- ``tip``: coaching text: ``text``, ``kind`` (fault|praise|summary), ``persona``, ``rep``, ``fault``,
-  ``value``, ``severity``.
-- ``status``: session state and guidance, sent on every change and about once a second: ``state``
-  (created|connecting|live|ending|closed), ``posture`` (no_person|out_of_position|ready|in_rep),
-  ``message`` (what the user should do now), ``advice`` (step_back|come_closer|turn_side_on|null),
-  ``rep_in_progress``, ``notice`` (e.g. why a movement was not counted), ``fps`` (frames processed
-  per second), ``received``, ``processed``, ``dropped``, ``backend``, ``lifter``, ``delay_frames``.
-- ``summary``: at the end of the set: every field of ``scoring.types.SetSummary``, plus ``results``
-  (every rep as in ``rep`` events) and ``reason`` (why the session ended).
+These classes are the wire format clients rely on: ``as_json()`` gives an object with ``type`` and
+exactly the fields declared here (``rep`` and ``summary`` carry the fields of ``RepResult`` and
+``SetSummary``, documented in ``scoring/types.py``; ``tip`` those of ``scoring.coach.writer.Tip``).
+Coordinates in ``pose`` are fractions of the camera picture, joints in H36M-17 order as listed in
+the ``skeleton`` of the first ``status`` event.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
-from lifting.joints import H36M_PARENTS
 from lifting.types import Pose2D
-from scoring.tips import Tip
-from scoring.types import RepResult, SetSummary
-
-SKELETON: list[list[int]] = [[child, parent] for child, parent in enumerate(H36M_PARENTS) if parent >= 0]
-"""Bones as [joint, parent] index pairs (H36M-17), for drawing the overlay."""
+from realtime.guidance import AdviceCode
+from scoring.coach.writer import Tip
+from scoring.types import PostureState, RepResult, SetSummary
 
 
-def pose_event(pose: Pose2D, sequence: int) -> dict[str, Any]:
-    """The overlay event of one processed frame."""
-    width, height = pose.image_size
-    keypoints = None
-    if pose.detected:
-        keypoints = [
-            [round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)]
-            for (x, y), s in zip(pose.keypoints, pose.scores, strict=True)
-        ]
-    return {
-        "type": "pose",
-        "t": round(pose.timestamp_ms, 1),
-        "frame": sequence,
-        "detected": pose.detected,
-        "width": width,
-        "height": height,
-        "keypoints": keypoints,
-    }
+class _Event:
+    type: ClassVar[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object sent to the browser: ``type`` and every field."""
+        return {"type": self.type, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
 
-def rep_event(result: RepResult) -> dict[str, Any]:
-    """A counted and scored rep."""
-    return {"type": "rep", "rep": result.index, **result.as_dict()}
+@dataclass(frozen=True)
+class PoseEvent(_Event):
+    """One per processed frame, for the overlay; it never waits for the 3D lifter."""
+
+    type: ClassVar[str] = "pose"
+    t: float
+    """Source timestamp of the frame, milliseconds."""
+    frame: int
+    """Sequence number of the frame among those received (dropped ones included)."""
+    detected: bool
+    """Whether a person was found."""
+    width: int
+    """Width of the camera picture, pixels."""
+    height: int
+    """Height of the camera picture, pixels."""
+    keypoints: list[list[float]] | None
+    """17 ``[x, y, confidence]``, x and y as fractions of the picture's width and height; null when
+    nobody was found."""
+
+    @classmethod
+    def of(cls, pose: Pose2D, sequence: int) -> PoseEvent:
+        width, height = pose.image_size
+        keypoints = None
+        if pose.detected:
+            keypoints = [
+                [round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)]
+                for (x, y), s in zip(pose.keypoints, pose.scores, strict=True)
+            ]
+        return cls(round(pose.timestamp_ms, 1), sequence, pose.detected, width, height, keypoints)
 
 
-def tip_event(tip: Tip) -> dict[str, Any]:
-    """A coaching tip."""
-    return {"type": "tip", **tip.as_dict()}
+@dataclass(frozen=True)
+class RepEvent(_Event):
+    """A counted and scored rep: ``rep`` (its number), then every field of ``RepResult``."""
+
+    type: ClassVar[str] = "rep"
+    result: RepResult
+    """The rep (``scoring.types.RepResult``)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "rep": self.result.index, **self.result.as_dict()}
 
 
-def summary_event(summary: SetSummary, results: list[RepResult], reason: str | None) -> dict[str, Any]:
-    """The set summary at the end of a session."""
-    return {"type": "summary", **summary.as_dict(), "results": [r.as_dict() for r in results], "reason": reason}
+@dataclass(frozen=True)
+class TipEvent(_Event):
+    """Coaching text: every field of ``Tip`` (text, kind, persona, rep, fault, value, severity, source, note)."""
+
+    type: ClassVar[str] = "tip"
+    tip: Tip
+    """The tip."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, **self.tip.as_dict()}
+
+
+@dataclass(frozen=True)
+class StatusEvent(_Event):
+    """Session state and guidance: on every change and about once a second (``InferenceLoop`` builds it)."""
+
+    type: ClassVar[str] = "status"
+    state: str
+    """created | connecting | live | ending | closed."""
+    posture: PostureState
+    """no_person | out_of_position | ready | in_rep."""
+    message: str
+    """What the user should do now."""
+    advice: AdviceCode | None
+    """Camera hint: step_back | come_closer | turn_side_on, or null."""
+    rep_in_progress: int | None
+    """Number of the rep under way, if any."""
+    notice: str | None
+    """Something to tell the user once (why a movement was not counted, an unknown command...)."""
+    reps: int
+    """Reps counted so far."""
+    persona: str
+    """Id of the coach persona speaking now."""
+    backend: str
+    """2D pose backend."""
+    lifter: str
+    """3D lifter."""
+    delay_frames: int
+    """Frames of lookahead before a frame reaches the rep counter."""
+    fps: float
+    """Frames processed per second, over the last seconds."""
+    received: int
+    """Frames received."""
+    processed: int
+    """Frames run through the 2D model."""
+    dropped: int
+    """Frames dropped (a newer one arrived first)."""
+    error: str | None = None
+    """Why the session's processing failed (it then ends), or null."""
+    skeleton: dict[str, list[Any]] | None = None
+    """In the first status only: ``joints`` (names), ``bones`` ([joint, parent] pairs), ``left`` and
+    ``right`` (joint indices) of the keypoints in ``pose`` events."""
+
+
+@dataclass(frozen=True)
+class SummaryEvent(_Event):
+    """At the end of the set: every field of ``SetSummary``, ``results`` and ``reason``."""
+
+    type: ClassVar[str] = "summary"
+    summary: SetSummary
+    """The set at a glance."""
+    results: tuple[RepResult, ...]
+    """Every rep, as in ``rep`` events."""
+    reason: str | None
+    """Why the session ended."""
+
+    def as_json(self) -> dict[str, Any]:
+        results = [r.as_dict() for r in self.results]
+        return {"type": self.type, **self.summary.as_dict(), "results": results, "reason": self.reason}
+
+
+ServerEvent = PoseEvent | RepEvent | TipEvent | StatusEvent | SummaryEvent
+"""Everything a session's WebSocket carries to the browser."""

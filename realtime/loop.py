@@ -5,8 +5,11 @@ each through its session's 2D backend, gathers the lifter windows that became co
 sessions and lifts them in one ``Lifter.lift_windows`` call (one batch on the GPU), then feeds each
 3D pose to its session's scoring core. Events go back to the event loop through ``Session.emit``.
 
-Control (attach a session, finish one, stop) arrives on a ``queue.Queue``; ``None`` stops the thread.
-A failure in one session's processing ends that session with the reason, never the loop.
+The thread owns every session's ``LivePipeline`` (a map from session id); nothing else touches them.
+The event loop sends commands on a ``queue.Queue`` (attach a session with its pipeline, switch its
+persona, tell it something, finish it); ``None`` stops the thread. A failure in one session's
+processing ends that session with the reason, never the loop. Every ``status`` event is built here,
+by ``_status``.
 """
 
 from __future__ import annotations
@@ -19,24 +22,54 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from lifting.joints import h36m_skeleton
 from lifting.lifter import Lifter
 from lifting.window import Window
-from realtime.events import SKELETON, pose_event
-from realtime.session import Outgoing, Session
+from realtime.events import PoseEvent, StatusEvent
+from realtime.outbox import Outgoing
+from realtime.pipeline import LivePipeline
+from realtime.session import Session
+from scoring.coach.persona import Persona
+from scoring.types import SetSummary
 
 log = logging.getLogger(__name__)
+
+Finished = Callable[[SetSummary | None], None]
+"""Called from the loop thread when a session is finished, with its set summary (None if it was not served)."""
 
 
 @dataclass(frozen=True)
 class _Attach:
     session: Session
+    pipeline: LivePipeline
 
 
 @dataclass(frozen=True)
 class _Finish:
-    session: Session
+    session_id: str
     reason: str
-    done: Callable[[], None]
+    done: Finished
+
+
+@dataclass(frozen=True)
+class _SetPersona:
+    session_id: str
+    persona: Persona
+
+
+@dataclass(frozen=True)
+class _Notice:
+    session_id: str
+    text: str
+
+
+_Command = _Attach | _Finish | _SetPersona | _Notice
+
+
+@dataclass(frozen=True)
+class _Served:
+    session: Session
+    pipeline: LivePipeline
 
 
 class InferenceLoop:
@@ -46,10 +79,10 @@ class InferenceLoop:
         self.lifter = lifter
         self.status_interval_s = status_interval_s
         self.idle_wait_s = idle_wait_s
-        self._commands: queue.Queue[_Attach | _Finish | None] = queue.Queue()
+        self._commands: queue.Queue[_Command | None] = queue.Queue()
         self._wake = threading.Event()
-        self._sessions: list[Session] = []  # touched by the loop thread only
-        self._closing: list[_Finish] = []  # finished sets whose last tips a language model still writes
+        self._served: dict[str, _Served] = {}  # touched by the loop thread only
+        self._closing: list[tuple[_Served, _Finish]] = []  # finished sets whose last tips a model still writes
         self._last_status: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="inference-loop", daemon=True)
         self.steps = 0
@@ -74,15 +107,25 @@ class InferenceLoop:
         """A frame or a command is waiting (called by the slots' ``put``)."""
         self._wake.set()
 
-    def attach(self, session: Session) -> None:
-        """Start serving ``session`` (its frames are picked up from the next step)."""
-        self._commands.put(_Attach(session))
-        self.wake()
+    def attach(self, session: Session, pipeline: LivePipeline) -> None:
+        """Start serving ``session`` with ``pipeline`` (which the loop owns from now on)."""
+        self._send(_Attach(session, pipeline))
 
-    def finish(self, session: Session, reason: str, done: Callable[[], None]) -> None:
+    def set_persona(self, session: Session, persona: Persona) -> None:
+        """Coach ``session`` in ``persona``'s voice from its next tip on (a status event confirms it)."""
+        self._send(_SetPersona(session.id, persona))
+
+    def notice(self, session: Session, text: str) -> None:
+        """Tell the session's user something once (a status event with ``notice``)."""
+        self._send(_Notice(session.id, text))
+
+    def finish(self, session: Session, reason: str, done: Finished) -> None:
         """Score what is left of ``session``, emit its summary, free its models, then call ``done``
-        (from the loop thread)."""
-        self._commands.put(_Finish(session, reason, done))
+        with the set summary (from the loop thread)."""
+        self._send(_Finish(session.id, reason, done))
+
+    def _send(self, command: _Command) -> None:
+        self._commands.put(command)
         self.wake()
 
     # -- the thread ------------------------------------------------------------------------------
@@ -97,11 +140,11 @@ class InferenceLoop:
                 self.steps += 1
             self._poll_tips()
             self._send_statuses(time.monotonic())
-        for command in self._closing:
-            self._close(command)
-        for session in self._sessions:
-            session.pipeline.close()
-        self._sessions.clear()
+        for served, command in self._closing:
+            self._close(served, command)
+        for served in self._served.values():
+            served.pipeline.close()
+        self._served.clear()
 
     def _handle_commands(self) -> bool:
         while True:
@@ -112,123 +155,152 @@ class InferenceLoop:
             if command is None:
                 return False
             if isinstance(command, _Attach):
-                self._sessions.append(command.session)
-                command.session.emit(
-                    {"type": "status", "skeleton": SKELETON, **self._status(command.session, time.monotonic())}
-                )
-            else:
+                served = _Served(command.session, command.pipeline)
+                self._served[command.session.id] = served
+                served.session.emit(self._status(served, time.monotonic(), skeleton=True))
+            elif isinstance(command, _Finish):
                 self._finish(command)
+            elif (served_now := self._served.get(command.session_id)) is not None:
+                if isinstance(command, _SetPersona):
+                    served_now.pipeline.set_persona(command.persona)
+                else:
+                    served_now.session.emit(self._status(served_now, time.monotonic(), notice=command.text))
 
     def step(self) -> int:
         """Process the waiting frame of every session once; returns how many frames were processed."""
-        return self._process([s for s in self._sessions if s.failure is None])
+        return self._process([s for s in self._served.values() if s.session.failure is None])
 
-    def _process(self, sessions: list[Session]) -> int:
+    def _process(self, served: list[_Served]) -> int:
         windows: list[Window] = []
-        owners: list[Session] = []
+        owners: list[_Served] = []
         processed = 0
-        for session in sessions:
-            item = session.slot.take()
-            if item is None:
+        for item in served:
+            session = item.session
+            frame = session.slot.take()
+            if frame is None:
                 continue
             started = time.perf_counter()
             try:
-                pose, ready = session.pipeline.detect(item)
+                pose, ready = item.pipeline.detect(frame)
             except Exception as exc:  # one session's bad frame must not stop the others
-                self._fail(session, f"2D pose estimation failed: {exc}")
+                self._fail(item, f"2D pose estimation failed: {exc}")
                 continue
             processed += 1
             session.stats.frame_processed(time.monotonic(), pose.detected, (time.perf_counter() - started) * 1000)
-            session.emit(pose_event(pose, item.sequence), item.arrival, "pose")
+            session.emit(PoseEvent.of(pose, frame.sequence), frame.arrival, "pose")
             windows.extend(ready)
-            owners.extend([session] * len(ready))
+            owners.extend([item] * len(ready))
         if windows:
             self.batch_sizes[len(windows)] = self.batch_sizes.get(len(windows), 0) + 1
             try:
                 lifted = self.lifter.lift_windows(windows)
             except Exception as exc:
-                for session in set(owners):
-                    self._fail(session, f"3D lifting failed: {exc}")
+                for owner in {id(o): o for o in owners}.values():
+                    self._fail(owner, f"3D lifting failed: {exc}")
                 return processed
-            for session, pose3d in zip(owners, lifted, strict=True):
-                if session.failure is None:
-                    self._deliver(session, partial(session.pipeline.score, pose3d))
+            for owner, pose3d in zip(owners, lifted, strict=True):
+                if owner.session.failure is None:
+                    self._deliver(owner, partial(owner.pipeline.score, pose3d))
         return processed
 
-    def _deliver(self, session: Session, produce: Callable[[], list[Outgoing]]) -> None:
+    def _deliver(self, served: _Served, produce: Callable[[], list[Outgoing]]) -> None:
         try:
             produced = produce()
         except Exception as exc:
-            self._fail(session, f"scoring failed: {exc}")
+            self._fail(served, f"scoring failed: {exc}")
             return
+        served.session.stats.reps = served.pipeline.reps
         for item in produced:
-            session.emit(item.payload, item.since, item.metric)
+            served.session.send(item)
 
     def _finish(self, command: _Finish) -> None:
-        session = command.session
-        if session in self._sessions:
-            if session.failure is None:
-                self._process([session])  # the frame still waiting belongs to the set
-            session.slot.close()
-            self._sessions.remove(session)
-            if session.failure is None:
-                windows = session.pipeline.flush_windows()
-                try:
-                    lifted = self.lifter.lift_windows(windows)
-                except Exception as exc:
-                    log.exception("lifting the last frames of session %s failed", session.id)
-                    lifted = []
-                    session.failure = f"3D lifting failed: {exc}"
-                for pose3d in lifted:
-                    self._deliver(session, partial(session.pipeline.score, pose3d))
-            self._deliver(session, partial(session.pipeline.finish, command.reason))
-            if session.pipeline.tips.pending:  # the summary tip is being written: close when it is out
-                self._closing.append(command)
-                return
-            self._close(command)
-        else:
-            command.done()
+        served = self._served.pop(command.session_id, None)
+        if served is None:
+            command.done(None)
+            return
+        session, pipeline = served.session, served.pipeline
+        if session.failure is None:
+            self._process([served])  # the frame still waiting belongs to the set
+        session.slot.close()
+        if session.failure is None:
+            windows = pipeline.flush_windows()
+            try:
+                lifted = self.lifter.lift_windows(windows)
+            except Exception as exc:
+                log.exception("lifting the last frames of session %s failed", session.id)
+                lifted = []
+                session.failure = f"3D lifting failed: {exc}"
+            for pose3d in lifted:
+                self._deliver(served, partial(pipeline.score, pose3d))
+        self._deliver(served, partial(pipeline.finish, command.reason))
+        if pipeline.tips.pending:  # the summary tip is being written: close when it is out
+            self._closing.append((served, command))
+            return
+        self._close(served, command)
 
-    def _close(self, command: _Finish) -> None:
-        session = command.session
-        session.emit({"type": "status", **self._status(session, time.monotonic()), "state": "closed"})
+    def _close(self, served: _Served, command: _Finish) -> None:
+        session = served.session
+        session.emit(self._status(served, time.monotonic(), state="closed"))
         try:
-            session.pipeline.close()
+            served.pipeline.close()
         except Exception:
             log.exception("closing the 2D backend of session %s failed", session.id)
         self._last_status.pop(session.id, None)
-        command.done()
+        command.done(served.pipeline.summary())
 
     def _poll_tips(self) -> None:
         """Send the tips a language model finished; close the finished sets that have all theirs."""
-        for session in self._sessions:
-            self._deliver(session, session.pipeline.poll_tips)
-        for command in list(self._closing):
-            self._deliver(command.session, command.session.pipeline.poll_tips)
-            if not command.session.pipeline.tips.pending:
-                self._closing.remove(command)
-                self._close(command)
+        for served in self._served.values():
+            self._deliver(served, served.pipeline.poll_tips)
+        for served, command in list(self._closing):
+            self._deliver(served, served.pipeline.poll_tips)
+            if not served.pipeline.tips.pending:
+                self._closing.remove((served, command))
+                self._close(served, command)
 
-    def _fail(self, session: Session, reason: str) -> None:
-        log.error("session %s: %s", session.id, reason)
-        session.failure = reason
-        session.emit({"type": "status", **self._status(session, time.monotonic()), "notice": reason, "error": reason})
+    def _fail(self, served: _Served, reason: str) -> None:
+        log.error("session %s: %s", served.session.id, reason)
+        served.session.failure = reason
+        served.session.emit(self._status(served, time.monotonic(), notice=reason, error=reason))
 
-    def _status(self, session: Session, now: float) -> dict[str, object]:
-        return {
-            "state": session.state.value,
-            **session.pipeline.status_fields(),
-            "fps": round(session.stats.fps(now), 1),
-            "received": session.slot.received,
-            "processed": session.stats.processed,
-            "dropped": session.slot.dropped,
-        }
+    def _status(
+        self,
+        served: _Served,
+        now: float,
+        *,
+        state: str | None = None,
+        notice: str | None = None,
+        error: str | None = None,
+        skeleton: bool = False,
+    ) -> StatusEvent:
+        """The one status builder: the session's state and counters, the pipeline's guidance."""
+        session, pipeline = served.session, served.pipeline
+        advice = pipeline.advice()
+        return StatusEvent(
+            state=state or session.state.value,
+            posture=pipeline.posture,
+            message=pipeline.message(),
+            advice=advice.code if advice is not None else None,
+            rep_in_progress=pipeline.rep_in_progress,
+            notice=notice or pipeline.notice,
+            reps=pipeline.reps,
+            persona=pipeline.tips.persona.id,
+            backend=pipeline.backend.name,
+            lifter=pipeline.lift.lifter.name,
+            delay_frames=pipeline.delay_frames,
+            fps=round(session.stats.fps(now), 1),
+            received=session.slot.received,
+            processed=session.stats.processed,
+            dropped=session.slot.dropped,
+            error=error,
+            skeleton=h36m_skeleton() if skeleton else None,
+        )
 
     def _send_statuses(self, now: float) -> None:
-        for session in self._sessions:
-            pipeline = session.pipeline
-            due = now - self._last_status.get(session.id, 0.0) >= self.status_interval_s
+        for served in self._served.values():
+            pipeline = served.pipeline
+            due = now - self._last_status.get(served.session.id, 0.0) >= self.status_interval_s
             if pipeline.changed or due:
                 pipeline.changed = False
-                self._last_status[session.id] = now
-                session.emit({"type": "status", **self._status(session, now)})
+                self._last_status[served.session.id] = now
+                served.session.emit(self._status(served, now))

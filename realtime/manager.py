@@ -20,9 +20,10 @@ from realtime.ingest import TrackEnded, VideoTrack, pump_track
 from realtime.loop import InferenceLoop
 from realtime.pipeline import LivePipeline
 from realtime.session import Session, SessionState
+from scoring.coach.writer import TipService
 from scoring.core import ScoringCore
 from scoring.reference import Reference
-from scoring.tips import TipService
+from scoring.types import SetSummary
 
 log = logging.getLogger(__name__)
 
@@ -142,20 +143,25 @@ class SessionManager:
             backend = await asyncio.to_thread(self._backend_factory)
         finally:
             self._reserved -= 1
-        framing = FramingMonitor(FramingOptions(side_view="side" in reference.spec.camera.lower()))
+        framing = FramingMonitor(FramingOptions(side_view=reference.spec.views == ("side",)))
         pipeline = LivePipeline(
             backend, self.lifter.stream(self.lookahead), ScoringCore(reference), tips, framing, self.options.max_side
         )
-        session = Session(exercise, persona, pipeline, asyncio.get_running_loop(), self.loop_thread.wake)
+        session = Session(exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake)
         self._sessions[session.id] = session
-        self.loop_thread.attach(session)
+        self.loop_thread.attach(session, pipeline)
         return session
 
     def set_persona(self, session: Session, persona_id: str) -> None:
-        """Coach ``session`` in another voice from its next tip on; ``ValueError`` for an unknown id."""
+        """Coach ``session`` in another voice from its next tip on; ``ValueError`` for an unknown id.
+        The inference thread switches it and confirms with a status event."""
         persona = self.tips.persona(persona_id)
-        session.pipeline.tips.set_persona(persona)
+        self.loop_thread.set_persona(session, persona)
         session.persona = persona.id
+
+    def notice(self, session: Session, text: str) -> None:
+        """Tell the session's user something once (a status event with ``notice``)."""
+        self.loop_thread.notice(session, text)
 
     def offer_received(self, session: Session) -> None:
         """The session's offer was accepted: wait for frames (``SessionStateError`` if it had one)."""
@@ -209,13 +215,14 @@ class SessionManager:
         loop = asyncio.get_running_loop()
         finished = loop.create_future()
 
-        def resolve() -> None:
+        def resolve(summary: SetSummary | None) -> None:
+            session.summary = summary
             if not finished.done():
                 finished.set_result(None)
 
-        def done() -> None:
+        def done(summary: SetSummary | None) -> None:
             with contextlib.suppress(RuntimeError):  # the event loop is gone (shutdown)
-                loop.call_soon_threadsafe(resolve)
+                loop.call_soon_threadsafe(resolve, summary)
 
         self.loop_thread.finish(session, reason, done)
         try:

@@ -1,26 +1,37 @@
 """One session's pipeline state: 2D backend -> streaming window -> (shared lifter) -> scoring core -> tips.
 
-Used only by the inference thread, in two halves so the loop can batch the lifter across sessions:
-``detect`` (pixels -> ``Pose2D`` -> the windows that became complete) and ``score`` (one ``Pose3D``
--> events). Synchronous and free of asyncio: a test drives it frame by frame.
+Owned by the inference thread (``InferenceLoop`` keeps one per session id), used in two halves so the
+loop can batch the lifter across sessions: ``detect`` (pixels -> ``Pose2D`` -> the windows that became
+complete) and ``score`` (one ``Pose3D`` -> events). Synchronous and free of asyncio: a test drives it
+frame by frame. It knows nothing of sessions: what it produces is ``Outgoing`` events.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from lifting.lifter import LiftStream
 from lifting.pose2d import PoseBackend
 from lifting.types import Pose2D, Pose3D
 from lifting.window import Window
-from realtime.events import rep_event, summary_event, tip_event
-from realtime.guidance import FramingMonitor
+from realtime.events import RepEvent, SummaryEvent, TipEvent
+from realtime.guidance import Advice, FramingMonitor
 from realtime.ingest import IncomingFrame, to_rgb
-from realtime.session import Outgoing
+from realtime.outbox import Outgoing
+from scoring.coach.persona import Persona
+from scoring.coach.writer import TipWriter
 from scoring.core import ScoringCore
-from scoring.tips import TipWriter
-from scoring.types import CoachEvent, PostureChanged, RepDiscarded, RepScored, RepStarted, SetFinished
+from scoring.score import summarize
+from scoring.types import (
+    CoachEvent,
+    PostureChanged,
+    PostureState,
+    RepDiscarded,
+    RepScored,
+    RepStarted,
+    SetFinished,
+    SetSummary,
+)
 
 
 class LivePipeline:
@@ -41,7 +52,7 @@ class LivePipeline:
         self.tips = tips
         self.framing = framing
         self.max_side = max_side
-        self.posture = "no_person"
+        self.posture: PostureState = "no_person"
         """Latest posture state from the scoring core."""
         self.posture_message = "step into the frame: the camera must see your whole body"
         self.rep_in_progress: int | None = None
@@ -51,7 +62,6 @@ class LivePipeline:
         self._advice_code: str | None = None
         self._arrivals: deque[float] = deque(maxlen=4096)  # arrival of 2D frame i at [i - _first]
         self._first = 0
-        self._scored = 0
 
     @property
     def delay_frames(self) -> int:
@@ -72,7 +82,6 @@ class LivePipeline:
     def score(self, pose: Pose3D) -> list[Outgoing]:
         """The next 3D pose (frames in order) through the scoring core and the tip writer."""
         self.framing.add_3d(pose)
-        self._scored += 1
         return self._translate(self.core.add(pose))
 
     def flush_windows(self) -> list[Window]:
@@ -85,24 +94,30 @@ class LivePipeline:
 
     def poll_tips(self) -> list[Outgoing]:
         """Tips a language model finished (or whose time budget ran out) since the last call."""
-        return [Outgoing(tip_event(tip)) for tip in self.tips.poll()]
+        return [Outgoing(TipEvent(tip)) for tip in self.tips.poll()]
 
-    def status_fields(self) -> dict[str, Any]:
-        """The pipeline's part of a status event."""
+    def set_persona(self, persona: Persona) -> None:
+        """Coach in ``persona``'s voice from the next tip on."""
+        self.tips.set_persona(persona)
+        self.changed = True
+
+    @property
+    def reps(self) -> int:
+        """Reps counted so far."""
+        return len(self.core.results)
+
+    def summary(self) -> SetSummary:
+        """The set so far at a glance."""
+        return summarize(self.core.results)
+
+    def advice(self) -> Advice | None:
+        """The camera hint now, or None."""
+        return self.framing.advice()
+
+    def message(self) -> str:
+        """What the user should do now: the camera hint, else the posture guidance."""
         advice = self.framing.advice()
-        message = advice.message if advice is not None and self.posture != "no_person" else self.posture_message
-        return {
-            "posture": self.posture,
-            "message": message,
-            "advice": advice.code if advice is not None else None,
-            "rep_in_progress": self.rep_in_progress,
-            "notice": self.notice,
-            "reps": len(self.core.results),
-            "persona": self.tips.persona.id,
-            "backend": self.backend.name,
-            "lifter": self.lift.lifter.name,
-            "delay_frames": self.delay_frames,
-        }
+        return advice.message if advice is not None and self.posture != "no_person" else self.posture_message
 
     def close(self) -> None:
         """Free the 2D model."""
@@ -126,7 +141,7 @@ class LivePipeline:
                 self.rep_in_progress = None
                 self.notice = None
                 self.changed = True
-                out.append(Outgoing(rep_event(event.result), self._arrival(event.result.end_frame), "rep"))
+                out.append(Outgoing(RepEvent(event.result), self._arrival(event.result.end_frame), "rep"))
             elif isinstance(event, RepStarted):
                 self.rep_in_progress = event.index
                 self.notice = None
@@ -141,6 +156,6 @@ class LivePipeline:
                 self.changed = True
             elif isinstance(event, SetFinished):
                 self.rep_in_progress = None
-                out.append(Outgoing(summary_event(event.summary, list(self.core.results), reason)))
-            out.extend(Outgoing(tip_event(tip)) for tip in self.tips.add(event))
+                out.append(Outgoing(SummaryEvent(event.summary, tuple(self.core.results), reason)))
+            out.extend(Outgoing(TipEvent(tip)) for tip in self.tips.add(event))
         return out

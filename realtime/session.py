@@ -1,7 +1,9 @@
 """One live coaching session: its state machine, its frame slot, its event outbox and its statistics.
 
 Threads: the event loop owns the state, the outbox and the closers; the inference thread owns the
-session's pipeline and reaches the outbox only through ``emit`` (``call_soon_threadsafe``).
+session's models and scoring state (``realtime.pipeline.LivePipeline``, kept by ``InferenceLoop``),
+takes frames from the slot, counts into ``stats`` and reaches the outbox only through ``emit``
+(``call_soon_threadsafe``). A session knows nothing of its pipeline.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 
+from realtime.events import ServerEvent
 from realtime.ingest import FrameSlot, IncomingFrame
-
-if TYPE_CHECKING:
-    from realtime.pipeline import LivePipeline
+from realtime.outbox import Metric, Outbox, Outgoing
+from scoring.types import SetSummary
 
 
 class SessionState(enum.Enum):
@@ -53,74 +54,6 @@ class SessionStateError(Exception):
     """A request that the session's current state does not allow (e.g. a second offer)."""
 
 
-Metric = Literal["pose", "rep"]
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One event on its way to the session's WebSocket."""
-
-    payload: dict[str, Any]
-    """The JSON event (always has a ``type``)."""
-    since: float | None = None
-    """``time.monotonic()`` the latency of this event is measured from (frame arrival), if any."""
-    metric: Metric | None = None
-    """Which latency series the send time goes to."""
-
-
-class Outbox:
-    """Events waiting for the WebSocket (event-loop side only).
-
-    Bounded: when full, the oldest ``pose`` event makes room (a stale overlay is worthless); reps,
-    tips, statuses and the summary are kept unless ``hard_limit`` is reached. ``None`` from ``get``
-    means closed and drained.
-    """
-
-    def __init__(self, capacity: int = 120, hard_limit: int = 2000) -> None:
-        self.capacity = capacity
-        self.hard_limit = hard_limit
-        self._items: deque[Outgoing] = deque()
-        self._ready = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-        """Events thrown away because nobody read them in time."""
-
-    def put(self, item: Outgoing) -> None:
-        if self._closed:
-            return
-        if len(self._items) >= self.capacity:
-            for i, queued in enumerate(self._items):
-                if queued.payload["type"] == "pose":
-                    del self._items[i]
-                    self.dropped += 1
-                    break
-            else:
-                if item.payload["type"] == "pose":
-                    self.dropped += 1
-                    return
-                if len(self._items) >= self.hard_limit:
-                    self._items.popleft()
-                    self.dropped += 1
-        self._items.append(item)
-        self._ready.set()
-
-    async def get(self) -> Outgoing | None:
-        while not self._items:
-            if self._closed:
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
-    def close(self) -> None:
-        """No more events; ``get`` drains what is queued, then returns None."""
-        self._closed = True
-        self._ready.set()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 def percentiles(values: deque[float] | list[float]) -> dict[str, float | None]:
     """p50/p95/max of a series (None when empty), milliseconds rounded to 0.1."""
     if not values:
@@ -143,6 +76,8 @@ class SessionStats:
         """Frames run through the 2D model."""
         self.detected = 0
         """Processed frames with a person."""
+        self.reps = 0
+        """Reps counted so far (written by the inference thread)."""
         self._processed_at: deque[float] = deque()
         self._lock = threading.Lock()
         self.first_frame_at: float | None = None
@@ -196,7 +131,6 @@ class Session:
         self,
         exercise: str,
         persona: str,
-        pipeline: LivePipeline,
         loop: asyncio.AbstractEventLoop,
         wake: Callable[[], None],
     ) -> None:
@@ -206,13 +140,13 @@ class Session:
         """Secret the client shows for the offer and the WebSocket."""
         self.exercise = exercise
         self.persona = persona
-        self.pipeline = pipeline
-        """Per-session models and scoring state; used by the inference thread only."""
         self.created_at = time.monotonic()
         self.state = SessionState.CREATED
         self.state_since = self.created_at
         self.end_reason: str | None = None
         """Why the session ended (``stopped by the client``, ``video stopped``, ...)."""
+        self.summary: SetSummary | None = None
+        """The set summary, once the session ended."""
         self.failure: str | None = None
         """Set by the inference thread when this session's processing failed; the manager ends it."""
         self.slot: FrameSlot[IncomingFrame] = FrameSlot(on_put=wake)
@@ -235,10 +169,14 @@ class Session:
         self.state = new
         self.state_since = time.monotonic()
 
-    def emit(self, payload: dict[str, Any], since: float | None = None, metric: Metric | None = None) -> None:
+    def emit(self, event: ServerEvent, since: float | None = None, metric: Metric | None = None) -> None:
         """Queue an event for the WebSocket; callable from any thread."""
+        self.send(Outgoing(event, since, metric))
+
+    def send(self, item: Outgoing) -> None:
+        """Queue an outgoing item for the WebSocket; callable from any thread."""
         with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is gone
-            self._loop.call_soon_threadsafe(self.outbox.put, Outgoing(payload, since, metric))
+            self._loop.call_soon_threadsafe(self.outbox.put, item)
 
     def info(self, now: float | None = None) -> dict[str, Any]:
         """State and statistics, JSON-ready."""
@@ -255,7 +193,7 @@ class Session:
             "frames_processed": stats.processed,
             "frames_dropped": self.slot.dropped,
             "frames_with_person": stats.detected,
-            "reps": len(self.pipeline.core.results),
+            "reps": stats.reps,
             "fps": round(stats.fps(now), 1),
             "mean_fps": round(stats.mean_fps(), 2),
             "events_dropped": self.outbox.dropped,

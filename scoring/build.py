@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lifting.pipeline import PoseTrack
+from lifting.track import PoseTrack
 from scoring.dtw import dtw
 from scoring.features import BODY_PARTS, compute_features, feature_by_name
 from scoring.reference import (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lifting.pipeline import PoseTrack
+from lifting.track import PoseTrack
 from lifting.types import Pose3D
 from scoring import dtw
 from scoring.dtw import OnlineDTW

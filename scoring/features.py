@@ -15,6 +15,8 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
+from lifting.joints import H36M
+
 
 class Feature(IntEnum):
     """Columns of the feature matrix. All in degrees."""
@@ -88,33 +90,36 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
     for t in range(poses.shape[0]):
         p = poses[t]
         o = out[t]
-        o[0] = _angle3(p, 11, 12, 13)  # ELBOW_L: L shoulder, L elbow, L wrist
-        o[1] = _angle3(p, 14, 15, 16)  # ELBOW_R
-        o[2] = _angle3(p, 4, 11, 12)  # SHOULDER_L: L hip, L shoulder, L elbow
-        o[3] = _angle3(p, 1, 14, 15)  # SHOULDER_R
-        o[6] = _angle3(p, 11, 4, 5)  # HIP_L: L shoulder, L hip, L knee
-        o[7] = _angle3(p, 14, 1, 2)  # HIP_R
-        o[8] = _angle3(p, 4, 5, 6)  # KNEE_L: L hip, L knee, L ankle
-        o[9] = _angle3(p, 1, 2, 3)  # KNEE_R
+        o[Feature.ELBOW_L] = _angle3(p, H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST)
+        o[Feature.ELBOW_R] = _angle3(p, H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST)
+        o[Feature.SHOULDER_L] = _angle3(p, H36M.L_HIP, H36M.L_SHOULDER, H36M.L_ELBOW)
+        o[Feature.SHOULDER_R] = _angle3(p, H36M.R_HIP, H36M.R_SHOULDER, H36M.R_ELBOW)
+        o[Feature.HIP_L] = _angle3(p, H36M.L_SHOULDER, H36M.L_HIP, H36M.L_KNEE)
+        o[Feature.HIP_R] = _angle3(p, H36M.R_SHOULDER, H36M.R_HIP, H36M.R_KNEE)
+        o[Feature.KNEE_L] = _angle3(p, H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE)
+        o[Feature.KNEE_R] = _angle3(p, H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE)
         # Body frame: up = pelvis -> thorax; left = R hip -> L hip made orthogonal to up;
         # forward = left x up (the direction the chest faces).
-        up = p[8] - p[0]
+        up = p[H36M.THORAX] - p[H36M.PELVIS]
         up = up / (math.sqrt(up[0] ** 2 + up[1] ** 2 + up[2] ** 2) + 1e-12)
-        left = p[4] - p[1]
+        left = p[H36M.L_HIP] - p[H36M.R_HIP]
         left = left - (left[0] * up[0] + left[1] * up[1] + left[2] * up[2]) * up
         left = left / (math.sqrt(left[0] ** 2 + left[1] ** 2 + left[2] ** 2) + 1e-12)
         fwd = np.empty(3)
         fwd[0] = left[1] * up[2] - left[2] * up[1]
         fwd[1] = left[2] * up[0] - left[0] * up[2]
         fwd[2] = left[0] * up[1] - left[1] * up[0]
-        for col, sh, el in ((4, 11, 12), (5, 14, 15)):  # ARM_ABDUCTION_L/R
+        for col, sh, el in (
+            (Feature.ARM_ABDUCTION_L, H36M.L_SHOULDER, H36M.L_ELBOW),
+            (Feature.ARM_ABDUCTION_R, H36M.R_SHOULDER, H36M.R_ELBOW),
+        ):
             arm = p[el] - p[sh]
             norm = math.sqrt(arm[0] ** 2 + arm[1] ** 2 + arm[2] ** 2) + 1e-12
             side = abs(arm[0] * left[0] + arm[1] * left[1] + arm[2] * left[2]) / norm
             o[col] = math.degrees(math.asin(min(1.0, side)))
-        shoulders = (p[11] + p[14]) / 2
-        hips = (p[4] + p[1]) / 2
-        ankles = (p[6] + p[3]) / 2
+        shoulders = (p[H36M.L_SHOULDER] + p[H36M.R_SHOULDER]) / 2
+        hips = (p[H36M.L_HIP] + p[H36M.R_HIP]) / 2
+        ankles = (p[H36M.L_ANKLE] + p[H36M.R_ANKLE]) / 2
         a = shoulders - hips
         b = ankles - hips
         cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / max(
@@ -126,11 +131,13 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
         line = line / (math.sqrt(line[0] ** 2 + line[1] ** 2 + line[2] ** 2) + 1e-12)
         off = hips - shoulders
         off = off - (off[0] * line[0] + off[1] * line[1] + off[2] * line[2]) * line
-        o[10] = bend if off[0] * fwd[0] + off[1] * fwd[1] + off[2] * fwd[2] >= 0 else -bend  # BODY_LINE
-        o[11] = math.degrees(math.acos(min(1.0, max(-1.0, -up[1]))))  # TORSO_INCLINE vs camera up (0, -1, 0)
-        o[12] = (o[0] + o[1]) / 2
-        o[13] = (o[8] + o[9]) / 2
-        o[14] = (o[6] + o[7]) / 2
+        forward = off[0] * fwd[0] + off[1] * fwd[1] + off[2] * fwd[2] >= 0
+        o[Feature.BODY_LINE] = bend if forward else -bend
+        # Against the camera's up axis (0, -1, 0).
+        o[Feature.TORSO_INCLINE] = math.degrees(math.acos(min(1.0, max(-1.0, -up[1]))))
+        o[Feature.ELBOW_MEAN] = (o[Feature.ELBOW_L] + o[Feature.ELBOW_R]) / 2
+        o[Feature.KNEE_MEAN] = (o[Feature.KNEE_L] + o[Feature.KNEE_R]) / 2
+        o[Feature.HIP_MEAN] = (o[Feature.HIP_L] + o[Feature.HIP_R]) / 2
 
 
 def compute_features(poses: np.ndarray) -> np.ndarray:
@@ -143,7 +150,7 @@ def compute_features(poses: np.ndarray) -> np.ndarray:
         ``(T, NUM_FEATURES)`` float64, degrees, columns as ``Feature``.
     """
     p = np.ascontiguousarray(poses, dtype=np.float64)
-    if p.ndim != 3 or p.shape[1:] != (17, 3):
+    if p.ndim != 3 or p.shape[1:] != (len(H36M), 3):
         raise ValueError(f"poses must have shape (T, 17, 3), got {p.shape}")
     out = np.empty((p.shape[0], NUM_FEATURES), dtype=np.float64)
     _njit_features(p, out)

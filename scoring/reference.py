@@ -87,6 +87,12 @@ class FaultRule:
             raise ReferenceError(f"fault {self.id!r}: unknown body parts {sorted(unknown)}")
 
 
+View = Literal["side", "front"]
+"""Where the camera sees the person from: ``side`` (sagittal plane) or ``front``."""
+
+VIEWS: tuple[View, ...] = ("side", "front")
+
+
 @dataclass(frozen=True)
 class ExerciseSpec:
     """The authored description of an exercise."""
@@ -96,7 +102,7 @@ class ExerciseSpec:
     display_name: str
     """Shown to users."""
     camera: str
-    """Camera guidance shown to users (e.g. "side view, whole body in frame")."""
+    """Camera guidance shown to users (e.g. "side view, whole body in frame"): display text only."""
     body_parts: tuple[str, ...]
     """Parts scored for this exercise (keys of ``BODY_PARTS``)."""
     driver: str
@@ -109,9 +115,13 @@ class ExerciseSpec:
     """Largest deviation from the reference's start-posture value of the gate angle."""
     faults: tuple[FaultRule, ...] = ()
     """Fault rules."""
+    views: tuple[View, ...] = ("side",)
+    """Camera views the exercise is filmed from (``side``, ``front``); decisions use this, never ``camera``."""
 
     def __post_init__(self) -> None:
         validate_exercise_name(self.name)
+        if not self.views or set(self.views) - set(VIEWS):
+            raise ReferenceError(f"{self.name}: views must be a non-empty subset of {list(VIEWS)}, got {self.views}")
         feature_by_name(self.driver)
         feature_by_name(self.posture_feature)
         unknown = set(self.body_parts) - set(BODY_PARTS)
@@ -126,7 +136,14 @@ class ExerciseSpec:
             faults = tuple(
                 FaultRule(**{**f, "body_parts": tuple(f.get("body_parts", ()))}) for f in data.pop("faults", [])
             )
-            return cls(**{**data, "body_parts": tuple(data.get("body_parts", ())), "faults": faults})
+            return cls(
+                **{
+                    **data,
+                    "body_parts": tuple(data.get("body_parts", ())),
+                    "faults": faults,
+                    "views": tuple(data.get("views", ("side",))),
+                }
+            )
         except TypeError as exc:
             raise ReferenceError(f"exercise spec: {exc}") from None
         except ValueError as exc:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 
-from realtime.manager import SessionLimitError, SessionManager, UnknownSessionError
+from realtime.manager import SessionLimitError, UnknownSessionError
 from realtime.session import Session, SessionStateError
+from scoring.coach.model import describe
 from scoring.reference import ReferenceError, list_exercises, read_spec
-from scoring.textgen import describe
-from scoring.tips import TipService
 from server.schemas import (
     Exercise,
     Health,
@@ -21,7 +20,7 @@ from server.schemas import (
     SessionInfo,
     SessionRequest,
 )
-from server.settings import Settings
+from server.services import ManagerDep, ServicesDep, SettingsDep, TipsDep
 from server.signalling import OfferError, answer_offer
 
 router = APIRouter(prefix="/api")
@@ -33,29 +32,8 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_manager(request: Request) -> SessionManager:
-    manager: SessionManager = request.app.state.manager
-    return manager
-
-
-Manager = Annotated[SessionManager, Depends(get_manager)]
-
-
-def get_tips(request: Request) -> TipService:
-    tips: TipService = request.app.state.tip_service
-    return tips
-
-
-Tips = Annotated[TipService, Depends(get_tips)]
-
-
 def authorized_session(
-    session_id: str, manager: Manager, authorization: Annotated[str | None, Header()] = None
+    session_id: str, manager: ManagerDep, authorization: Annotated[str | None, Header()] = None
 ) -> Session:
     """The session named in the path, if the request carries its token."""
     try:
@@ -76,26 +54,25 @@ def authorized_session(
 
 
 @router.get("/health", response_model=Health, summary="Which models are loaded; live sessions")
-def health(request: Request, manager: Manager) -> Health:
-    backend, backend_device = request.app.state.backend_info
-    lifter = manager.lifter
+def health(services: ServicesDep) -> Health:
+    manager, lifter = services.manager, services.lifter
     return Health(
         status="ok" if manager.loop_thread.alive else "degraded",
-        backend=backend,
-        backend_device=backend_device,
+        backend=services.backend_name,
+        backend_device=services.backend_device,
         lifter=lifter.name,
         lifter_device=lifter.device,
         receptive_field=lifter.receptive_field,
         lookahead_frames=manager.lookahead,
         sessions=len(manager.sessions),
         max_sessions=manager.options.max_sessions,
-        tips=describe(request.app.state.tip_model),
-        persona_errors=manager.tips.library.errors,
+        tips=describe(services.tip_model),
+        persona_errors=services.tips.library.errors,
     )
 
 
 @router.get("/exercises", response_model=list[Exercise], summary="Exercises with a reference")
-def exercises(settings: Annotated[Settings, Depends(get_settings)]) -> list[Exercise]:
+def exercises(settings: SettingsDep) -> list[Exercise]:
     out = []
     for name in list_exercises(settings.references_dir):
         try:
@@ -115,7 +92,7 @@ def exercises(settings: Annotated[Settings, Depends(get_settings)]) -> list[Exer
 
 
 @router.get("/personas", response_model=list[PersonaInfo], summary="Coach personas")
-def personas(tips: Tips) -> list[PersonaInfo]:
+def personas(tips: TipsDep) -> list[PersonaInfo]:
     """Every persona file of the personas folder that loads (re-read when a file changes)."""
     return [PersonaInfo(**p.as_dict()) for p in tips.personas()]
 
@@ -130,9 +107,7 @@ def personas(tips: Tips) -> list[PersonaInfo]:
         503: {"model": Problem, "description": "The server already coaches its maximum of sessions"},
     },
 )
-async def create_session(
-    body: SessionRequest, manager: Manager, settings: Annotated[Settings, Depends(get_settings)]
-) -> SessionCreated:
+async def create_session(body: SessionRequest, manager: ManagerDep, settings: SettingsDep) -> SessionCreated:
     names = list_exercises(settings.references_dir)
     if body.exercise not in names:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown exercise {body.exercise!r}; choose one of {names}")
@@ -164,7 +139,7 @@ async def create_session(
     },
 )
 async def offer(
-    body: SessionDescription, manager: Manager, session: Annotated[Session, Depends(authorized_session)]
+    body: SessionDescription, manager: ManagerDep, session: Annotated[Session, Depends(authorized_session)]
 ) -> SessionDescription:
     try:
         answer = await answer_offer(manager, session, body.sdp, body.type)
@@ -191,6 +166,6 @@ def session_info(session: Annotated[Session, Depends(authorized_session)]) -> di
     summary="End a session (its summary goes out on the WebSocket first)",
     responses=_AUTH_ERRORS,
 )
-async def end_session(manager: Manager, session: Annotated[Session, Depends(authorized_session)]) -> dict[str, Any]:
+async def end_session(manager: ManagerDep, session: Annotated[Session, Depends(authorized_session)]) -> dict[str, Any]:
     await manager.end(session, "stopped by the client")
     return session.info()

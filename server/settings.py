@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     job_workers: int = Field(1, ge=1, le=16, description="Uploaded videos analysed at once")
     max_queued_jobs: int = Field(8, ge=1, description="Uploads waiting or running at most; more get 503")
     personas_dir: Path = Field(
-        PROJECT_ROOT / "scoring" / "personas", description="Folder of persona files (one .toml per coach voice)"
+        PROJECT_ROOT / "scoring" / "coach" / "personas",
+        description="Folder of persona files (one .toml per coach voice)",
     )
     tips_backend: Literal["templates", "transformers"] = Field(
         "templates", description="Who writes tip text: the personas' templates, or a local language model"

@@ -1,4 +1,4 @@
-"""The WebSocket of a live session: events out (see ``realtime/events.py``), commands in.
+"""The WebSocket of a live session: typed events out (``realtime/events.py``), commands in.
 
 Commands from the client: ``{"type": "stop"}`` ends the set (the summary follows, then the server
 closes the socket with code 1000); ``{"type": "persona", "persona": "<id>"}`` switches the coach's
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from realtime.manager import SessionManager, UnknownSessionError
 from realtime.session import Session, SessionState
+from server.services import ManagerDep
 
 router = APIRouter()
 
@@ -28,8 +29,7 @@ async def _refuse(websocket: WebSocket, status_code: int, detail: str) -> None:
 
 
 @router.websocket("/ws/sessions/{session_id}")
-async def session_events(websocket: WebSocket, session_id: str, token: str | None = None) -> None:
-    manager: SessionManager = websocket.app.state.manager
+async def session_events(websocket: WebSocket, session_id: str, manager: ManagerDep, token: str | None = None) -> None:
     try:
         session = manager.get(session_id)
     except UnknownSessionError:
@@ -66,7 +66,7 @@ async def _send(websocket: WebSocket, session: Session) -> None:
         item = await session.outbox.get()
         if item is None:
             return
-        await websocket.send_text(json.dumps(item.payload, separators=(",", ":")))
+        await websocket.send_text(json.dumps(item.event.as_json(), separators=(",", ":")))
         if item.since is not None and item.metric is not None:
             session.stats.record(item.metric, item.since, time.monotonic())
 
@@ -87,14 +87,12 @@ async def _receive(websocket: WebSocket, session: Session, manager: SessionManag
         elif kind == "persona":
             assert isinstance(command, dict)
             try:
-                manager.set_persona(session, str(command.get("persona")))
+                manager.set_persona(session, str(command.get("persona")))  # confirmed by a status event
             except ValueError as exc:
-                session.emit({"type": "status", "state": session.state.value, "notice": str(exc)})
-            else:
-                session.emit({"type": "status", "state": session.state.value, "persona": session.persona})
+                manager.notice(session, str(exc))
         elif kind != "ping":
-            notice = (
+            manager.notice(
+                session,
                 f'unknown command {message[:80]!r}; send {{"type": "stop"}} to end the set '
-                'or {"type": "persona", "persona": "<id>"} to change the coach'
+                'or {"type": "persona", "persona": "<id>"} to change the coach',
             )
-            session.emit({"type": "status", "state": session.state.value, "notice": notice})

@@ -155,7 +155,7 @@ summary_no_reps = ["{reps} reps? GET DOWN AND GIVE ME ONE!", "Nothing counted ({
 
 def with_drill_sergeant(folder: Path) -> Path:
     """``folder``: the shipped personas plus ``drill_sergeant.toml``."""
-    from scoring.persona import BUILTIN_DIR
+    from scoring.coach.persona import BUILTIN_DIR
 
     shutil.copytree(BUILTIN_DIR, folder)
     (folder / "drill_sergeant.toml").write_text(DRILL_SERGEANT, encoding="utf-8")
@@ -165,7 +165,7 @@ def with_drill_sergeant(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny persona-format causal LM folder (no chat template)."""
-    from scoring.textgen import build_random_lm
+    from tests.support.lm import build_random_lm
 
     return build_random_lm(tmp_path_factory.mktemp("models") / "tiny-gpt2", TINY_WORDS)
 
@@ -173,7 +173,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_chat_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny LM with a chat template."""
-    from scoring.textgen import build_random_lm
+    from tests.support.lm import build_random_lm
 
     template = (
         "{% for m in messages %}<|input|>{{ m['role'] }}: {{ m['content'] }}{% endfor %}"

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from realtime.store import JobStatus, Store
 from scoring.core import analyze_track
 from scoring.reference import load_reference
-from server.app import create_app, remove_expired_uploads
+from server.app import create_app
+from server.jobs.store import JobStatus, Store
+from server.services import remove_expired_uploads, services_of
 from server.settings import Settings
 
 
@@ -87,7 +88,7 @@ def test_each_clip_gives_its_labelled_reps(
     assert job["filename"] == "passwd" and job["video_url"] == f"/api/jobs/{job_id}/video"
     video = client.get(job["video_url"])
     assert video.status_code == 200 and video.content == (media / clip).read_bytes()
-    stored = [p.name for p in (client.app.state.settings.uploads_dir).iterdir()]  # type: ignore[attr-defined]
+    stored = [p.name for p in (services_of(client.app).settings.uploads_dir).iterdir()]
     assert f"{job_id}.video" in stored
 
 

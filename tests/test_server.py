@@ -17,6 +17,7 @@ from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
+from server.services import services_of
 from server.settings import Settings
 from tests.conftest import with_drill_sergeant
 
@@ -160,7 +161,7 @@ def test_the_websocket_needs_the_token(client: TestClient) -> None:
     with client.websocket_connect(url) as ws:
         first = ws.receive_json()
         assert first["type"] == "status" and first["state"] == "created" and first["posture"] == "no_person"
-        assert len(first["skeleton"]) == 16
+        assert len(first["skeleton"]["bones"]) == 16 and len(first["skeleton"]["joints"]) == 17
         with pytest.raises(WebSocketDenialResponse) as second, client.websocket_connect(url):
             pass
         assert second.value.status_code == 409
@@ -178,7 +179,7 @@ def test_the_websocket_needs_the_token(client: TestClient) -> None:
 
 def test_a_client_that_disconnects_frees_its_session(client: TestClient) -> None:
     session = new_session(client)
-    manager = client.app.state.manager  # type: ignore[attr-defined]
+    manager = services_of(client.app).manager
     with client.websocket_connect(f"/ws/sessions/{session['id']}?token={session['token']}") as ws:
         assert ws.receive_json()["type"] == "status"
         ws.close()  # the tab goes away (TestClient would cancel the handler on leaving the block)
@@ -216,7 +217,7 @@ def test_limits_timeouts_and_shutdown(offer_sdp: str) -> None:
         assert client.get("/api/health").json()["sessions"] == 0
         assert client.get(f"/api/sessions/{b['id']}", headers=bearer(b["token"])).status_code == 404
         c = new_session(client)  # room again
-        manager = client.app.state.manager  # type: ignore[attr-defined]
+        manager = services_of(client.app).manager
     # Leaving the client shuts the app down: the open session ended with its reason, the loop stopped.
     assert manager.ended[-1]["id"] == c["id"] and manager.ended[-1]["end_reason"] == "server shutting down"
     assert not manager.loop_thread.alive
@@ -255,7 +256,7 @@ def test_persona_files_a_tip_model_and_a_switch_mid_session(tmp_path: Path, tiny
             events = _until_closed(ws)
     statuses = [e for e in events if e["type"] == "status"]
     assert any("unknown persona 'yoda'" in (e.get("notice") or "") for e in statuses)
-    assert any(e.get("persona") == "hype_beast" for e in statuses)
+    assert statuses[0]["persona"] == "drill_sergeant" and statuses[-1]["persona"] == "hype_beast"
     [tip] = [e for e in events if e["type"] == "tip"]
     assert (tip["kind"], tip["persona"], tip["source"]) == ("summary", "hype_beast", "model")
     assert "(0 reps" in tip["text"]  # the model's nonsense, with the count appended

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring.persona import BUILTIN_DIR, PersonaError, PersonaLibrary, load_persona
+from scoring.coach.persona import BUILTIN_DIR, PersonaError, PersonaLibrary, load_persona
+from scoring.coach.select import TipOptions
+from scoring.coach.writer import TipWriter, create_tip_writer
 from scoring.reference import example_fault, example_rep, list_exercises, read_spec
-from scoring.tips import TipOptions, TipWriter, create_tip_writer
 from scoring.types import FAULT_UNITS, Fault, RepResult, RepScored, SetFinished, SetSummary
 from tests.conftest import DRILL_SERGEANT
 

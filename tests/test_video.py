@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import subprocess
 from pathlib import Path
 
 import av
@@ -31,22 +33,34 @@ def test_downscale_keeps_aspect_and_reports_source_size(media: Path) -> None:
     assert first.image.shape == (640, 360, 3)
 
 
-def test_portrait_phone_clip_is_upright(media: Path) -> None:
-    info = probe(media / "pushup_front_phone.mp4")
-    assert (info.width, info.height, info.rotation) == (360, 640, 0)
-
-
-def test_rotation_metadata_is_honoured(media: Path, rotated_phone_clip: Path) -> None:
-    info = probe(rotated_phone_clip)
-    assert info.rotation == 270 and (info.width, info.height) == (360, 640)
-    with VideoReader(rotated_phone_clip) as reader:
+@pytest.mark.parametrize(("turn", "flag"), [("transpose=clock", 90), ("hflip,vflip", 180), ("transpose=cclock", 270)])
+def test_every_rotation_flag_gives_the_upright_picture(
+    media: Path, ffmpeg: str, tmp_path: Path, turn: str, flag: int
+) -> None:
+    """The portrait clip stored turned (as phones store them), with the display matrix that undoes the
+    turn: the reader must give back the upright picture, whichever way it was turned."""
+    source = media / "pushup_front_phone.mp4"
+    stored, flagged = tmp_path / "stored.mp4", tmp_path / "flagged.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(source), "-frames:v", "12", "-vf", turn, "-c:v", "libx264",
+         "-crf", "12", "-an", str(stored)],
+        check=True,
+    )  # fmt: skip
+    # The tag a phone writes for a picture stored turned this way (the conftest's clip is the 270 case).
+    tag = f"rotate={flag}"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(stored), "-c", "copy", "-metadata:s:v:0", tag, str(flagged)],
+        check=True,
+    )  # fmt: skip
+    info = probe(flagged)
+    assert info.rotation != 0 and (info.width, info.height) == (360, 640)
+    with VideoReader(flagged) as reader:
         turned = [f.image for f in reader]
-    with VideoReader(media / "pushup_front_phone.mp4") as reader:
-        original = [f.image for _, f in zip(range(len(turned)), reader, strict=False)]
-    assert turned[0].shape == original[0].shape == (640, 360, 3)
-    # Same picture up to re-encoding noise; a wrong turn would be a different picture entirely.
-    diff = np.abs(turned[30].astype(int) - original[30].astype(int)).mean()
-    wrong = np.abs(np.rot90(turned[30], 2).astype(int) - original[30].astype(int)).mean()
+    with VideoReader(source) as reader:
+        original = [f.image for f in itertools.islice(reader, len(turned))]
+    assert len(turned) == len(original) == 12 and turned[6].shape == original[6].shape == (640, 360, 3)
+    diff = np.abs(turned[6].astype(int) - original[6].astype(int)).mean()
+    wrong = np.abs(np.rot90(turned[6], 2).astype(int) - original[6].astype(int)).mean()
     assert diff < 4 < wrong
 
 

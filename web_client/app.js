@@ -204,7 +204,18 @@ function onEvent(current, event) {
 
 function onStatus(current, status) {
   if (status.skeleton) overlay.skeleton = status.skeleton;
-  if (status.persona && ui.persona.value !== status.persona) ui.persona.value = status.persona;
+  if (status.persona) {
+    // Every status names the coach speaking now. After a switch, statuses sent before the server
+    // took it still name the old one: wait for the confirmation (or a notice refusing it).
+    const refused = (status.notice || "").includes("persona");
+    if (current.pendingPersona && status.persona !== current.pendingPersona && !refused) return showStatus(current, status);
+    current.pendingPersona = null;
+    if (ui.persona.value !== status.persona) ui.persona.value = status.persona;
+  }
+  showStatus(current, status);
+}
+
+function showStatus(current, status) {
   if (status.state === "live") setState("live", "live");
   else if (status.state === "connecting" || status.state === "created") setState("connecting", "connecting");
   else if (status.state === "ending") setState("ending", "finishing");
@@ -315,6 +326,7 @@ function finish(state, text) {
 // Another coach mid-set: the server answers with a status event naming it (or a notice).
 function switchPersona() {
   if (live?.ws?.readyState === WebSocket.OPEN) {
+    live.pendingPersona = ui.persona.value;
     live.ws.send(JSON.stringify({ type: "persona", persona: ui.persona.value }));
   }
 }

@@ -1,14 +1,29 @@
 // The skeleton overlay: draws a pose event's keypoints over the <video>, which shows the camera with
-// object-fit: contain (the picture is letterboxed inside the element).
+// object-fit: contain (the picture is letterboxed inside the element). Which joints are joined, and
+// which are the left and right side, comes from the server (`skeleton`: joints, bones, left, right),
+// in the first status event of a live session and in an upload's report: no joint numbers here.
 
-const LEFT = new Set([4, 5, 6, 11, 12, 13]); // H36M left hip/knee/ankle, shoulder/elbow/wrist
+const COLOURS = { left: "#4fc3f7", right: "#ffb74d", midline: "#e8eef2" };
 
 export class Overlay {
   constructor(canvas, video) {
     this.canvas = canvas;
     this.video = video;
-    this.skeleton = [];
+    this.bones = [];
+    this.left = new Set();
+    this.right = new Set();
     this.ctx = canvas.getContext("2d");
+  }
+
+  set skeleton(skeleton) {
+    this.bones = skeleton.bones;
+    this.left = new Set(skeleton.left);
+    this.right = new Set(skeleton.right);
+  }
+
+  _side(joint) {
+    if (this.left.has(joint)) return "left";
+    return this.right.has(joint) ? "right" : "midline";
   }
 
   clear() {
@@ -37,11 +52,11 @@ export class Overlay {
     const pts = event.keypoints.map(([x, y, c]) => [box.x + x * box.w, box.y + y * box.h, c]);
     ctx.lineWidth = Math.max(2, box.w / 220);
     ctx.lineCap = "round";
-    for (const [child, parent] of this.skeleton) {
+    for (const [child, parent] of this.bones) {
       const a = pts[child];
       const b = pts[parent];
       if (a[2] < 0.3 || b[2] < 0.3) continue;
-      ctx.strokeStyle = LEFT.has(child) ? "#4fc3f7" : child >= 7 && !LEFT.has(child) && child <= 10 ? "#e8eef2" : "#ffb74d";
+      ctx.strokeStyle = COLOURS[this._side(child)];
       ctx.beginPath();
       ctx.moveTo(a[0], a[1]);
       ctx.lineTo(b[0], b[1]);

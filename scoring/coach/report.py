@@ -1,9 +1,9 @@
-"""The full report of a recorded set: what an uploaded video's job returns.
+"""The full report of a recorded set: what ``coach analyze`` prints and an uploaded video's job returns.
 
-``build_report(reference, track, tips)`` runs the same scoring core as ``coach analyze``
-(``analyze_track``), lets a tip writer speak over its events, and adds what the results page draws:
-per-frame joint-angle curves of the scored angles beside the reference's template rep (stretched over
-each counted rep), and the 2D keypoints for the skeleton overlay. Pure: no I/O, JSON-ready output.
+``build_report(reference, track, tips)`` runs the scoring core over the track (``analyze_track``),
+lets a tip writer speak over its events, and (``detail``) adds what the results page draws: per-frame
+joint-angle curves of the scored angles beside the reference's template rep (stretched over each
+counted rep), the 2D keypoints and the skeleton for the overlay. Pure: no I/O, JSON-ready output.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from lifting.joints import H36M_PARENTS
-from lifting.pipeline import PoseTrack
+from lifting.joints import h36m_skeleton
+from lifting.track import PoseTrack
+from scoring.coach.writer import Tip, TipWriter
 from scoring.core import analyze_track
 from scoring.features import Feature, compute_features
 from scoring.reference import Reference
 from scoring.score import RepScorer
-from scoring.tips import Tip, TipWriter
 from scoring.types import CoachEvent
 
 
@@ -52,18 +52,12 @@ def _tips(writer: TipWriter, events: list[CoachEvent]) -> list[Tip]:
     return tips + writer.drain()  # a language model's tips still being written
 
 
-def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dict[str, Any]:
-    """Reps, summary, tips, angle curves and keypoints of one recorded set."""
+def build_report(reference: Reference, track: PoseTrack, tips: TipWriter, *, detail: bool = True) -> dict[str, Any]:
+    """Reps, summary and tips of one recorded set; with ``detail`` also the angle curves, the
+    keypoints (fractions of the picture, null where nobody was found) and the skeleton."""
     analysis = analyze_track(reference, track)
-    columns = RepScorer(reference).columns
-    names = [Feature(c).name.lower() for c in columns]
-    user = compute_features(track.poses_3d)[:, columns]
-    spans = [(r.start_frame, r.end_frame) for r in analysis.reps]
-    ref = reference_curves(reference, columns, spans, track.frames)
     width, height = track.image_size
-    keypoints = track.keypoints_2d / np.array([width, height], dtype=np.float64)
-    keypoints[~track.detected] = np.nan
-    return {
+    report: dict[str, Any] = {
         "exercise": reference.spec.name,
         "display_name": reference.spec.display_name,
         "frames": track.frames,
@@ -75,12 +69,22 @@ def build_report(reference: Reference, track: PoseTrack, tips: TipWriter) -> dic
         "summary": analysis.summary.as_dict(),
         "tips": [tip.as_dict() for tip in _tips(tips, analysis.events)],
         "persona": tips.persona.id,
-        "curves": {
-            "timestamps_ms": _rounded(track.timestamps_ms, 1),
-            "angles": names,
-            "user": {name: _rounded(user[:, j], 1) for j, name in enumerate(names)},
-            "reference": {name: _rounded(ref[:, j], 1) for j, name in enumerate(names)},
-        },
-        "keypoints": _rounded(keypoints, 4),
-        "skeleton": [[child, parent] for child, parent in enumerate(H36M_PARENTS) if parent >= 0],
     }
+    if not detail:
+        return report
+    columns = RepScorer(reference).columns
+    names = [Feature(c).name.lower() for c in columns]
+    user = compute_features(track.poses_3d)[:, columns]
+    spans = [(r.start_frame, r.end_frame) for r in analysis.reps]
+    ref = reference_curves(reference, columns, spans, track.frames)
+    keypoints = track.keypoints_2d / np.array([width, height], dtype=np.float64)
+    keypoints[~track.detected] = np.nan
+    report["curves"] = {
+        "timestamps_ms": _rounded(track.timestamps_ms, 1),
+        "angles": names,
+        "user": {name: _rounded(user[:, j], 1) for j, name in enumerate(names)},
+        "reference": {name: _rounded(ref[:, j], 1) for j, name in enumerate(names)},
+    }
+    report["keypoints"] = _rounded(keypoints, 4)
+    report["skeleton"] = h36m_skeleton()
+    return report

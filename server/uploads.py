@@ -7,22 +7,32 @@ import asyncio
 import mimetypes
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from lifting.video import VideoError, VideoInfo, probe
-from realtime.jobs import JobRunner, QueueFullError
-from realtime.store import JobStatus, Store
 from scoring.reference import list_exercises
-from scoring.tips import TipService
-from server.api import get_settings
+from server.jobs.runner import QueueFullError
+from server.jobs.store import JobErrorCode, JobStatus
 from server.schemas import Problem
-from server.settings import Settings
+from server.services import RunnerDep, SettingsDep, StoreDep, TipsDep
 
 router = APIRouter(prefix="/api")
+
+JOB_ERROR_STATUS: dict[JobErrorCode, int] = {
+    JobErrorCode.NOT_VIDEO: 422,
+    JobErrorCode.CORRUPT: 422,
+    JobErrorCode.NO_PERSON: 422,
+    JobErrorCode.UPLOAD_MISSING: 410,
+    JobErrorCode.UNKNOWN_PERSONA: 400,
+    JobErrorCode.INTERRUPTED: 503,
+    JobErrorCode.BUSY: 503,
+    JobErrorCode.INTERNAL: 500,
+}
+"""The HTTP status each job failure maps to (shown as ``error_status`` beside ``error_code``)."""
 
 _CHUNK = 1 << 20
 _UPLOAD_SCHEMA = {
@@ -43,20 +53,6 @@ _UPLOAD_SCHEMA = {
         },
     }
 }
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def get_runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.runner
-    return runner
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def _problem(code: int, detail: str) -> HTTPException:
@@ -88,7 +84,9 @@ async def _save_upload(upload: UploadFile, target: Path, limit: int) -> int:
         503: {"model": Problem, "description": "Too many videos waiting"},
     },
 )
-async def analyze(request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
+async def analyze(
+    request: Request, settings: SettingsDep, store: StoreDep, runner: RunnerDep, tips: TipsDep
+) -> JSONResponse:
     limit = int(settings.max_upload_mb * 1e6)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -106,7 +104,6 @@ async def analyze(request: Request, settings: SettingsDep, store: StoreDep) -> J
         names = list_exercises(settings.references_dir)
         if exercise not in names:
             raise _problem(400, f"unknown exercise {exercise!r}; choose one of {names}")
-        tips: TipService = request.app.state.tip_service
         personas = [p.id for p in tips.personas()]
         if not isinstance(persona, str) or persona not in personas:
             raise _problem(400, f"unknown persona {persona!r}; choose one of {personas}")
@@ -129,9 +126,9 @@ async def analyze(request: Request, settings: SettingsDep, store: StoreDep) -> J
         )
     job = await asyncio.to_thread(store.add_job, job_id, exercise, persona, filename, target)
     try:
-        request.app.state.runner.submit(job)
+        runner.submit(job)
     except QueueFullError as exc:
-        await asyncio.to_thread(store.job_failed, job_id, str(exc), "busy", 503)
+        await asyncio.to_thread(store.job_failed, job_id, str(exc), JobErrorCode.BUSY)
         target.unlink(missing_ok=True)
         raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from None
     return JSONResponse(
@@ -159,6 +156,7 @@ async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     if job is None:
         raise _problem(404, f"no job {job_id!r}")
     out = job.summary()
+    out["error_status"] = JOB_ERROR_STATUS[job.error_code] if job.error_code is not None else None
     if job.status is JobStatus.DONE:
         out["result"] = job.result
         out["video_url"] = f"/api/jobs/{job_id}/video" if out["video_available"] else None

@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     error TEXT,
     error_code TEXT,
-    error_status INTEGER,
     reps INTEGER,
     mean_score REAL,
     result TEXT
@@ -52,6 +51,30 @@ CREATE TABLE IF NOT EXISTS live_sessions (
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS live_sessions_started ON live_sessions (started_at);
 """
+
+
+class JobErrorCode(enum.StrEnum):
+    """Why a job failed, for programs (the HTTP mapping is the server's, ``server/uploads.py``)."""
+
+    NOT_VIDEO = "not_video"
+    """The upload is not a video PyAV can read."""
+    CORRUPT = "corrupt"
+    """A video whose stream cannot be decoded."""
+    NO_PERSON = "no_person"
+    """Nobody was found in any frame."""
+    UPLOAD_MISSING = "upload_missing"
+    """The stored upload is gone (retention policy)."""
+    UNKNOWN_PERSONA = "unknown_persona"
+    """The persona file was removed while the job waited."""
+    INTERRUPTED = "interrupted"
+    """The server stopped while the job ran."""
+    BUSY = "busy"
+    """Too many jobs were waiting."""
+    INTERNAL = "internal"
+    """A bug: the analysis raised something unexpected."""
+
+
+INTERRUPTED_MESSAGE = "the server stopped while this video was being analysed; upload it again"
 
 
 class JobStatus(enum.StrEnum):
@@ -83,10 +106,8 @@ class Job:
     finished_at: float | None
     error: str | None
     """Why it failed, in words."""
-    error_code: str | None
-    """Machine-readable reason (``no_person``, ``corrupt``, ``interrupted``, ...)."""
-    error_status: int | None
-    """The HTTP status that reason maps to (e.g. 422)."""
+    error_code: JobErrorCode | None
+    """Machine-readable reason."""
     result: dict[str, Any] | None
     """The report (``scoring.report.build_report``) when done."""
 
@@ -103,8 +124,7 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
-            "error_code": self.error_code,
-            "error_status": self.error_status,
+            "error_code": self.error_code.value if self.error_code is not None else None,
             "video_available": self.upload_path is not None and self.upload_path.is_file(),
         }
 
@@ -167,15 +187,8 @@ class Store:
             result=json.dumps(result, separators=(",", ":")),
         )
 
-    def job_failed(self, job_id: str, error: str, code: str, status: int) -> None:
-        self._update(
-            job_id,
-            status=JobStatus.FAILED.value,
-            finished_at=time.time(),
-            error=error,
-            error_code=code,
-            error_status=status,
-        )
+    def job_failed(self, job_id: str, error: str, code: JobErrorCode) -> None:
+        self._update(job_id, status=JobStatus.FAILED.value, finished_at=time.time(), error=error, error_code=code.value)
 
     def upload_removed(self, job_id: str) -> None:
         self._update(job_id, upload_path=None)
@@ -190,12 +203,12 @@ class Store:
         returned to be queued again (their uploads are still on disk)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = 'interrupted', "
-                "error_status = 503 WHERE status = ?",
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = ? WHERE status = ?",
                 (
                     JobStatus.FAILED.value,
                     time.time(),
-                    "the server stopped while this video was being analysed; upload it again",
+                    INTERRUPTED_MESSAGE,
+                    JobErrorCode.INTERRUPTED.value,
                     JobStatus.RUNNING.value,
                 ),
             )
@@ -293,7 +306,6 @@ def _job(row: sqlite3.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         error=row["error"],
-        error_code=row["error_code"],
-        error_status=row["error_status"],
+        error_code=JobErrorCode(row["error_code"]) if row["error_code"] else None,
         result=json.loads(row["result"]) if row["result"] else None,
     )

@@ -1,8 +1,8 @@
 """Uploaded-video analysis off the event loop: a bounded pool of named worker threads, state in SQLite.
 
 ``JobRunner.submit(job)`` queues a stored job; a worker runs the batch pose pipeline and the same
-scoring core as ``coach analyze`` (``scoring.report.build_report``), writing progress, then the
-result or the failure (with a machine-readable code and the HTTP status it maps to) to the store.
+report as ``coach analyze`` (``scoring.coach.report.build_report``), writing progress, then the
+result or the failure (with a machine-readable ``JobErrorCode``) to the store.
 ``stop()`` stops the pool: a running job ends failed with the reason; queued ones stay queued and
 are picked up again at the next start (``Store.recover``).
 """
@@ -22,21 +22,20 @@ from lifting.lifter import Lifter
 from lifting.pipeline import PosePipeline
 from lifting.pose2d import PoseBackend
 from lifting.video import VideoError
-from realtime.store import Job, Store
+from scoring.coach.report import build_report
+from scoring.coach.writer import TipService, TipWriter
 from scoring.reference import Reference
-from scoring.report import build_report
-from scoring.tips import TipService, TipWriter
+from server.jobs.store import INTERRUPTED_MESSAGE, Job, JobErrorCode, Store
 
 log = logging.getLogger(__name__)
 
 
 class JobError(Exception):
-    """A job that cannot give a report; ``code`` and ``status`` say why for programs."""
+    """A job that cannot give a report; ``code`` says why for programs."""
 
-    def __init__(self, message: str, code: str, status: int) -> None:
+    def __init__(self, message: str, code: JobErrorCode) -> None:
         super().__init__(message)
         self.code = code
-        self.status = status
 
 
 class QueueFullError(Exception):
@@ -79,9 +78,10 @@ def analyze_video(
         )
     except VideoError as exc:
         message = str(exc).replace(str(path), "the video")
-        raise JobError(message, "corrupt" if exc.kind == "corrupt" else "not_video", 422) from exc
+        code = JobErrorCode.CORRUPT if exc.kind == "corrupt" else JobErrorCode.NOT_VIDEO
+        raise JobError(message, code) from exc
     if track.detected_fraction == 0.0:
-        raise JobError("no person was found in any frame: film the whole body, in good light", "no_person", 422)
+        raise JobError("no person was found in any frame: film the whole body, in good light", JobErrorCode.NO_PERSON)
     return build_report(reference, track, tips)
 
 
@@ -147,17 +147,12 @@ class JobRunner:
             try:
                 result = self._analyze(job, progress)
             except _Stopped:
-                self.store.job_failed(
-                    job.id,
-                    "the server stopped while this video was being analysed; upload it again",
-                    "interrupted",
-                    503,
-                )
+                self.store.job_failed(job.id, INTERRUPTED_MESSAGE, JobErrorCode.INTERRUPTED)
             except JobError as exc:
-                self.store.job_failed(job.id, str(exc), exc.code, exc.status)
+                self.store.job_failed(job.id, str(exc), exc.code)
             except Exception as exc:  # a bug must not lose the job: it fails with the reason
                 log.exception("job %s failed", job.id)
-                self.store.job_failed(job.id, f"the analysis failed: {exc}", "internal", 500)
+                self.store.job_failed(job.id, f"the analysis failed: {exc}", JobErrorCode.INTERNAL)
             else:
                 self.store.job_done(job.id, result)
         finally:
@@ -166,12 +161,12 @@ class JobRunner:
 
     def _analyze(self, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
         if job.upload_path is None or not job.upload_path.is_file():
-            raise JobError("the uploaded video is no longer stored; upload it again", "upload_missing", 410)
+            raise JobError("the uploaded video is no longer stored; upload it again", JobErrorCode.UPLOAD_MISSING)
         reference = self._reference_loader(job.exercise)
         try:
             tips = self._tips.writer(job.persona)
         except ValueError as exc:  # the persona file was removed while the job waited
-            raise JobError(str(exc), "unknown_persona", 400) from None
+            raise JobError(str(exc), JobErrorCode.UNKNOWN_PERSONA) from None
         with self._backend_factory() as backend:
             return analyze_video(
                 job.upload_path, reference, tips, backend, self._lifter, self.options.max_side, progress

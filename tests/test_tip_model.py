@@ -4,17 +4,18 @@ budget and fallbacks. The model's text is nonsense; what it proves is the path a
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scoring.persona import BUILTIN_DIR, PersonaLibrary
+from scoring.coach.model import CausalLM, GenerationOptions, ModelTips, TextModelError, check_tip
+from scoring.coach.persona import BUILTIN_DIR, PersonaLibrary
+from scoring.coach.select import TipOptions, TipRequest
+from scoring.coach.writer import TipWriter
 from scoring.reference import example_rep
-from scoring.textgen import CausalLM, GenerationOptions, ModelTips, TextModelError, check_tip
-from scoring.tips import TipOptions, TipRequest, TipWriter
 from scoring.types import Fault, RepResult, RepScored, SetFinished, SetSummary
 from tests.conftest import TINY_WORDS
 
@@ -40,13 +41,21 @@ def generator(model: CausalLM) -> Iterator[ModelTips]:
         yield tips
 
 
-def test_seed_persona_format_end_to_end(model: CausalLM, generator: ModelTips) -> None:
+def test_seed_persona_format_end_to_end(model: CausalLM, generator: ModelTips, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (model.prompt_format, model.device) == ("persona", "cpu")
+    release = threading.Event()
+    generate = model.generate
+
+    def gated(*args: Any, **kwargs: Any) -> str:
+        release.wait(10)  # the model answers only when the test lets it
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", gated)
     writer = TipWriter(LIBRARY.get("hype_beast"), TipOptions(time_budget_s=30.0, cooldown_s=0.0), generator)
-    started = time.perf_counter()
-    now = writer.add(RepScored(rep(1)))
-    assert time.perf_counter() - started < 0.05  # add only queues the request
-    tips = now + writer.drain()
+    # add only queues the request: had it waited for the model, the tip would be here already.
+    assert writer.add(RepScored(rep(1))) == [] and writer.pending == 1
+    release.set()
+    tips = writer.drain()
     assert generator.last_prompt == SEED_PROMPT
     [tip] = tips
     assert (tip.source, tip.note, tip.kind, tip.fault, tip.value, tip.rep) == (
@@ -101,25 +110,40 @@ def _plain_copy(folder: Path) -> Path:
 def test_the_time_budget_falls_back_to_the_template_without_blocking(
     model: CausalLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    now = [100.0]  # one injected clock for the writer and the model thread
+
+    def clock() -> float:
+        return now[0]
+
+    busy, release = threading.Event(), threading.Event()
+
     def slow(*args: Any, **kwargs: Any) -> str:
-        time.sleep(1.0)
+        busy.set()
+        release.wait(10)  # a model far slower than the budget
         return "keep your core tight"
 
     monkeypatch.setattr(model, "generate", slow)
-    with ModelTips(model) as generator:
-        writer = TipWriter(LIBRARY.get("plain"), TipOptions(time_budget_s=0.3, cooldown_s=0.0), generator)
-        started = time.perf_counter()
+    with ModelTips(model, clock=clock) as generator:
+        options = TipOptions(time_budget_s=0.3, cooldown_s=0.0)
+        writer = TipWriter(LIBRARY.get("plain"), options, generator, clock=clock)
         assert writer.add(RepScored(rep(1))) == []
         assert writer.add(RepScored(rep(2))) == []  # queued behind the slow one
         assert writer.poll() == [] and writer.pending == 2
-        assert time.perf_counter() - started < 0.05  # neither add nor poll waited for the model
-        time.sleep(0.35)
+        assert busy.wait(10) and not release.is_set()  # the model works on rep 1: add and poll did not wait
+        now[0] += 0.29
+        assert writer.poll() == []  # still inside the budget
+        now[0] += 0.02
         late = writer.poll()
         assert [(t.rep, t.source) for t in late] == [(1, "template"), (2, "template")]
         assert all(t.note and t.note.startswith("timeout") for t in late)
         assert late[0].text.startswith("Rep 1") and "17 deg" in late[0].text
-        time.sleep(0.8)
-    assert generator.stats.get("timeout", 0) >= 1  # the second request expired in the queue
+        release.set()
+        for _ in range(1000):  # let the thread answer both (bounded)
+            if sum(generator.stats.values()) == 2:
+                break
+            threading.Event().wait(0.01)
+    # Rep 1's text came after the budget; rep 2's request expired in the queue: both are timeouts.
+    assert generator.stats == {"timeout": 2}
 
 
 @pytest.mark.parametrize(

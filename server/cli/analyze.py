@@ -1,0 +1,91 @@
+"""``coach analyze VIDEO --exercise NAME``: count, score and name the faults of every rep, with tips.
+
+The report is ``scoring.coach.report.build_report``, the same function an uploaded video's job uses
+(without the per-frame curves and keypoints, which only the results page draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from server.cli.common import (
+    EXIT_NOTHING_FOUND,
+    EXIT_OK,
+    LIFTERS,
+    UsageError,
+    add_tip_arguments,
+    settings_from,
+    track_of,
+    warn,
+)
+
+
+def add_parser(sub: Any) -> None:
+    analyze = sub.add_parser("analyze", help="count, score and name the faults of every rep in a video")
+    analyze.add_argument("video", help="a video file")
+    analyze.add_argument("--exercise", required=True, help="reference exercise name (see references/)")
+    analyze.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    analyze.add_argument("-o", "--output", help="also write the JSON report to this file")
+    analyze.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    analyze.add_argument("--lifter", choices=LIFTERS, help="default: auto")
+    add_tip_arguments(analyze)
+    analyze.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scoring.coach.report import build_report
+    from scoring.core import warm_up
+    from scoring.reference import load_reference
+    from server.services import make_tips
+
+    report_path = Path(args.output) if args.output else None
+    if report_path is not None and not report_path.parent.is_dir():
+        raise UsageError(f"the output folder {report_path.parent} does not exist")
+    settings = settings_from(args)
+    reference = load_reference(settings.references_dir, args.exercise)
+    service, generator = make_tips(settings)
+    writer = service.writer(args.persona)
+    warm_up()
+    track = track_of(args.video, settings)
+    with generator if generator is not None else nullcontext():
+        report = build_report(reference, track, writer, detail=False)
+    report["video"] = str(args.video)
+    if report_path is not None:
+        report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report, Path(args.video).name)
+    if track.detected_fraction == 0.0:
+        warn("no person was found in any frame")
+        return EXIT_NOTHING_FOUND
+    return EXIT_OK
+
+
+def print_report(report: dict[str, Any], video: str) -> None:
+    """The report as a terminal reads it: a table of reps, the summary, the coach's words."""
+    summary, reps = report["summary"], report["reps"]
+    print(f"{report['display_name']}: {summary['reps']} reps in {video} ({report['lifter']} 3D)")
+    if reps:
+        print(f"{'rep':>3}  {'start':>7}  {'end':>7}  {'score':>5}  {'ROM':>5}  {'time':>5}  faults")
+        for r in reps:
+            faults = "; ".join(f["message"] for f in r["faults"]) or "-"
+            print(
+                f"{r['index']:>3}  {r['start_ms'] / 1000:>6.2f}s  {r['end_ms'] / 1000:>6.2f}s  {r['score']:>5.1f}  "
+                f"{r['rom_pct']:>4.0f}%  {r['duration_s']:>4.1f}s  {faults}"
+            )
+        top = summary["most_frequent_fault"]
+        fault = f", most frequent fault: {top} ({summary['most_frequent_fault_count']} reps)" if top else ""
+        print(
+            f"mean score {summary['mean_score']}, best {summary['best_score']}, worst {summary['worst_score']}, "
+            f"trend {summary['trend']}{fault}"
+        )
+    if report["tips"]:
+        print("coach:")
+        for tip in report["tips"]:
+            label = f"rep {tip['rep']}" if tip["rep"] is not None else "set"
+            print(f"  [{label}] {tip['text']}")

@@ -1,0 +1,62 @@
+"""``coach serve [--host H] [--port P]``: the live coach (web app, HTTP API, WebRTC, WebSocket events)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.cli.common import EXIT_OK, LIFTERS, UsageError, add_tip_arguments, settings_from, warn
+
+
+def add_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="start the live coach (web app, HTTP API, WebRTC, WebSocket events)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--max-sessions", type=int, help="live sessions served at once (default 4)")
+    serve.add_argument("--lifter", choices=LIFTERS, help="default: auto")
+    serve.add_argument("--device", help="torch device for the lifter: auto, cpu, cuda, cuda:N")
+    serve.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
+    serve.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    serve.add_argument("--ssl-certfile", help="TLS certificate (PEM), to serve https to other machines")
+    serve.add_argument("--ssl-keyfile", help="TLS private key (PEM)")
+    add_tip_arguments(serve, persona=False)
+    serve.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.services import make_lifter, make_tips
+
+    settings = settings_from(args)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise UsageError("--ssl-certfile and --ssl-keyfile go together")
+    for path in (args.ssl_certfile, args.ssl_keyfile):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{path} does not exist")
+    # Built before uvicorn starts: a missing checkpoint or a bad model folder is one clear error.
+    lifter = make_lifter(settings)
+    tips = make_tips(settings)
+    scheme = "https" if args.ssl_certfile else "http"
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"coach: open {scheme}://{shown}:{settings.port}/ in Chromium or Chrome (Ctrl+C stops)", file=sys.stderr)
+    if scheme == "http" and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        warn(
+            "browsers give the camera only to https pages or localhost; "
+            "use --ssl-certfile/--ssl-keyfile for other machines"
+        )
+    try:
+        uvicorn.run(
+            create_app(settings, lifter, tips),
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            log_level="info" if args.verbose else "warning",
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    return EXIT_OK

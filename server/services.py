@@ -1,0 +1,300 @@
+"""Every long-lived service of the server, built from the settings in one place.
+
+``running_services(settings)`` (an async context manager, entered by the app's lifespan) loads the
+models once (lifter, a probe of the 2D backend, the Numba kernels, an optional tip model), opens the
+store, starts the job pool and the session manager with its inference thread, and closes them all in
+reverse order. Handlers get what they need through the typed providers at the bottom (``Depends``).
+The ``make_*`` builders are also what the batch CLI commands use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from lifting.checkpoints import POSEFORMERV2_FILE, entry_config, read_manifest
+from lifting.lifter import Lifter, create_lifter
+from lifting.pose2d import PoseBackend, create_backend
+from lifting.poseformerv2 import PoseFormerV2Config
+from realtime.manager import LiveOptions, SessionManager
+from realtime.session import Session
+from scoring.coach.model import CausalLM, GenerationOptions, ModelTips, TextModelError
+from scoring.coach.persona import Persona, PersonaLibrary
+from scoring.coach.select import TipOptions
+from scoring.coach.writer import TipService
+from scoring.core import warm_up
+from scoring.reference import Reference, load_reference
+from scoring.score import summarize
+from server.jobs.runner import JobOptions, JobRunner
+from server.jobs.store import Store
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Tips = tuple[TipService, ModelTips | None]
+"""The tip service and, with a language model, its (not yet started) generator thread."""
+
+
+# -- builders --------------------------------------------------------------------------------------
+
+
+def poseformerv2_config(settings: Settings) -> PoseFormerV2Config:
+    """The shapes the manifest declares for the PoseFormerV2 checkpoint (official defaults otherwise)."""
+    for entry in read_manifest(settings.checkpoints_dir):
+        if entry.name == POSEFORMERV2_FILE:
+            return entry_config(entry)
+    return PoseFormerV2Config()
+
+
+def make_backend(settings: Settings) -> PoseBackend:
+    """The configured 2D backend."""
+    return create_backend(settings.backend)
+
+
+def make_lifter(settings: Settings) -> Lifter:
+    """The configured lifter; ``auto`` picks PoseFormerV2 when its checkpoint is in the checkpoints folder."""
+    checkpoint = settings.checkpoints_dir / POSEFORMERV2_FILE
+    config = poseformerv2_config(settings) if checkpoint.is_file() else None
+    return create_lifter(settings.lifter, checkpoint, config, settings.device)
+
+
+def tip_options(settings: Settings) -> TipOptions:
+    """Cooldown, seed and time budget of the tips."""
+    return TipOptions(cooldown_s=settings.tip_cooldown_s, seed=settings.tips_seed, time_budget_s=settings.tips_budget_s)
+
+
+def make_tips(settings: Settings) -> Tips:
+    """The personas and, for ``tips_backend = transformers``, the language model thread (not started).
+
+    Every model is loaded here (the default one and each persona's own), so a bad folder is one
+    clear ``TextModelError`` at start-up, not a silent fallback later. ``PersonaError`` for a
+    missing personas folder.
+    """
+    library = PersonaLibrary(settings.personas_dir)
+    options = tip_options(settings)
+    if settings.tips_backend == "templates":
+        return TipService(library, options), None
+
+    def persona_model(persona: Persona) -> Path | None:
+        return settings.checkpoints_dir / persona.model if persona.model else None
+
+    own = {p.id: settings.checkpoints_dir / p.model for p in library.list() if p.model}
+    if settings.tips_model is None and not own:
+        raise TextModelError(
+            "tips_backend is transformers but no model is named: pass --tips-model FOLDER "
+            '(or give personas a model = "folder" under the checkpoints folder)'
+        )
+    default = CausalLM(settings.tips_model, settings.tips_device, settings.tips_prompt) if settings.tips_model else None
+    generation = GenerationOptions(
+        device=settings.tips_device, prompt_format=settings.tips_prompt, seed=settings.tips_seed
+    )
+    generator = ModelTips(default, generation, persona_model)
+    for persona_id, folder in own.items():
+        try:
+            generator.load(folder)
+        except TextModelError as exc:
+            raise TextModelError(f"persona {persona_id!r}: {exc}") from None
+    return TipService(library, options, generator), generator
+
+
+def live_options(settings: Settings) -> LiveOptions:
+    """The live-session limits from the settings."""
+    return LiveOptions(
+        max_sessions=settings.max_sessions,
+        lookahead_frames=settings.lookahead_frames,
+        max_side=settings.max_side,
+        offer_timeout_s=settings.offer_timeout_s,
+        idle_timeout_s=settings.idle_timeout_s,
+    )
+
+
+class References:
+    """Reference exercises loaded once each, on first use (thread-safe; loading reads files)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._cache: dict[str, Reference] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Reference:
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = load_reference(self._folder, name)
+            return self._cache[name]
+
+
+# -- the running services --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the handlers use, built once per server start."""
+
+    settings: Settings
+    """The validated settings."""
+    lifter: Lifter
+    """The 2D -> 3D lifter shared by live sessions and jobs."""
+    backend_name: str
+    """The 2D backend every session and job builds its own instance of."""
+    backend_device: str
+    """Where the 2D backend runs."""
+    tips: TipService
+    """Personas and tip writers."""
+    tip_model: CausalLM | None
+    """The default tip language model, if any (for /api/health)."""
+    store: Store
+    """Jobs and history (SQLite)."""
+    runner: JobRunner
+    """The upload analysis pool."""
+    manager: SessionManager
+    """The live sessions and the inference thread."""
+
+
+def _probe_backend(settings: Settings) -> tuple[str, str]:
+    with make_backend(settings) as backend:
+        return backend.name, backend.device
+
+
+def record_session(store: Store, session: Session) -> None:
+    """Keep a finished live session in the history (called in a worker thread)."""
+    started = time.time() - (time.monotonic() - session.created_at)
+    summary = (session.summary or summarize([])).as_dict()
+    store.add_live_session(session.info(), summary, started)
+
+
+def remove_expired_uploads(store: Store, retention_s: float) -> int:
+    """Delete the uploads of jobs that finished more than ``retention_s`` ago; results stay."""
+    removed = 0
+    for job in store.uploads_to_remove(time.time() - retention_s):
+        if job.upload_path is not None:
+            job.upload_path.unlink(missing_ok=True)
+        store.upload_removed(job.id)
+        removed += 1
+    return removed
+
+
+async def _sweep_uploads(store: Store, retention_s: float, every_s: float = 600.0) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(remove_expired_uploads, store, retention_s)
+        except Exception:
+            log.exception("removing expired uploads failed")
+        await asyncio.sleep(every_s)
+
+
+@asynccontextmanager
+async def running_services(
+    settings: Settings, lifter: Lifter | None = None, tips: Tips | None = None
+) -> AsyncIterator[Services]:
+    """Build, start and (on exit) stop every service; ``lifter`` and ``tips`` when the caller already
+    built them (``coach serve`` does, to report a bad checkpoint or model folder before uvicorn starts)."""
+    if lifter is None:
+        lifter = await asyncio.to_thread(make_lifter, settings)
+    if tips is None:
+        tips = await asyncio.to_thread(make_tips, settings)
+    service, generator = tips
+    if generator is not None:
+        generator.start()
+        await asyncio.to_thread(generator.warm_up)
+    backend_name, backend_device = await asyncio.to_thread(_probe_backend, settings)
+    await asyncio.to_thread(warm_up)
+    # Models and libraries are loaded: move their objects out of the collector's reach, so full
+    # collections (which pause every thread, the inference loop included) stay short.
+    gc.collect()
+    gc.freeze()
+    references = References(settings.references_dir)
+    store = await asyncio.to_thread(Store, settings.database_path)
+    runner = JobRunner(
+        store,
+        JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side),
+        lifter,
+        lambda: make_backend(settings),
+        references,
+        service,
+    )
+    for job in await asyncio.to_thread(store.recover):
+        runner.submit(job, force=True)
+    manager = SessionManager(
+        live_options(settings),
+        lifter,
+        lambda: make_backend(settings),
+        references,
+        service,
+        on_ended=lambda session: record_session(store, session),
+    )
+    log.info("coach: 2D %s, lifter %s on %s", backend_name, lifter.name, lifter.device)
+    sweeper = asyncio.create_task(_sweep_uploads(store, settings.upload_retention_h * 3600), name="upload-retention")
+    try:
+        async with manager:
+            yield Services(
+                settings=settings,
+                lifter=lifter,
+                backend_name=backend_name,
+                backend_device=backend_device,
+                tips=service,
+                tip_model=generator.default if generator is not None else None,
+                store=store,
+                runner=runner,
+                manager=manager,
+            )
+    finally:
+        sweeper.cancel()
+        await asyncio.to_thread(runner.stop)
+        if generator is not None:
+            await asyncio.to_thread(generator.close)
+        await asyncio.to_thread(store.close)
+
+
+# -- typed providers -------------------------------------------------------------------------------
+
+
+def services_of(app: object) -> Services:
+    """The running services of an app (``create_app``), from its lifespan; for tests and benchmarks."""
+    services = getattr(getattr(app, "state", None), "services", None)
+    if not isinstance(services, Services):
+        raise RuntimeError("the app is not running: its services exist only inside its lifespan")
+    return services
+
+
+def get_services(connection: HTTPConnection) -> Services:
+    """Provider of the running services (HTTP requests and WebSockets alike)."""
+    return services_of(connection.app)
+
+
+def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+    return services.settings
+
+
+def get_manager(services: Annotated[Services, Depends(get_services)]) -> SessionManager:
+    return services.manager
+
+
+def get_tips(services: Annotated[Services, Depends(get_services)]) -> TipService:
+    return services.tips
+
+
+def get_store(services: Annotated[Services, Depends(get_services)]) -> Store:
+    return services.store
+
+
+def get_runner(services: Annotated[Services, Depends(get_services)]) -> JobRunner:
+    return services.runner
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+TipsDep = Annotated[TipService, Depends(get_tips)]
+StoreDep = Annotated[Store, Depends(get_store)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]

@@ -1,0 +1,1 @@
+"""Test tooling shared by the tests and the benchmarks (never installed with the product)."""
