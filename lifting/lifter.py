@@ -63,7 +63,8 @@ class Lifter(abc.ABC):
         joints = self._lift([windows[i] for i in todo]) if todo else np.empty((0, 17, 3), np.float32)
         out = [Pose3D.missing(w.target.timestamp_ms, self.name) for w in windows]
         for row, i in enumerate(todo):
-            out[i] = Pose3D(joints[row], windows[i].target.timestamp_ms, self.name, detected=True)
+            target = windows[i].target
+            out[i] = Pose3D(joints[row], target.timestamp_ms, self.name, detected=True, scores=target.scores)
         return out
 
     def lift_sequence(self, poses: Sequence[Pose2D], batch_size: int = 64) -> list[Pose3D]:

@@ -79,9 +79,14 @@ class Pose3D:
     """Name of the lifter that made it (e.g. ``poseformerv2``, ``mediapipe-world``)."""
     detected: bool = True
     """False when the frame had no person (joints are NaN)."""
+    scores: np.ndarray | None = field(default=None)
+    """(17,) float32 in [0, 1]: the 2D backend's confidence in each joint of the frame it was lifted
+    from (whether the joint was seen, not guessed), H36M order; None when unknown."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joints", _frozen_array(self.joints, (NUM_JOINTS, 3), "joints"))
+        if self.scores is not None:
+            object.__setattr__(self, "scores", _frozen_array(self.scores, (NUM_JOINTS,), "scores"))
 
     @classmethod
     def missing(cls, timestamp_ms: float, lifter: str) -> Pose3D:

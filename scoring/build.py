@@ -127,7 +127,9 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
     tempos = [m.tempo for m in measures]
     faults: dict[str, dict[str, float]] = {}
     for rule in reference.spec.faults:
-        values = [m.rules[rule.id] for m in measures]
+        values = [m.rules[rule.id] for m in measures if np.isfinite(m.rules[rule.id])]
+        if not values:
+            continue  # judged on absolute bounds only (no relative threshold to widen), or general tempo bounds
         if rule.kind in ("offset", "symmetry", "lag"):
             margin = FAULT_MARGIN_S if rule.kind == "lag" else FAULT_MARGIN_DEG
             widened = max(rule.threshold, max(values) + margin)
@@ -137,7 +139,7 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
             widened = min(rule.threshold, min(values) - 3.0)
             if widened != rule.threshold:
                 faults[rule.id] = {"threshold": round(widened, 2)}
-        else:
+        else:  # a prescribed tempo: the ratio window widened to the reference's own reps
             lo = min(rule.min_ratio, min(values) * 0.85) if rule.min_ratio > 0 else rule.min_ratio
             hi = max(rule.max_ratio, max(values) * 1.15)
             if (lo, hi) != (rule.min_ratio, rule.max_ratio):

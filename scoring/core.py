@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lifting.joints import H36M
 from lifting.track import PoseTrack
 from lifting.types import Pose3D
 from scoring import dtw
@@ -41,11 +42,16 @@ def warm_up() -> None:
     dtw.warm_up()
 
 
+_SEEN = np.ones(len(H36M), dtype=np.float32)  # a pose without confidences: every joint counts as seen
+_UNSEEN = np.zeros(len(H36M), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class _Frame:
     index: int
     timestamp_ms: float
     features: np.ndarray | None  # (NUM_FEATURES,) or None before anybody was seen
+    visibility: np.ndarray  # (17,) joint confidence; 0 where the frame's features are held from an earlier one
 
 
 class ScoringCore:
@@ -75,7 +81,8 @@ class ScoringCore:
         else:
             features = None
         held = features if features is not None else self._last_features
-        self._recent.append(_Frame(index, pose.timestamp_ms, held))
+        visibility = _UNSEEN if features is None else (pose.scores if pose.scores is not None else _SEEN)
+        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])
         driver = float(features[self._driver]) if features is not None else None
@@ -121,6 +128,7 @@ class ScoringCore:
                 frames=np.array([f.index for f in rows]),
                 turn=next(i for i, f in enumerate(rows) if f.index >= event.bottom_frame),
                 alignment=alignment,
+                visibility=np.stack([f.visibility for f in rows]),
             )
             self.results.append(result)
             return [RepScored(result)]
@@ -167,7 +175,7 @@ def analyze_poses(reference: Reference, poses: list[Pose3D]) -> Analysis:
 def analyze_track(reference: Reference, track: PoseTrack) -> Analysis:
     """Batch mode over a pose track (from ``coach poses`` or ``PosePipeline``)."""
     poses = [
-        Pose3D(track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]))
+        Pose3D(track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]), track.scores[i])
         for i in range(track.frames)
     ]
     return analyze_poses(reference, poses)

@@ -64,6 +64,85 @@ BODY_PARTS: dict[str, tuple[Feature, ...]] = {
 }
 """Body parts and the features that describe them (used for per-part scores)."""
 
+JointGroup = tuple[str, tuple[H36M, ...]]
+"""A named set of joints of which at least one must be seen (e.g. ``("ankles", (L_ANKLE, R_ANKLE))``)."""
+
+FEATURE_JOINTS: dict[Feature, tuple[JointGroup, ...]] = {
+    Feature.ELBOW_L: (
+        ("left shoulder", (H36M.L_SHOULDER,)),
+        ("left elbow", (H36M.L_ELBOW,)),
+        ("left wrist", (H36M.L_WRIST,)),
+    ),
+    Feature.ELBOW_R: (
+        ("right shoulder", (H36M.R_SHOULDER,)),
+        ("right elbow", (H36M.R_ELBOW,)),
+        ("right wrist", (H36M.R_WRIST,)),
+    ),
+    Feature.SHOULDER_L: (
+        ("left hip", (H36M.L_HIP,)),
+        ("left shoulder", (H36M.L_SHOULDER,)),
+        ("left elbow", (H36M.L_ELBOW,)),
+    ),
+    Feature.SHOULDER_R: (
+        ("right hip", (H36M.R_HIP,)),
+        ("right shoulder", (H36M.R_SHOULDER,)),
+        ("right elbow", (H36M.R_ELBOW,)),
+    ),
+    Feature.ARM_ABDUCTION_L: (
+        ("left shoulder", (H36M.L_SHOULDER,)),
+        ("left elbow", (H36M.L_ELBOW,)),
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+    ),
+    Feature.ARM_ABDUCTION_R: (
+        ("right shoulder", (H36M.R_SHOULDER,)),
+        ("right elbow", (H36M.R_ELBOW,)),
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+    ),
+    Feature.HIP_L: (("left shoulder", (H36M.L_SHOULDER,)), ("left hip", (H36M.L_HIP,)), ("left knee", (H36M.L_KNEE,))),
+    Feature.HIP_R: (
+        ("right shoulder", (H36M.R_SHOULDER,)),
+        ("right hip", (H36M.R_HIP,)),
+        ("right knee", (H36M.R_KNEE,)),
+    ),
+    Feature.KNEE_L: (("left hip", (H36M.L_HIP,)), ("left knee", (H36M.L_KNEE,)), ("left ankle", (H36M.L_ANKLE,))),
+    Feature.KNEE_R: (("right hip", (H36M.R_HIP,)), ("right knee", (H36M.R_KNEE,)), ("right ankle", (H36M.R_ANKLE,))),
+    Feature.BODY_LINE: (
+        ("shoulders", (H36M.L_SHOULDER, H36M.R_SHOULDER)),
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+        ("ankles", (H36M.L_ANKLE, H36M.R_ANKLE)),
+    ),
+    Feature.TORSO_INCLINE: (("shoulders", (H36M.L_SHOULDER, H36M.R_SHOULDER)), ("hips", (H36M.L_HIP, H36M.R_HIP))),
+    Feature.ELBOW_MEAN: (("elbows", (H36M.L_ELBOW, H36M.R_ELBOW)), ("wrists", (H36M.L_WRIST, H36M.R_WRIST))),
+    Feature.KNEE_MEAN: (("knees", (H36M.L_KNEE, H36M.R_KNEE)), ("ankles", (H36M.L_ANKLE, H36M.R_ANKLE))),
+    Feature.HIP_MEAN: (("hips", (H36M.L_HIP, H36M.R_HIP)), ("knees", (H36M.L_KNEE, H36M.R_KNEE))),
+}
+"""What must be seen for a feature to be judged: every group, by at least one of its joints (in a side
+view the far arm or leg is hidden, but the midpoint of a pair is still well placed by the near one)."""
+
+VISIBLE_SCORE = 0.5
+"""A joint whose 2D confidence reaches this was seen (MediaPipe's visibility is the likelihood that the
+landmark is visible in the picture, so 0.5 is its even-odds point); below, it was guessed."""
+
+
+def visible_frames(visibility: np.ndarray, feature: Feature) -> tuple[np.ndarray, list[str]]:
+    """Frames in which ``feature`` can be judged, and the names of the groups never seen.
+
+    Args:
+        visibility: ``(n, 17)`` joint confidences in [0, 1], H36M order.
+    Returns:
+        ``(n,)`` bool, and the names of the joint groups missing in every frame (empty when some frame is fine).
+    """
+    seen = visibility >= VISIBLE_SCORE
+    ok = np.ones(visibility.shape[0], dtype=bool)
+    never: list[str] = []
+    for name, joints in FEATURE_JOINTS[feature]:
+        group = seen[:, list(joints)].any(axis=1)
+        ok &= group
+        if not group.any():
+            never.append(name)
+    return ok, never
+
+
 SYMMETRIC_PAIRS: dict[str, tuple[Feature, Feature]] = {
     "elbows": (Feature.ELBOW_L, Feature.ELBOW_R),
     "shoulders": (Feature.SHOULDER_L, Feature.SHOULDER_R),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feature_by_name
+from scoring.phases import PHASES, Phase
 from scoring.reps import RepSegmenter, SegmenterOptions
 from scoring.types import Fault, RepResult
 
@@ -44,40 +45,56 @@ def validate_exercise_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class FaultRule:
-    """One named fault and how to detect it."""
+    """One named fault and how to detect it (every threshold's source is in the exercise's README)."""
 
     id: str
     """Stable id (e.g. ``hips_sag``)."""
     kind: Literal["offset", "rom", "tempo", "symmetry", "lag"]
-    """offset: an angle at the turning point (or its max/min over the rep) beyond the reference's by more than
-    ``threshold`` degrees in ``direction``; rom: range of motion below ``threshold`` percent; tempo: duration ratio
-    outside [``min_ratio``, ``max_ratio``]; symmetry: a left/right pair differing by ``threshold`` degrees more
-    than in the reference; lag: one side of a pair following the other more than ``threshold`` seconds later."""
+    """offset: an angle's worst value held for ``HOLD_MS`` in one of ``phases`` beyond ``limit`` (absolute)
+    and, when ``relative``, beyond the reference's own value in the same phase by ``threshold`` degrees;
+    rom: range of motion below ``threshold`` percent of the reference's; tempo: the rep's duration outside
+    [``min_s``, ``max_s``] (people in general), or, when the exercise prescribes a tempo, its ratio to the
+    prescribed duration outside [``min_ratio``, ``max_ratio``]; symmetry: a left/right pair differing by
+    ``threshold`` degrees more than in the reference; lag: one side of a pair following the other more
+    than ``threshold`` seconds later."""
     message: str
-    """Template with ``{value}``, ``{reference}``, ``{delta}`` (and ``{side}``, ``{other}``, ``{lag}`` for
-    symmetry and lag)."""
+    """Template with ``{value}``, ``{reference}``, ``{delta}``; offset rules also ``{where}`` (the phase in
+    words, e.g. "on the way up"); symmetry and lag ``{side}``, ``{other}``, ``{lag}``."""
     severity: Literal["safety", "form"] = "form"
     """Safety faults are reported first."""
     body_parts: tuple[str, ...] = ()
     """Body parts concerned."""
     feature: str = ""
     """offset: the angle (a ``Feature`` name)."""
-    at: Literal["turn", "max", "min"] = "turn"
-    """offset: where the angle is read."""
+    phases: tuple[Phase, ...] = ("bottom",)
+    """offset: the phases of the rep it is judged in (``scoring.phases``); the worst one is reported."""
     direction: Literal[1, -1] = 1
-    """offset: +1 flags values above the reference's, -1 below."""
+    """offset: +1 flags values above the bounds, -1 below (the directed value is ``direction * angle``)."""
+    limit: float | None = None
+    """offset: absolute bound on the directed value, degrees (None: no absolute bound)."""
+    relative: bool = True
+    """offset: also require ``threshold`` degrees beyond the reference's own value (the rule then depends
+    on the reference's posture); False: judged against ``limit`` alone."""
     threshold: float = 0.0
-    """offset/symmetry: degrees; rom: percent; lag: seconds."""
+    """offset (relative)/symmetry: degrees; rom: percent; lag: seconds."""
     pair: str = ""
     """symmetry/lag: one of ``SYMMETRIC_PAIRS``."""
+    min_s: float = 0.0
+    """tempo: shortest rep, seconds, for people in general."""
+    max_s: float = float("inf")
+    """tempo: longest rep, seconds, for people in general."""
     min_ratio: float = 0.0
-    """tempo: shortest allowed duration relative to the reference rep."""
+    """tempo with a prescribed tempo: shortest allowed duration relative to it."""
     max_ratio: float = float("inf")
-    """tempo: longest allowed duration relative to the reference rep."""
+    """tempo with a prescribed tempo: longest allowed duration relative to it."""
 
     def __post_init__(self) -> None:
         if self.kind == "offset":
             feature_by_name(self.feature)
+            if not self.phases or set(self.phases) - set(PHASES):
+                raise ReferenceError(f"fault {self.id!r}: phases must be a non-empty subset of {list(PHASES)}")
+            if not self.relative and self.limit is None:
+                raise ReferenceError(f"fault {self.id!r}: an offset rule needs a limit, or relative = true")
         if self.kind in ("symmetry", "lag") and self.pair not in SYMMETRIC_PAIRS:
             raise ReferenceError(f"fault {self.id!r}: pair must be one of {sorted(SYMMETRIC_PAIRS)}, got {self.pair!r}")
         if self.kind not in ("offset", "rom", "tempo", "symmetry", "lag"):
@@ -85,6 +102,24 @@ class FaultRule:
         unknown = set(self.body_parts) - set(BODY_PARTS)
         if unknown:
             raise ReferenceError(f"fault {self.id!r}: unknown body parts {sorted(unknown)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
+        """A rule from exercise.json; ``at`` of older files becomes ``phases`` (turn: bottom; max/min: rep)."""
+        data = dict(data)
+        at = data.pop("at", None)
+        if at is not None and "phases" not in data:
+            data["phases"] = ["bottom"] if at == "turn" else ["rep"]
+        for key in ("max_ratio", "max_s"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return cls(
+            **{
+                **data,
+                "body_parts": tuple(data.get("body_parts", ())),
+                "phases": tuple(data.get("phases", ("bottom",))),
+            }
+        )
 
 
 View = Literal["side", "front"]
@@ -117,6 +152,9 @@ class ExerciseSpec:
     """Fault rules."""
     views: tuple[View, ...] = ("side",)
     """Camera views the exercise is filmed from (``side``, ``front``); decisions use this, never ``camera``."""
+    tempo_s: float | None = None
+    """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
+    None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
 
     def __post_init__(self) -> None:
         validate_exercise_name(self.name)
@@ -133,9 +171,7 @@ class ExerciseSpec:
         """Parse the authored part of exercise.json (unknown keys are an error)."""
         data = {k: v for k, v in data.items() if k != "calibration"}
         try:
-            faults = tuple(
-                FaultRule(**{**f, "body_parts": tuple(f.get("body_parts", ()))}) for f in data.pop("faults", [])
-            )
+            faults = tuple(FaultRule.from_dict(f) for f in data.pop("faults", []))
             return cls(
                 **{
                     **data,
@@ -153,8 +189,9 @@ class ExerciseSpec:
         """JSON-ready dict (infinite ratios written as null)."""
         data = asdict(self)
         for fault in data["faults"]:
-            if fault["max_ratio"] == float("inf"):
-                fault["max_ratio"] = None
+            for key in ("max_ratio", "max_s"):
+                if fault[key] == float("inf"):
+                    fault[key] = None
         return data
 
 
@@ -252,11 +289,23 @@ class Reference:
 
     def segmenter_options(self) -> SegmenterOptions:
         """Segmentation thresholds from this reference."""
-        return segmenter_options(self.spec, self.calibration, self.template_duration_ms())
+        posture = self.features[:, feature_by_name(self.spec.posture_feature)]
+        excursion = max(
+            float(np.nanmax(np.abs(posture[s.start : s.end + 1] - self.calibration.posture_value)))
+            for s in self.calibration.reps
+        )
+        return segmenter_options(self.spec, self.calibration, self.template_duration_ms(), excursion)
 
 
-def segmenter_options(spec: ExerciseSpec, cal: Calibration, rep_ms: float) -> SegmenterOptions:
-    """Segmentation thresholds for an exercise given its calibration and its template rep's duration."""
+def segmenter_options(
+    spec: ExerciseSpec, cal: Calibration, rep_ms: float, posture_excursion: float = 0.0
+) -> SegmenterOptions:
+    """Segmentation thresholds for an exercise given its calibration and its template rep's duration.
+
+    ``posture_excursion``: how far the reference's own reps move the posture-gate angle from the start
+    posture (a squat's torso leans forward at the bottom); a rep under way may move that much further
+    than ``posture_tolerance_deg``, so a user who leans more than the reference is still counted (and
+    told about the lean) instead of silently dropped."""
     return SegmenterOptions(
         top=cal.top,
         bottom=cal.bottom,
@@ -264,6 +313,7 @@ def segmenter_options(spec: ExerciseSpec, cal: Calibration, rep_ms: float) -> Se
         posture_tolerance=spec.posture_tolerance_deg,
         min_duration_ms=max(400.0, 0.25 * rep_ms),
         max_duration_ms=max(10_000.0, 4.0 * rep_ms),
+        posture_rep_tolerance=spec.posture_tolerance_deg + posture_excursion,
     )
 
 
@@ -320,9 +370,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ReferenceError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ReferenceError(f"{path}: expected a JSON object")
-    for fault in data.get("faults", []):
-        if fault.get("max_ratio") is None:
-            fault.pop("max_ratio", None)
     return data
 
 
@@ -366,9 +413,9 @@ def list_exercises(references_dir: Path) -> list[str]:
 
 
 EXAMPLE_MEASURES: dict[str, dict[str, float | str]] = {
-    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3},
+    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3, "where": "on the way up", "phase": "ascent"},
     "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
-    "tempo": {"value": 0.9, "reference": 2.0, "delta": 1.1, "ratio": 0.45},
+    "tempo": {"value": 0.5, "reference": 0.8, "delta": 0.3, "ratio": 0.25},
     "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
     "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,
             "difference": 31.0},
@@ -379,9 +426,9 @@ EXAMPLE_MEASURES: dict[str, dict[str, float | str]] = {
 def example_fault(rule: FaultRule) -> Fault:
     """The fault ``rule`` would report for a rep with the example measures (persona previews, checks)."""
     fields = dict(EXAMPLE_MEASURES[rule.kind])
-    if rule.kind == "tempo" and rule.min_ratio <= 0.0 < rule.max_ratio < float("inf"):  # a too-slow rule
-        ratio = rule.max_ratio * 1.2
-        fields.update(value=2.0 * ratio, delta=2.0 * ratio - 2.0, ratio=ratio)
+    if rule.kind == "tempo" and rule.min_s <= 0.0 < rule.max_s < float("inf"):  # a too-slow rule
+        value = rule.max_s * 1.2
+        fields.update(value=value, reference=rule.max_s, delta=value - rule.max_s, ratio=value / 2.0)
     return Fault(
         id=rule.id,
         message=rule.message.format(**fields),

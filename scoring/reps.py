@@ -14,9 +14,11 @@ reference's start posture, 1 at its turning point, whichever way the angle moves
 4. ends at the first frame clearly back at the top (p below 0.4 ``enter``), mirroring the start; if
    the return stops short of that, the rep closes once p stops falling (rises by ``top_margin``,
    goes down into a new rep, or ``settle_ms`` passed) and ends at the lowest p after the turn;
-5. counts only if the peak reached ``min_depth`` and it lasted at least ``min_duration_ms``.
+5. counts only if the peak reached ``min_depth``, it lasted at least ``min_duration_ms`` and its last
+   frame is back in the start posture (the posture gate's own tolerance).
 
-The person lost for longer than ``max_gap_ms``, or the posture gate closing mid-rep, abandons the rep.
+The person lost for longer than ``max_gap_ms``, or the posture leaving ``posture_rep_tolerance`` mid-rep
+(wider than at the start: the reference's own in-rep excursion is allowed on top), abandons the rep.
 Nothing is counted while the person gets into position, stands, talks or is out of frame.
 """
 
@@ -55,6 +57,9 @@ class SegmenterOptions:
     """Longest run of frames without a person inside a rep."""
     smoothing: float = 0.5
     """Weight of the newest value in the causal exponential smoothing of the driving angle, (0, 1]."""
+    posture_rep_tolerance: float | None = None
+    """Largest posture-gate deviation once a rep runs (None: ``posture_tolerance``). A squat's torso
+    tips forward on the way down: the gate tells standing from lying, not a lean from an upright rep."""
 
     def __post_init__(self) -> None:
         if abs(self.bottom - self.top) < 5.0:
@@ -107,6 +112,7 @@ class RepSegmenter:
         self._end = -1
         self._end_ms = 0.0
         self._end_p = math.inf
+        self._end_posture = math.nan
         self._return_ms = 0.0
         self._last_seen_ms = -math.inf
 
@@ -137,7 +143,10 @@ class RepSegmenter:
         self._last_seen_ms = timestamp_ms
         self._smoothed = driver if self._smoothed is None else o.smoothing * driver + (1 - o.smoothing) * self._smoothed
         p = self.progress(self._smoothed)
-        in_posture = abs(posture - o.posture_value) <= o.posture_tolerance
+        tolerance = o.posture_tolerance
+        if self._state == "in_rep" and o.posture_rep_tolerance is not None:
+            tolerance = max(tolerance, o.posture_rep_tolerance)
+        in_posture = abs(posture - o.posture_value) <= tolerance
         if self._state == "in_rep":
             if not in_posture or (not self._returning and timestamp_ms - self._start_ms > o.max_duration_ms):
                 if self._returning:
@@ -153,9 +162,10 @@ class RepSegmenter:
                 if p < o.enter:
                     self._returning = True
                     self._end, self._end_ms, self._end_p, self._return_ms = frame, timestamp_ms, p, timestamp_ms
+                    self._end_posture = posture
                 return events
             if p < self._end_p:
-                self._end, self._end_ms, self._end_p = frame, timestamp_ms, p
+                self._end, self._end_ms, self._end_p, self._end_posture = frame, timestamp_ms, p, posture
             at_top = p <= 0.4 * o.enter
             settled = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
             if at_top or settled or p >= o.enter:
@@ -215,6 +225,11 @@ class RepSegmenter:
             return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
         if self._end_ms - self._start_ms < o.min_duration_ms:
             reason = f"too short ({(self._end_ms - self._start_ms) / 1000:.2f} s)"
+            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
+        if not abs(self._end_posture - o.posture_value) <= o.posture_tolerance:
+            # The driving angle came back, the body did not (e.g. knees straightened while getting down
+            # to the floor): a rep starts and ends in the start posture.
+            reason = "it did not end in the start posture"
             return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
         return SegmentEvent(
             "end", self._end, start_frame=self._start, bottom_frame=self._turn_frame(), peak_progress=self._peak

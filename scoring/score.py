@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from scoring.dtw import Alignment
-from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, feature_by_name
+from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, feature_by_name, visible_frames
+from scoring.phases import HOLD_MS, PHASE_WORDS, Phase, held_worst, phase_masks
 from scoring.reference import FaultRule, Reference
 from scoring.types import Fault, RepResult, SetSummary
 
@@ -46,11 +47,6 @@ def hold_fill(features: np.ndarray) -> np.ndarray:
         else:
             out[i] = last
     return out
-
-
-def _turn_window(features: np.ndarray, turn: int, column: int) -> float:
-    lo, hi = max(0, turn - 2), min(features.shape[0], turn + 3)
-    return float(np.mean(features[lo:hi, column]))
 
 
 def _jerk(x: np.ndarray) -> float:
@@ -87,10 +83,15 @@ class RepMeasures:
     jerk: float
     """Mean absolute second difference of the scored angles, degrees per frame squared."""
     rules: dict[str, float]
-    """Per fault id, the quantity its rule thresholds: offset: direction * (value - reference);
-    symmetry: difference beyond the reference; rom: percent; tempo: ratio."""
+    """Per fault id, the quantity its (relative) threshold applies to, for calibration: offset: the
+    largest directed excess over the reference's value in the rule's phases (NaN when not relative);
+    symmetry: difference beyond the reference; rom: percent; lag: seconds; tempo: NaN (general bounds)."""
     fields: dict[str, dict[str, float | str]]
     """Per fault id, the values its message names."""
+    fired: dict[str, bool]
+    """Per fault id, whether the rule fires with the scorer's thresholds."""
+    skipped: dict[str, str]
+    """Per fault id that could not be judged, why."""
 
 
 class RepScorer:
@@ -109,7 +110,10 @@ class RepScorer:
         t = reference.template
         self._template_turn = t.bottom - t.start
         template_ts = reference.timestamps_ms[t.start : t.end + 1]
+        self._template_ts = np.asarray(template_ts, dtype=np.float64)
         self._driver = int(feature_by_name(spec.driver))
+        cal = reference.calibration
+        self._top, self._range = cal.top, cal.bottom - cal.top
         drv = self.template_all[:, self._driver]
         self._template_rom = float(np.max(drv) - np.min(drv))
         self._template_ms = float(template_ts[-1] - template_ts[0])
@@ -118,13 +122,33 @@ class RepScorer:
             (int(a), int(b)) for a, b in SYMMETRIC_PAIRS.values() if int(a) in self.columns and int(b) in self.columns
         ]
         self.rules = tuple(replace(rule, **self.tolerances.faults.get(rule.id, {})) for rule in spec.faults)  # type: ignore[arg-type]
-        """The fault rules with thresholds widened to the reference's own spread."""
+        """The fault rules with (relative) thresholds widened to the reference's own spread."""
+        self._template_phases = phase_masks(self._progress(self.template_all), self._template_turn)
+        bounds = [(r.min_s, r.max_s) for r in self.rules if r.kind == "tempo"]
+        self._tempo_bounds_s = (
+            max((lo for lo, _ in bounds), default=0.0),
+            min((hi for _, hi in bounds), default=np.inf),
+        )
+        """Rep durations (s) that suit people in general: full tempo marks inside, unless a tempo is prescribed."""
 
-    def measure(self, features: np.ndarray, timestamps_ms: np.ndarray, turn: int, alignment: Alignment) -> RepMeasures:
+    def _progress(self, features: np.ndarray) -> np.ndarray:
+        """Driving-angle progress in reference units (0 start posture, 1 the reference's turning point)."""
+        return (features[:, self._driver] - self._top) / self._range
+
+    def measure(
+        self,
+        features: np.ndarray,
+        timestamps_ms: np.ndarray,
+        turn: int,
+        alignment: Alignment,
+        visibility: np.ndarray | None = None,
+    ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
         if features.ndim != 2 or timestamps_ms.shape != (n,) or not 0 <= turn < n:
             raise ValueError("features (n, F), timestamps (n,) and 0 <= turn < n are required")
+        if visibility is not None and visibility.shape != (n, 17):
+            raise ValueError(f"visibility must be ({n}, 17), got {visibility.shape}")
         scored = features[:, self.columns]
         path = alignment.path
         diff = np.abs(scored[path[:, 0]] - self.template[path[:, 1]])
@@ -139,8 +163,23 @@ class RepScorer:
         tempo = duration_ms / max(self._template_ms, 1e-6)
         rules: dict[str, float] = {}
         fields: dict[str, dict[str, float | str]] = {}
+        fired: dict[str, bool] = {}
+        skipped: dict[str, str] = {}
+        phases = phase_masks(self._progress(features), turn)
         for rule in self.rules:
-            rules[rule.id], fields[rule.id] = self._rule_measure(rule, features, timestamps_ms, turn, rom_pct, tempo)
+            if rule.kind == "offset":
+                feature = feature_by_name(rule.feature)
+                valid, never = (None, []) if visibility is None else visible_frames(visibility, feature)
+                rules[rule.id], fields[rule.id], fired[rule.id] = self._offset(
+                    rule, features, timestamps_ms, phases, valid
+                )
+                if not fields[rule.id].get("phase"):
+                    unseen = " and ".join(never) if never else "the joints it needs"
+                    skipped[rule.id] = f"{unseen} not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
+                continue
+            rules[rule.id], fields[rule.id], fired[rule.id] = self._rule_measure(
+                rule, features, timestamps_ms, rom_pct, duration_ms
+            )
         return RepMeasures(
             deviation={part: float(diff[:, cols].mean()) for part, cols in self.part_columns.items()},
             rom_pct=rom_pct,
@@ -150,6 +189,8 @@ class RepScorer:
             jerk=_jerk(scored),
             rules=rules,
             fields=fields,
+            fired=fired,
+            skipped=skipped,
         )
 
     def score(
@@ -160,6 +201,7 @@ class RepScorer:
         frames: np.ndarray,
         turn: int,
         alignment: Alignment,
+        visibility: np.ndarray | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -170,10 +212,13 @@ class RepScorer:
             frames: ``(n,)`` frame indices in the stream.
             turn: position of the turning point within the rep (0-based).
             alignment: DTW of ``features[:, columns]`` against ``self.template``.
+            visibility: ``(n, 17)`` joint confidences of the frames (H36M order; 0 where a frame's
+                features are held from an earlier one); a rule whose joints were not seen is skipped,
+                never judged on guessed joints. None: every joint counts as seen.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
-        m = self.measure(features, timestamps_ms, turn, alignment)
+        m = self.measure(features, timestamps_ms, turn, alignment, visibility)
         tol = self.tolerances
         part_scores = {
             part: round(
@@ -183,10 +228,7 @@ class RepScorer:
             )
             for part, dev in m.deviation.items()
         }
-        if m.tempo < tol.tempo_min:
-            tempo_score = max(0.0, 100.0 - 200.0 * (tol.tempo_min - m.tempo))
-        else:
-            tempo_score = max(0.0, 100.0 - 50.0 * max(0.0, m.tempo - tol.tempo_max))
+        tempo_score = self._tempo_score(m.duration_ms / 1000)
         symmetry = max(0.0, m.symmetry)
         jerk_ok = self._template_jerk if tol.jerk is None else tol.jerk
         stability = 100.0 * min(1.0, (jerk_ok + 0.5) / (m.jerk + 0.5))
@@ -197,7 +239,7 @@ class RepScorer:
             "symmetry": max(0.0, 100.0 - 4.0 * max(0.0, symmetry - tol.symmetry_deg)),
             "stability": stability,
         }
-        faults = [self._fault(rule, m) for rule in self.rules if self._fires(rule, m.rules[rule.id])]
+        faults = [self._fault(rule, m) for rule in self.rules if m.fired[rule.id]]
         faults.sort(key=lambda f: f.severity != "safety")
         return RepResult(
             index=index,
@@ -224,19 +266,24 @@ class RepScorer:
             symmetry_deg=round(symmetry, 2),
             stability=round(stability, 1),
             faults=tuple(faults),
+            checks_skipped=dict(m.skipped),
         )
 
-    @staticmethod
-    def _fires(rule: FaultRule, measure: float) -> bool:
-        if rule.kind == "rom":
-            return measure < rule.threshold
-        if rule.kind == "tempo":
-            return not rule.min_ratio <= measure <= rule.max_ratio
-        return measure > rule.threshold
+    def _tempo_score(self, duration_s: float) -> float:
+        """100 inside the bounds: the prescribed tempo's ratio window, or the general duration bounds."""
+        tempo_s = self.reference.spec.tempo_s
+        if tempo_s is not None:
+            ratio, lo, hi = duration_s / tempo_s, self.tolerances.tempo_min, self.tolerances.tempo_max
+        else:
+            ratio, (lo, hi) = duration_s, self._tempo_bounds_s
+        if ratio < lo:
+            return max(0.0, 100.0 - 200.0 * (lo - ratio) / lo)
+        return max(0.0, 100.0 - 50.0 * max(0.0, ratio - hi) / hi) if np.isfinite(hi) else 100.0
 
     @staticmethod
     def _fault(rule: FaultRule, m: RepMeasures) -> Fault:
         fields = m.fields[rule.id]
+        phase = fields.get("phase")
         return Fault(
             id=rule.id,
             message=rule.message.format(**fields),
@@ -246,26 +293,84 @@ class RepScorer:
             body_parts=rule.body_parts,
             kind=rule.kind,
             details={k: round(float(v), 2) if not isinstance(v, str) else v for k, v in fields.items()},
+            phase=str(phase) if phase is not None else None,
+        )
+
+    def _offset(
+        self,
+        rule: FaultRule,
+        features: np.ndarray,
+        timestamps_ms: np.ndarray,
+        phases: dict[Phase, np.ndarray],
+        valid: np.ndarray | None,
+    ) -> tuple[float, dict[str, float | str], bool]:
+        """Judge an offset rule in each of its phases (on the frames where its joints were seen);
+        report the worst phase, a firing one first. No ``phase`` in the fields: nothing could be judged."""
+        col = int(feature_by_name(rule.feature))
+        signal = rule.direction * features[:, col]
+        template = rule.direction * self.template_all[:, col]
+        candidates = []
+        for phase in rule.phases:
+            value = held_worst(signal, timestamps_ms, phases[phase], valid)
+            if not np.isfinite(value):
+                continue
+            ref = held_worst(template, self._template_ts, self._template_phases[phase])
+            excess = value - ref if np.isfinite(ref) else np.nan
+            fires = (rule.limit is None or value > rule.limit) and (
+                not rule.relative or (np.isfinite(excess) and excess > rule.threshold)
+            )
+            candidates.append((fires, value, phase, ref, excess))
+        if not candidates:
+            return float("nan"), {"value": float("nan"), "reference": float("nan"), "delta": float("nan")}, False
+        fires, value, phase, ref, excess = max(candidates, key=lambda c: (c[0], c[1]))
+        excesses = [c[4] for c in candidates if np.isfinite(c[4])]
+        measure = max(excesses) if rule.relative and excesses else float("nan")
+        if rule.relative:  # against the reference's own value in that phase
+            reference, delta = ref, excess
+        else:  # against the absolute bound
+            assert rule.limit is not None
+            reference, delta = rule.limit, value - rule.limit
+        fields: dict[str, float | str] = {
+            "value": value,
+            "reference": reference,
+            "delta": delta,
+            "phase": phase,
+            "where": PHASE_WORDS[phase],
+        }
+        return measure, fields, fires
+
+    def _tempo(self, rule: FaultRule, duration_ms: float) -> tuple[float, dict[str, float | str], bool]:
+        seconds = duration_ms / 1000
+        tempo_s = self.reference.spec.tempo_s
+        if tempo_s is not None:
+            ratio = seconds / tempo_s
+            fires = not rule.min_ratio <= ratio <= rule.max_ratio
+            fields: dict[str, float | str] = {"value": seconds, "reference": tempo_s, "delta": abs(seconds - tempo_s)}
+            return ratio, {**fields, "ratio": ratio}, fires
+        bound = rule.min_s if rule.min_s > 0 else rule.max_s
+        fires = not rule.min_s <= seconds <= rule.max_s
+        ratio = seconds / max(self._template_ms / 1000, 1e-6)
+        return (
+            float("nan"),
+            {"value": seconds, "reference": bound, "delta": abs(seconds - bound), "ratio": ratio},
+            fires,
         )
 
     def _rule_measure(
-        self, rule: FaultRule, features: np.ndarray, timestamps_ms: np.ndarray, turn: int, rom_pct: float, tempo: float
-    ) -> tuple[float, dict[str, float | str]]:
-        if rule.kind == "offset":
-            col = int(feature_by_name(rule.feature))
-            if rule.at == "turn":
-                value = _turn_window(features, turn, col)
-                ref = _turn_window(self.template_all, self._template_turn, col)
-            elif rule.at == "max":
-                value, ref = float(np.max(features[:, col])), float(np.max(self.template_all[:, col]))
-            else:
-                value, ref = float(np.min(features[:, col])), float(np.min(self.template_all[:, col]))
-            return rule.direction * (value - ref), {"value": value, "reference": ref, "delta": abs(value - ref)}
+        self,
+        rule: FaultRule,
+        features: np.ndarray,
+        timestamps_ms: np.ndarray,
+        rom_pct: float,
+        duration_ms: float,
+    ) -> tuple[float, dict[str, float | str], bool]:
+        """(what the relative threshold applies to, the message's fields, whether the rule fires) of a
+        rule over the whole rep (range of motion, tempo, symmetry, lag)."""
         if rule.kind == "rom":
-            return rom_pct, {"value": rom_pct, "reference": 100.0, "delta": 100.0 - rom_pct}
+            fields: dict[str, float | str] = {"value": rom_pct, "reference": 100.0, "delta": 100.0 - rom_pct}
+            return rom_pct, fields, rom_pct < rule.threshold
         if rule.kind == "tempo":
-            value, ref = tempo * self._template_ms / 1000, self._template_ms / 1000
-            return tempo, {"value": value, "reference": ref, "delta": abs(value - ref), "ratio": tempo}
+            return self._tempo(rule, duration_ms)
         a, b = (int(f) for f in SYMMETRIC_PAIRS[rule.pair])
         rep_diff = float(np.mean(np.abs(features[:, a] - features[:, b])))
         ref_diff = float(np.mean(np.abs(self.template_all[:, a] - self.template_all[:, b])))
@@ -273,23 +378,32 @@ class RepScorer:
         frame_ms = float(np.median(np.diff(timestamps_ms))) if len(timestamps_ms) > 1 else 33.3
         if rule.kind == "lag":
             seconds = abs(lag) * frame_ms / 1000
-            return seconds, {
-                "value": seconds,
-                "reference": 0.0,
-                "delta": seconds,
+            return (
+                seconds,
+                {
+                    "value": seconds,
+                    "reference": 0.0,
+                    "delta": seconds,
+                    "side": "left" if lag > 0 else "right",
+                    "other": "right" if lag > 0 else "left",
+                    "lag": seconds,
+                    "difference": float(np.max(np.abs(features[:, a] - features[:, b]))),
+                },
+                seconds > rule.threshold,
+            )
+        excess = rep_diff - ref_diff
+        return (
+            excess,
+            {
+                "value": float(np.max(np.abs(features[:, a] - features[:, b]))),
+                "reference": ref_diff,
+                "delta": excess,
                 "side": "left" if lag > 0 else "right",
                 "other": "right" if lag > 0 else "left",
-                "lag": seconds,
-                "difference": float(np.max(np.abs(features[:, a] - features[:, b]))),
-            }
-        return rep_diff - ref_diff, {
-            "value": float(np.max(np.abs(features[:, a] - features[:, b]))),
-            "reference": ref_diff,
-            "delta": rep_diff - ref_diff,
-            "side": "left" if lag > 0 else "right",
-            "other": "right" if lag > 0 else "left",
-            "lag": abs(lag) * frame_ms / 1000,
-        }
+                "lag": abs(lag) * frame_ms / 1000,
+            },
+            excess > rule.threshold,
+        )
 
 
 def summarize(results: list[RepResult]) -> SetSummary:

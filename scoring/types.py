@@ -32,6 +32,9 @@ class Fault:
     details: dict[str, float | str] = field(default_factory=dict)
     """Every field the rule's message was formatted with (``value``, ``reference``, ``delta``, and
     ``side``/``other``/``lag`` for left-right rules), numbers rounded to 2 decimals."""
+    phase: str | None = None
+    """Where in the rep it was measured (``descent``, ``bottom``, ``ascent``, ``top``, ``rep``; see
+    ``scoring.phases``); None for rules over the whole rep's shape (depth, tempo, symmetry, lag)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class RepResult:
     """0-100: how steady the non-moving angles stayed compared with the reference (100 = as steady)."""
     faults: tuple[Fault, ...] = field(default=())
     """Named faults, safety first."""
+    checks_skipped: dict[str, str] = field(default_factory=dict)
+    """Fault rules that could not be judged on this rep, by id, with the reason (e.g. the ankles were
+    not visible): no fault is claimed, and none is denied."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

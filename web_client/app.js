@@ -242,11 +242,16 @@ function addRep(rep) {
   const faults = rep.faults.length
     ? `<ul>${rep.faults.map((f) => `<li data-severity="${f.severity}">${escapeText(f.message)}</li>`).join("")}</ul>`
     : "<p class=\"meta\">no faults</p>";
+  const skipped = Object.entries(rep.checks_skipped || {});
+  const notJudged = skipped.length
+    ? `<p class="meta not-judged">not judged: ${skipped.map(([id, why]) => `${escapeText(id.replaceAll("_", " "))} (${escapeText(why)})`).join("; ")}</p>`
+    : "";
   card.innerHTML =
     `<header><span>Rep ${rep.rep}</span><span class="score ${scoreClass(rep.score)}">${rep.score.toFixed(0)}</span></header>` +
     `<div class="meta">range ${rep.rom_pct.toFixed(0)}% · ${rep.duration_s.toFixed(1)} s ` +
     `(down ${rep.down_s.toFixed(1)} / up ${rep.up_s.toFixed(1)}) · stability ${rep.stability.toFixed(0)}</div>` +
-    faults;
+    faults +
+    notJudged;
   ui.reps.append(card);
 }
 

@@ -29,7 +29,11 @@ function repTable(reps) {
   $("rep-table").querySelector("tbody").replaceChildren(
     ...reps.map((rep) => {
       const row = document.createElement("tr");
-      const faults = rep.faults.length ? rep.faults.map((f) => text(f.message)).join("<br>") : "<span class=\"muted\">none</span>";
+      const found = rep.faults.length ? rep.faults.map((f) => text(f.message)).join("<br>") : "<span class=\"muted\">none</span>";
+      const skipped = Object.entries(rep.checks_skipped || {});
+      const faults = found + (skipped.length
+        ? `<br><span class="muted">not judged: ${skipped.map(([id, why]) => text(`${id.replaceAll("_", " ")} (${why})`)).join("; ")}</span>`
+        : "");
       row.innerHTML =
         `<td>${rep.index}</td><td>${(rep.start_ms / 1000).toFixed(1)} s</td>` +
         `<td class="${scoreClass(rep.score)}">${rep.score.toFixed(1)}</td><td>${rep.rom_pct.toFixed(0)}%</td>` +
