@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from lifting.types import Pose2D
 from realtime.guidance import AdviceCode
 from scoring.coach.writer import Tip
-from scoring.types import PostureState, RepResult, SetSummary
+from scoring.types import PostureState, RepDiscarded, RepResult, SetSummary
 
 
 class _Event:
@@ -70,6 +70,19 @@ class RepEvent(_Event):
 
 
 @dataclass(frozen=True)
+class NotCountedEvent(_Event):
+    """A movement that started like a rep but did not count: every field of ``RepDiscarded``
+    (``start_ms``, ``reason`` with the measured value and what to do, ``end_ms``, ``depth_pct``)."""
+
+    type: ClassVar[str] = "not_counted"
+    discarded: RepDiscarded
+    """The movement."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, **self.discarded.as_dict()}
+
+
+@dataclass(frozen=True)
 class TipEvent(_Event):
     """Coaching text: every field of ``Tip`` (text, kind, persona, rep, fault, value, severity, source, note)."""
 
@@ -93,7 +106,7 @@ class StatusEvent(_Event):
     message: str
     """What the user should do now."""
     advice: AdviceCode | None
-    """Camera hint: step_back | come_closer | turn_side_on, or null."""
+    """Camera hint: step_back | come_closer | change_view (the exercise is not coached from this view), or null."""
     rep_in_progress: int | None
     """Number of the rep under way, if any."""
     notice: str | None
@@ -125,20 +138,28 @@ class StatusEvent(_Event):
 
 @dataclass(frozen=True)
 class SummaryEvent(_Event):
-    """At the end of the set: every field of ``SetSummary``, ``results`` and ``reason``."""
+    """At the end of the set: every field of ``SetSummary``, ``results``, ``movements_not_counted`` and ``reason``."""
 
     type: ClassVar[str] = "summary"
     summary: SetSummary
     """The set at a glance."""
     results: tuple[RepResult, ...]
     """Every rep, as in ``rep`` events."""
+    movements_not_counted: tuple[RepDiscarded, ...]
+    """Every movement that started like a rep but did not count (``not_counted`` is their number):
+    ``start_ms``, ``end_ms``, ``reason``, ``depth_pct``."""
     reason: str | None
     """Why the session ended."""
 
     def as_json(self) -> dict[str, Any]:
-        results = [r.as_dict() for r in self.results]
-        return {"type": self.type, **self.summary.as_dict(), "results": results, "reason": self.reason}
+        return {
+            "type": self.type,
+            **self.summary.as_dict(),
+            "results": [r.as_dict() for r in self.results],
+            "movements_not_counted": [d.as_dict() for d in self.movements_not_counted],
+            "reason": self.reason,
+        }
 
 
-ServerEvent = PoseEvent | RepEvent | TipEvent | StatusEvent | SummaryEvent
+ServerEvent = PoseEvent | RepEvent | NotCountedEvent | TipEvent | StatusEvent | SummaryEvent
 """Everything a session's WebSocket carries to the browser."""

@@ -4,9 +4,9 @@ Pure and synchronous: ``add_2d``/``add_3d`` per frame, ``advice()`` for the curr
 use the last ``history`` frames (a majority or a median), so one bad frame does not flip the hint.
 
 Thresholds were measured on the real clips (../shared/media, MediaPipe 2D + world landmarks): the
-hip-and-shoulder line points along the camera's depth axis (|z| / length of the left-right vector)
-at 0.80-0.97 (5th-95th percentile) in the two side-view clips and at 0.29-0.67 in the front-view
-push-up clip; the person's box spans 30-70 % of the picture's longer side when framed well.
+person's box spans 30-70 % of the picture's longer side when framed well. The camera view comes
+from ``scoring.view`` (its thresholds are documented there); it is held until another view has the
+majority of the last second, so the advice does not flicker.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import numpy as np
 
 from lifting.joints import H36M
 from lifting.types import Pose2D, Pose3D
+from scoring.view import VIEW_WORDS, BodyAxis, CameraView, ViewTracker
 
-AdviceCode = Literal["step_back", "come_closer", "turn_side_on"]
+AdviceCode = Literal["step_back", "come_closer", "change_view"]
 
 _EXTREMITIES = (H36M.HEAD, H36M.L_ANKLE, H36M.R_ANKLE, H36M.L_WRIST, H36M.R_WRIST)
 
@@ -39,16 +40,18 @@ class Advice:
 class FramingOptions:
     """Thresholds of ``FramingMonitor``."""
 
-    side_view: bool
-    """The exercise is filmed side on (the reference's camera guidance says so)."""
+    views: tuple[CameraView, ...]
+    """The camera views the exercise is coached from (``ExerciseSpec.views``)."""
+    gravity: BodyAxis = "up"
+    """The body axis that is vertical in the exercise (``Reference.gravity``)."""
     history: int = 15
     """Frames the decisions look back over."""
     edge_margin: float = 0.01
     """A joint closer than this fraction of the picture to its border counts as cut off."""
     min_extent: float = 0.25
     """Below this fraction of the picture's longer side, the person is too far away."""
-    min_side_depth: float = 0.6
-    """Median |z| / length of the left-right body axis below this means the camera sees the front."""
+    view_history: int = 30
+    """Frames the view decision looks back over (about 1 s at 30 fps)."""
 
 
 class FramingMonitor:
@@ -58,7 +61,7 @@ class FramingMonitor:
         self.options = options
         self._cut: deque[bool] = deque(maxlen=options.history)
         self._small: deque[bool] = deque(maxlen=options.history)
-        self._depth: deque[float] = deque(maxlen=options.history * 2)
+        self.view = ViewTracker(options.gravity, options.view_history)
 
     def add_2d(self, pose: Pose2D) -> None:
         """The next frame's 2D pose (pixels in ``pose.image_size``)."""
@@ -82,13 +85,7 @@ class FramingMonitor:
 
     def add_3d(self, pose: Pose3D) -> None:
         """The next lifted pose (camera axes, metres)."""
-        if not pose.detected:
-            return
-        joints = pose.joints
-        axis = (joints[H36M.L_SHOULDER] - joints[H36M.R_SHOULDER]) + (joints[H36M.L_HIP] - joints[H36M.R_HIP])
-        length = float(np.linalg.norm(axis))
-        if length > 1e-6 and np.isfinite(length):
-            self._depth.append(abs(float(axis[2])) / length)
+        self.view.add(pose.joints if pose.detected else None)
 
     def advice(self) -> Advice | None:
         """The most important hint now, or None when the framing is fine."""
@@ -96,18 +93,16 @@ class FramingMonitor:
             return Advice("step_back", "step back: your head, hands and feet must stay in the picture")
         if _majority(self._small):
             return Advice("come_closer", "come closer: you are small in the picture")
-        if (
-            self.options.side_view
-            and len(self._depth) >= self.options.history
-            and float(np.median(self._depth)) < self.options.min_side_depth
-        ):
-            return Advice("turn_side_on", "turn side on to the camera")
+        view = self.view.view
+        if view is not None and view not in self.options.views:
+            wanted = " or ".join(VIEW_WORDS[v] for v in self.options.views)
+            return Advice("change_view", f"the camera sees you {VIEW_WORDS[view]}: film this exercise {wanted}")
         return None
 
     def reset(self) -> None:
         self._cut.clear()
         self._small.clear()
-        self._depth.clear()
+        self.view.reset()
 
 
 def _majority(flags: deque[bool]) -> bool:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lifting.lifter import Lifter
@@ -78,8 +78,10 @@ class SessionManager:
         reference_loader: Callable[[str], Reference],
         tips: TipService,
         on_ended: Callable[[Session], None] | None = None,
+        alternatives: Callable[[str], Sequence[Reference]] = lambda name: (),
     ) -> None:
         self.options = options
+        self._alternatives = alternatives
         self.tips = tips
         self._on_ended = on_ended
         self.lifter = lifter
@@ -140,12 +142,18 @@ class SessionManager:
         self._reserved += 1
         try:
             reference = await asyncio.to_thread(self._reference_loader, exercise)
+            others = await asyncio.to_thread(self._alternatives, exercise)
             backend = await asyncio.to_thread(self._backend_factory)
         finally:
             self._reserved -= 1
-        framing = FramingMonitor(FramingOptions(side_view=reference.spec.views == ("side",)))
+        framing = FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity))
         pipeline = LivePipeline(
-            backend, self.lifter.stream(self.lookahead), ScoringCore(reference), tips, framing, self.options.max_side
+            backend,
+            self.lifter.stream(self.lookahead),
+            ScoringCore(reference, alternatives=others),
+            tips,
+            framing,
+            self.options.max_side,
         )
         session = Session(exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake)
         self._sessions[session.id] = session

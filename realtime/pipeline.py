@@ -14,7 +14,7 @@ from lifting.lifter import LiftStream
 from lifting.pose2d import PoseBackend
 from lifting.types import Pose2D, Pose3D
 from lifting.window import Window
-from realtime.events import RepEvent, SummaryEvent, TipEvent
+from realtime.events import NotCountedEvent, RepEvent, SummaryEvent, TipEvent
 from realtime.guidance import Advice, FramingMonitor
 from realtime.ingest import IncomingFrame, to_rgb
 from realtime.outbox import Outgoing
@@ -24,6 +24,7 @@ from scoring.core import ScoringCore
 from scoring.score import summarize
 from scoring.types import (
     CoachEvent,
+    ExerciseMismatch,
     PostureChanged,
     PostureState,
     RepDiscarded,
@@ -108,7 +109,8 @@ class LivePipeline:
 
     def summary(self) -> SetSummary:
         """The set so far at a glance."""
-        return summarize(self.core.results)
+        looks_like = self.core.mismatch.looks_like if self.core.mismatch is not None else None
+        return summarize(self.core.results, len(self.core.not_counted), looks_like)
 
     def advice(self) -> Advice | None:
         """The camera hint now, or None."""
@@ -150,12 +152,17 @@ class LivePipeline:
                 self.rep_in_progress = None
                 self.notice = f"not counted: {event.reason}"
                 self.changed = True
+                out.append(Outgoing(NotCountedEvent(event)))
+            elif isinstance(event, ExerciseMismatch):
+                self.notice = event.message
+                self.changed = True
             elif isinstance(event, PostureChanged):
                 self.posture = event.state
                 self.posture_message = event.message
                 self.changed = True
             elif isinstance(event, SetFinished):
                 self.rep_in_progress = None
-                out.append(Outgoing(SummaryEvent(event.summary, tuple(self.core.results), reason)))
+                summary = SummaryEvent(event.summary, tuple(self.core.results), tuple(self.core.not_counted), reason)
+                out.append(Outgoing(summary))
             out.extend(Outgoing(TipEvent(tip)) for tip in self.tips.add(event))
         return out

@@ -10,7 +10,9 @@ the reference's template rep. When the rep ends, the alignment is closed and the
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,7 @@ from scoring.reps import RepSegmenter, SegmentEvent
 from scoring.score import RepScorer, summarize
 from scoring.types import (
     CoachEvent,
+    ExerciseMismatch,
     PostureChanged,
     RepDiscarded,
     RepResult,
@@ -34,6 +37,7 @@ from scoring.types import (
     SetFinished,
     SetSummary,
 )
+from scoring.view import VIEW_WORDS, CameraView, classify, majority_view
 
 
 def warm_up() -> None:
@@ -52,12 +56,41 @@ class _Frame:
     timestamp_ms: float
     features: np.ndarray | None  # (NUM_FEATURES,) or None before anybody was seen
     visibility: np.ndarray  # (17,) joint confidence; 0 where the frame's features are held from an earlier one
+    view: CameraView | None  # where the camera saw this frame from (None without a person)
+
+
+@dataclass
+class _Watcher:
+    """Another exercise's rep counter, run beside the chosen one to recognise a mix-up."""
+
+    reference: Reference
+    segmenter: RepSegmenter
+    driver: int
+    posture: int
+    reps: int = 0
+
+
+MISMATCH_REPS = 2
+"""Reps another exercise must count, while the chosen one counts none, before the user is told live
+(two, so one stray movement that happens to fit is not enough); at the end of a set one is enough."""
+
+
+def _article(name: str) -> str:
+    word = name.lower()
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 class ScoringCore:
-    """Counts and scores the reps of one set against one reference."""
+    """Counts and scores the reps of one set against one reference.
 
-    def __init__(self, reference: Reference, max_rep_frames: int = 2400) -> None:
+    ``alternatives``: the other exercises; their rep counters run beside (a few microseconds a frame)
+    so that a set that counts nothing but clearly is another exercise says so (``ExerciseMismatch``)
+    instead of a silent "0 reps".
+    """
+
+    def __init__(
+        self, reference: Reference, max_rep_frames: int = 2400, alternatives: Sequence[Reference] = ()
+    ) -> None:
         self.reference = reference
         self.scorer = RepScorer(reference)
         self.segmenter = RepSegmenter(reference.segmenter_options())
@@ -70,6 +103,23 @@ class ScoringCore:
         self._rep_start = -1
         self.results: list[RepResult] = []
         """Every rep scored so far, in order."""
+        self.not_counted: list[RepDiscarded] = []
+        """Every movement that started like a rep but did not count, in order."""
+        self._gravity = reference.gravity
+        self.view_counts: Counter[CameraView] = Counter()
+        """Frames with a person, by camera view."""
+        self.mismatch: ExerciseMismatch | None = None
+        """Set once the movement was recognised as another exercise."""
+        self._watchers = [
+            _Watcher(
+                other,
+                RepSegmenter(other.segmenter_options()),
+                int(feature_by_name(other.spec.driver)),
+                int(feature_by_name(other.spec.posture_feature)),
+            )
+            for other in alternatives
+            if other.spec.name != reference.spec.name
+        ]
 
     def add(self, pose: Pose3D) -> list[CoachEvent]:
         """The next frame's 3D pose (frames in order; undetected frames too)."""
@@ -82,7 +132,10 @@ class ScoringCore:
             features = None
         held = features if features is not None else self._last_features
         visibility = _UNSEEN if features is None else (pose.scores if pose.scores is not None else _SEEN)
-        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility))
+        view = classify(pose.joints, self._gravity) if features is not None else None
+        if view is not None:
+            self.view_counts[view] += 1
+        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])
         driver = float(features[self._driver]) if features is not None else None
@@ -90,17 +143,57 @@ class ScoringCore:
         out: list[CoachEvent] = []
         for event in self.segmenter.add(index, pose.timestamp_ms, driver, posture):
             out.extend(self._handle(event, pose.timestamp_ms))
+        for watcher in self._watchers:
+            other_driver = float(features[watcher.driver]) if features is not None else None
+            other_posture = float(features[watcher.posture]) if features is not None else None
+            watcher.reps += sum(
+                e.kind == "end" for e in watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture)
+            )
+        out.extend(self._check_mismatch(MISMATCH_REPS, pose.timestamp_ms))
         return out
+
+    def unsupported_view(self) -> str | None:
+        """A warning when most frames with a person came from a view the exercise is not coached from."""
+        if not self.view_counts:
+            return None
+        view, count = self.view_counts.most_common(1)[0]
+        spec = self.reference.spec
+        if view in spec.views or count * 2 <= sum(self.view_counts.values()):
+            return None
+        words = [VIEW_WORDS[v] for v in spec.views]
+        supported = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+        return f"the camera saw you {VIEW_WORDS[view]}: {spec.display_name} is coached {supported}"
+
+    def _check_mismatch(self, reps_needed: int, timestamp_ms: float) -> list[CoachEvent]:
+        """Another exercise counted ``reps_needed`` reps while the chosen one counted none: say so, once."""
+        if self.mismatch is not None or self.results or not self._watchers:
+            return []
+        best = max(self._watchers, key=lambda w: w.reps)
+        if best.reps < reps_needed:
+            return []
+        own, other = self.reference.spec.display_name, best.reference.spec.display_name
+        self.mismatch = ExerciseMismatch(
+            exercise=self.reference.spec.name,
+            looks_like=best.reference.spec.name,
+            message=f"this looks like {_article(other)}, not {_article(own)}: pick {other} to count it",
+            timestamp_ms=timestamp_ms,
+        )
+        return [self.mismatch]
 
     def finish(self) -> list[CoachEvent]:
         """End of the set. A rep already on its way back to the start posture is complete and is
         scored; one still before its turning point is not counted. The last event is
         ``SetFinished`` with the summary. The core is then ready for a new set."""
         out: list[CoachEvent] = []
+        last_ms = self._recent[-1].timestamp_ms if self._recent else 0.0
         for event in self.segmenter.flush():
-            out.extend(self._handle(event, self._recent[-1].timestamp_ms))
+            out.extend(self._handle(event, last_ms))
+        for watcher in self._watchers:
+            watcher.reps += sum(e.kind == "end" for e in watcher.segmenter.flush())
+        out.extend(self._check_mismatch(1, last_ms))
         self._rep_start = -1
-        out.append(SetFinished(summarize(self.results)))
+        looks_like = self.mismatch.looks_like if self.mismatch is not None else None
+        out.append(SetFinished(summarize(self.results, len(self.not_counted), looks_like)))
         return out
 
     def _frames_since(self, start: int) -> list[_Frame]:
@@ -129,13 +222,17 @@ class ScoringCore:
                 turn=next(i for i, f in enumerate(rows) if f.index >= event.bottom_frame),
                 alignment=alignment,
                 visibility=np.stack([f.visibility for f in rows]),
+                view=majority_view([f.view for f in rows]),
             )
             self.results.append(result)
             return [RepScored(result)]
         if event.kind == "discard":
             start_ms = self._frames_since(event.start_frame)[0].timestamp_ms if event.start_frame >= 0 else timestamp_ms
             self._rep_start = -1
-            return [RepDiscarded(start_ms, event.state)]
+            depth = round(100.0 * event.peak_progress, 1) if math.isfinite(event.peak_progress) else None
+            discarded = RepDiscarded(start_ms, event.state, timestamp_ms, depth)
+            self.not_counted.append(discarded)
+            return [discarded]
         return [PostureChanged(event.state, timestamp_ms, self._guidance(event.state))]  # type: ignore[arg-type]
 
     def _guidance(self, state: str) -> str:
@@ -159,23 +256,41 @@ class Analysis:
     """The set summary."""
     events: list[CoachEvent]
     """Everything the core emitted, in order."""
+    not_counted: list[RepDiscarded]
+    """Movements that did not count, with their reasons."""
+    mismatch: ExerciseMismatch | None
+    """The other exercise the movement looked like, when the chosen one counted nothing."""
+    warnings: list[str]
+    """What the user should know about the recording: a mix-up of exercises, an unsupported view."""
 
 
-def analyze_poses(reference: Reference, poses: list[Pose3D]) -> Analysis:
+def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Sequence[Reference] = ()) -> Analysis:
     """Batch mode over 3D poses: the same ``ScoringCore.add`` loop as live mode."""
-    core = ScoringCore(reference)
+    core = ScoringCore(reference, alternatives=alternatives)
     events: list[CoachEvent] = []
     for pose in poses:
         events.extend(core.add(pose))
     events.extend(core.finish())
     assert isinstance(events[-1], SetFinished)
-    return Analysis(reference.spec.name, list(core.results), events[-1].summary, events)
+    warnings = [core.mismatch.message] if core.mismatch is not None else []
+    view = core.unsupported_view()
+    if view is not None and core.mismatch is None:
+        warnings.append(view)
+    return Analysis(
+        reference.spec.name,
+        list(core.results),
+        events[-1].summary,
+        events,
+        list(core.not_counted),
+        core.mismatch,
+        warnings,
+    )
 
 
-def analyze_track(reference: Reference, track: PoseTrack) -> Analysis:
+def analyze_track(reference: Reference, track: PoseTrack, alternatives: Sequence[Reference] = ()) -> Analysis:
     """Batch mode over a pose track (from ``coach poses`` or ``PosePipeline``)."""
     poses = [
         Pose3D(track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]), track.scores[i])
         for i in range(track.frames)
     ]
-    return analyze_poses(reference, poses)
+    return analyze_poses(reference, poses, alternatives)

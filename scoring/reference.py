@@ -12,6 +12,7 @@ Nothing in scoring knows exercise names: the core takes a ``Reference``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feat
 from scoring.phases import PHASES, Phase
 from scoring.reps import RepSegmenter, SegmenterOptions
 from scoring.types import Fault, RepResult
+from scoring.view import JUDGED_VIEWS, VIEWS, BodyAxis, CameraView, gravity_axis
 
 SPEC_FILE = "exercise.json"
 POSES_FILE = "reference.npz"
@@ -68,6 +70,8 @@ class FaultRule:
     """offset: the angle (a ``Feature`` name)."""
     phases: tuple[Phase, ...] = ("bottom",)
     """offset: the phases of the rep it is judged in (``scoring.phases``); the worst one is reported."""
+    views: tuple[CameraView, ...] = JUDGED_VIEWS
+    """Camera views the rule can be judged from; from any other it is skipped, with the reason."""
     direction: Literal[1, -1] = 1
     """offset: +1 flags values above the bounds, -1 below (the directed value is ``direction * angle``)."""
     limit: float | None = None
@@ -95,6 +99,8 @@ class FaultRule:
                 raise ReferenceError(f"fault {self.id!r}: phases must be a non-empty subset of {list(PHASES)}")
             if not self.relative and self.limit is None:
                 raise ReferenceError(f"fault {self.id!r}: an offset rule needs a limit, or relative = true")
+        if not self.views or set(self.views) - set(VIEWS):
+            raise ReferenceError(f"fault {self.id!r}: views must be a non-empty subset of {list(VIEWS)}")
         if self.kind in ("symmetry", "lag") and self.pair not in SYMMETRIC_PAIRS:
             raise ReferenceError(f"fault {self.id!r}: pair must be one of {sorted(SYMMETRIC_PAIRS)}, got {self.pair!r}")
         if self.kind not in ("offset", "rom", "tempo", "symmetry", "lag"):
@@ -118,14 +124,9 @@ class FaultRule:
                 **data,
                 "body_parts": tuple(data.get("body_parts", ())),
                 "phases": tuple(data.get("phases", ("bottom",))),
+                "views": tuple(data.get("views", JUDGED_VIEWS)),
             }
         )
-
-
-View = Literal["side", "front"]
-"""Where the camera sees the person from: ``side`` (sagittal plane) or ``front``."""
-
-VIEWS: tuple[View, ...] = ("side", "front")
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,9 @@ class ExerciseSpec:
     """Largest deviation from the reference's start-posture value of the gate angle."""
     faults: tuple[FaultRule, ...] = ()
     """Fault rules."""
-    views: tuple[View, ...] = ("side",)
-    """Camera views the exercise is filmed from (``side``, ``front``); decisions use this, never ``camera``."""
+    views: tuple[CameraView, ...] = ("side",)
+    """Camera views the exercise can be coached from (``scoring.view``); guidance and warnings use this,
+    never the ``camera`` text."""
     tempo_s: float | None = None
     """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
     None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
@@ -271,6 +273,13 @@ class Reference:
     """(T,) float64, the reference video's timestamps."""
     features: np.ndarray
     """(T, NUM_FEATURES) float64 degrees, from ``poses_3d`` (NaN where nobody was found)."""
+
+    @functools.cached_property
+    def gravity(self) -> BodyAxis:
+        """The body axis that is vertical in this exercise (``up`` standing, ``forward`` in a push-up),
+        from the reference's start postures (filmed with an upright camera)."""
+        starts = self.poses_3d[[s.start for s in self.calibration.reps]]
+        return gravity_axis(starts[np.isfinite(starts).all(axis=(1, 2))])
 
     @property
     def template(self) -> RepSpan:

@@ -136,7 +136,7 @@ class RepSegmenter:
                 elif timestamp_ms - self._last_seen_ms <= o.max_gap_ms:
                     return events  # a short dropout inside a rep is bridged
                 else:
-                    events.append(self._discard(frame, "person lost from view"))
+                    events.append(self._discard(frame, "you left the picture during the rep: stay in view"))
             self._set(events, "no_person", frame)
             self._smoothed = None
             return events
@@ -152,7 +152,11 @@ class RepSegmenter:
                 if self._returning:
                     events.append(self._close())
                 else:
-                    why = "left the exercise posture" if not in_posture else "too slow to be a rep"
+                    why = (
+                        "left the exercise posture"
+                        if not in_posture
+                        else f"too slow to be a rep (over {o.max_duration_ms / 1000:.0f} s)"
+                    )
                     events.append(self._discard(frame, why))
                 self._set(events, "out_of_position", frame)
                 return events
@@ -221,10 +225,10 @@ class RepSegmenter:
         self._state = "ready"
         self._returning = False
         if self._peak < o.min_depth:  # back at the start posture, but this was no rep
-            reason = f"too shallow ({self._peak:.0%} of the reference's range)"
+            reason = f"too shallow: depth {self._peak:.0%} of the reference's, go lower"
             return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
         if self._end_ms - self._start_ms < o.min_duration_ms:
-            reason = f"too short ({(self._end_ms - self._start_ms) / 1000:.2f} s)"
+            reason = f"too quick: {(self._end_ms - self._start_ms) / 1000:.2f} s from start to finish"
             return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
         if not abs(self._end_posture - o.posture_value) <= o.posture_tolerance:
             # The driving angle came back, the body did not (e.g. knees straightened while getting down

@@ -26,6 +26,7 @@ from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, feature_by_name, visib
 from scoring.phases import HOLD_MS, PHASE_WORDS, Phase, held_worst, phase_masks
 from scoring.reference import FaultRule, Reference
 from scoring.types import Fault, RepResult, SetSummary
+from scoring.view import VIEW_WORDS, CameraView
 
 FORM_TOLERANCE_DEG = 6.0
 FORM_SPAN_DEG = 30.0
@@ -142,6 +143,7 @@ class RepScorer:
         turn: int,
         alignment: Alignment,
         visibility: np.ndarray | None = None,
+        view: CameraView | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -167,6 +169,10 @@ class RepScorer:
         skipped: dict[str, str] = {}
         phases = phase_masks(self._progress(features), turn)
         for rule in self.rules:
+            if view is not None and view not in rule.views:
+                rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
+                skipped[rule.id] = f"not judged {VIEW_WORDS[view]}"
+                continue
             if rule.kind == "offset":
                 feature = feature_by_name(rule.feature)
                 valid, never = (None, []) if visibility is None else visible_frames(visibility, feature)
@@ -202,6 +208,7 @@ class RepScorer:
         turn: int,
         alignment: Alignment,
         visibility: np.ndarray | None = None,
+        view: CameraView | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -215,10 +222,12 @@ class RepScorer:
             visibility: ``(n, 17)`` joint confidences of the frames (H36M order; 0 where a frame's
                 features are held from an earlier one); a rule whose joints were not seen is skipped,
                 never judged on guessed joints. None: every joint counts as seen.
+            view: where the camera saw the rep from (``scoring.view``); a rule that cannot be judged
+                from there is skipped. None: unknown, every rule is judged.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
-        m = self.measure(features, timestamps_ms, turn, alignment, visibility)
+        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view)
         tol = self.tolerances
         part_scores = {
             part: round(
@@ -267,6 +276,7 @@ class RepScorer:
             stability=round(stability, 1),
             faults=tuple(faults),
             checks_skipped=dict(m.skipped),
+            view=view,
         )
 
     def _tempo_score(self, duration_s: float) -> float:
@@ -406,14 +416,15 @@ class RepScorer:
         )
 
 
-def summarize(results: list[RepResult]) -> SetSummary:
-    """The set summary: count, mean/best/worst score, trend over the set, most frequent fault."""
+def summarize(results: list[RepResult], not_counted: int = 0, looks_like: str | None = None) -> SetSummary:
+    """The set summary: count, mean/best/worst score, trend over the set, most frequent fault; how many
+    movements did not count, and the exercise the movement looked like instead (if any)."""
     counts: dict[str, int] = {}
     for result in results:
         for fault_id in {f.id for f in result.faults}:
             counts[fault_id] = counts.get(fault_id, 0) + 1
     if not results:
-        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {})
+        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {}, not_counted, looks_like)
     scores = np.array([r.score for r in results])
     slope = float(np.polyfit(np.arange(len(scores)), scores, 1)[0]) if len(scores) >= 3 else 0.0
     trend = "n/a" if len(scores) < 3 else ("improving" if slope > 1 else "declining" if slope < -1 else "steady")
@@ -428,4 +439,6 @@ def summarize(results: list[RepResult]) -> SetSummary:
         most_frequent_fault=top[0],
         most_frequent_fault_count=top[1],
         fault_counts=counts,
+        not_counted=not_counted,
+        looks_like=looks_like,
     )

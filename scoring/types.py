@@ -79,7 +79,9 @@ class RepResult:
     """Named faults, safety first."""
     checks_skipped: dict[str, str] = field(default_factory=dict)
     """Fault rules that could not be judged on this rep, by id, with the reason (e.g. the ankles were
-    not visible): no fault is claimed, and none is denied."""
+    not visible, or the view does not show it): no fault is claimed, and none is denied."""
+    view: str | None = None
+    """Where the camera saw the rep from (side, oblique, front, back, overhead; ``scoring.view``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -108,6 +110,10 @@ class SetSummary:
     """In how many reps it was seen."""
     fault_counts: dict[str, int]
     """Reps per fault id."""
+    not_counted: int = 0
+    """Movements that started like a rep but did not count (each reported with its reason)."""
+    looks_like: str | None = None
+    """Another exercise the set's movement matched, when the chosen one counted nothing."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -134,12 +140,35 @@ class RepScored:
 
 @dataclass(frozen=True)
 class RepDiscarded:
-    """A movement that looked like a rep's start but did not count."""
+    """A movement that looked like a rep's start but did not count: every one is reported."""
 
     start_ms: float
     """Timestamp where it began."""
     reason: str
-    """Why it was not counted (too shallow, too short, posture lost, person lost)."""
+    """Why it was not counted, with the measured value and what to do (e.g. "too shallow: depth 48%
+    of the reference's, go lower")."""
+    end_ms: float | None = None
+    """Timestamp where it was given up (None when unknown)."""
+    depth_pct: float | None = None
+    """How deep it went, percent of the reference's range (None when unknown)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ExerciseMismatch:
+    """The movement looks like another exercise than the one chosen (that one counts reps, this does not)."""
+
+    exercise: str
+    """The exercise chosen."""
+    looks_like: str
+    """The exercise the movement matches."""
+    message: str
+    """What to tell the user, e.g. "this looks like a squat, not a push-up: pick Squat to count it"."""
+    timestamp_ms: float
+    """When it became clear."""
 
 
 PostureState = Literal["no_person", "out_of_position", "ready", "in_rep"]
@@ -165,5 +194,5 @@ class SetFinished:
     """The set summary."""
 
 
-CoachEvent = RepStarted | RepScored | RepDiscarded | PostureChanged | SetFinished
+CoachEvent = RepStarted | RepScored | RepDiscarded | ExerciseMismatch | PostureChanged | SetFinished
 """Everything ``ScoringCore.add`` can emit."""

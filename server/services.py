@@ -34,7 +34,7 @@ from scoring.coach.persona import Persona, PersonaLibrary
 from scoring.coach.select import TipOptions
 from scoring.coach.writer import TipService
 from scoring.core import warm_up
-from scoring.reference import Reference, load_reference
+from scoring.reference import Reference, ReferenceError, list_exercises, load_reference
 from scoring.score import summarize
 from server.jobs.runner import JobOptions, JobRunner
 from server.jobs.store import Store
@@ -133,6 +133,17 @@ class References:
                 self._cache[name] = load_reference(self._folder, name)
             return self._cache[name]
 
+    def others(self, name: str) -> list[Reference]:
+        """Every other exercise that loads (to recognise a mix-up; a broken folder is left out)."""
+        out = []
+        for other in list_exercises(self._folder):
+            if other != name:
+                try:
+                    out.append(self(other))
+                except ReferenceError:
+                    log.warning("reference %s does not load; it is left out of exercise recognition", other)
+        return out
+
 
 # -- the running services --------------------------------------------------------------------------
 
@@ -222,6 +233,7 @@ async def running_services(
         lambda: make_backend(settings),
         references,
         service,
+        alternatives=references.others,
     )
     for job in await asyncio.to_thread(store.recover):
         runner.submit(job, force=True)
@@ -232,6 +244,7 @@ async def running_services(
         references,
         service,
         on_ended=lambda session: record_session(store, session),
+        alternatives=references.others,
     )
     log.info("coach: 2D %s, lifter %s on %s", backend_name, lifter.name, lifter.device)
     sweeper = asyncio.create_task(_sweep_uploads(store, settings.upload_retention_h * 3600), name="upload-retention")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import threading
 from collections.abc import Callable
@@ -83,7 +84,7 @@ def test_the_outbox_sheds_stale_pose_events_first() -> None:
     for n in range(3):
         box.put(Outgoing(_tip(n)))
     box.put(Outgoing(_pose(9)))  # full of tips: the pose is the one to go
-    box.put(Outgoing(SummaryEvent(summarize([]), (), "stopped")))  # past the hard limit: the oldest event goes
+    box.put(Outgoing(SummaryEvent(summarize([]), (), (), "stopped")))  # past the hard limit: the oldest event goes
     assert names(box) == ["tip1", "tip2", "summary"]
     assert box.dropped == 2
 
@@ -141,25 +142,38 @@ def _poses(track: Any) -> tuple[list[Pose2D], list[Pose3D]]:
 
 
 @pytest.mark.slow
-def test_camera_guidance_on_real_clips(pose_tracks) -> None:  # type: ignore[no-untyped-def]
-    def advice_over(clip: str) -> list[str | None]:
-        monitor = FramingMonitor(FramingOptions(side_view=True))
+def test_camera_guidance_on_real_clips(pose_tracks, references_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    pushup, squat = load_reference(references_dir, "pushup"), load_reference(references_dir, "squat")
+
+    def advice_over(track: Any, reference: Reference) -> list[str | None]:
+        monitor = FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity))
         out = []
-        for pose2d, pose3d in zip(*_poses(pose_tracks(clip)), strict=True):
+        for pose2d, pose3d in zip(*_poses(track), strict=True):
             monitor.add_2d(pose2d)
             monitor.add_3d(pose3d)
             advice = monitor.advice()
             out.append(advice.code if advice else None)
         return out
 
-    side = advice_over("pushup_side_nasm.mp4")
-    assert "turn_side_on" not in side
+    side = advice_over(pose_tracks("pushup_side_nasm.mp4"), pushup)
+    assert "change_view" not in side
     assert side.count(None) > 0.8 * len(side)
-    front = advice_over("pushup_front_phone.mp4")
-    assert "turn_side_on" in front  # filmed from the front, the reference wants a side view
+    front = advice_over(pose_tracks("pushup_front_phone.mp4"), pushup)
+    assert "change_view" not in front  # a phone on the floor ahead of you: a view push-ups are coached from
     assert "step_back" in front[:60]  # the person walks up to the phone: face fills the picture
-    squat = advice_over("squat_side.mp4")
-    assert "turn_side_on" not in squat
+    assert "change_view" not in advice_over(pose_tracks("squat_side.mp4"), squat)
+
+    # The same push-ups filmed from above: the 3D turned so that the camera looks down on the back.
+    track = pose_tracks("pushup_side_nasm.mp4")
+    above = dataclasses.replace(
+        track, poses_3d=np.stack([track.poses_3d[..., 0], -track.poses_3d[..., 2], track.poses_3d[..., 1]], axis=-1)
+    )
+    advice = advice_over(above, pushup)
+    first = advice.index("change_view")
+    seen = np.flatnonzero(track.detected)[0]
+    assert track.timestamps_ms[first] - track.timestamps_ms[seen] < 2000  # warned within 2 s
+    changes = sum(a != b for a, b in itertools.pairwise(advice[first:]))
+    assert advice[first:].count("change_view") > 0.9 * len(advice[first:]) and changes <= 2  # no flicker
 
 
 # -- whole sessions through the manager and the inference loop -----------------------------------
@@ -396,3 +410,47 @@ def test_frame_timestamps_come_from_pts() -> None:
     frame.pts = None
     with pytest.raises(ValueError, match="no timestamp"):
         frame_timestamp_ms(frame)
+
+
+def test_the_live_pipeline_reports_what_did_not_count_and_a_mix_up(references_dir: Path) -> None:
+    """Frame by frame, as the inference thread feeds it: a not-counted event with its reason for each
+    movement that did not count, and the mix-up as the notice of the next status."""
+    from lifting.lifter import WorldLandmarkLifter
+    from realtime.events import NotCountedEvent
+    from realtime.pipeline import LivePipeline
+    from scoring.coach.writer import create_tip_writer
+    from scoring.core import ScoringCore
+
+    pushup, squat = load_reference(references_dir, "pushup"), load_reference(references_dir, "squat")
+
+    def run(reference: Reference, other: Reference, poses: np.ndarray, ts: np.ndarray) -> tuple[list, LivePipeline]:
+        pipeline = LivePipeline(
+            backend=None,  # type: ignore[arg-type]  # score() never touches the 2D model
+            lift=WorldLandmarkLifter().stream(),
+            core=ScoringCore(reference, alternatives=[other]),
+            tips=create_tip_writer("plain"),
+            framing=FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity)),
+            max_side=640,
+        )
+        out = []
+        for i in range(len(ts)):
+            out += pipeline.score(Pose3D(poses[i], float(ts[i]), "mediapipe-world", bool(np.isfinite(poses[i]).all())))
+        out += pipeline.finish("stopped by the client")
+        return [item.event for item in out], pipeline
+
+    # Push-ups about a third as deep: each one a not-counted event with its reason, then the summary.
+    p = pushup.poses_3d.astype(np.float64)
+    shallow = p.copy()
+    for span in pushup.calibration.reps:
+        shallow[span.start : span.end + 1] = p[span.start] + 0.25 * (p[span.start : span.end + 1] - p[span.start])
+    events, pipeline = run(pushup, squat, shallow, pushup.timestamps_ms)
+    missed = [e for e in events if isinstance(e, NotCountedEvent)]
+    assert len(missed) == len(pushup.calibration.reps)
+    assert all(e.as_json()["reason"].startswith("too shallow: depth") for e in missed)
+    summary = next(e for e in events if isinstance(e, SummaryEvent)).as_json()
+    assert summary["reps"] == 0 and summary["not_counted"] == len(summary["movements_not_counted"]) == len(missed)
+    assert pipeline.notice is not None and pipeline.notice.startswith("not counted: too shallow")
+    # Squats while the push-up is chosen: the user is told what it looks like.
+    _, pipeline = run(pushup, squat, squat.poses_3d, squat.timestamps_ms)
+    assert pipeline.notice == "this looks like a squat, not a push-up: pick Squat to count it"
+    assert pipeline.summary().looks_like == "squat"

@@ -352,3 +352,85 @@ def test_a_rep_may_lean_more_than_at_the_start_but_must_end_in_the_start_posture
     assert _segment(knees, getting_down) == [("start", ""), ("discard", "it did not end in the start posture")]
     lying = [20.0] * 3 + [35.0, 55.0, 75.0, 90.0, 75.0, 55.0, 35.0] + [20.0] * 3  # past the in-rep gate: not a squat
     assert _segment(knees, lying)[-1] == ("discard", "left the exercise posture")
+
+
+def shallow_to(p: np.ndarray, reference: Reference, share: float) -> np.ndarray:
+    """Each rep goes only ``share`` of the way down (every frame blended back toward the rep's start)."""
+    out = p.copy()
+    for span in reference.calibration.reps:
+        start = p[span.start]
+        out[span.start : span.end + 1] = start + share * (p[span.start : span.end + 1] - start)
+    return out
+
+
+def test_every_movement_is_accounted_for(pushup: Reference) -> None:
+    """Reps about a third as deep do not count, and each says why, with its depth, instead of a silent 0."""
+    p = pushup.poses_3d.astype(np.float64)
+    analysis = analyze_poses(pushup, reference_poses(pushup, shallow_to(p, pushup, 0.25)))
+    assert analysis.reps == [] and analysis.summary.reps == 0
+    assert len(analysis.not_counted) == len(pushup.calibration.reps) == analysis.summary.not_counted
+    for item, span in zip(analysis.not_counted, pushup.calibration.reps, strict=True):
+        assert item.reason.startswith("too shallow: depth ") and item.reason.endswith("of the reference's, go lower")
+        assert item.depth_pct is not None and 20 <= item.depth_pct <= 40
+        assert item.start_ms <= pushup.timestamps_ms[span.bottom] <= item.end_ms  # type: ignore[operator]
+    assert analysis.mismatch is None  # shallow push-ups are still push-ups
+
+
+def test_the_wrong_exercise_is_named(pushup: Reference, squat: Reference) -> None:
+    as_pushup = analyze_poses(pushup, reference_poses(squat), alternatives=[squat])
+    assert as_pushup.reps == [] and as_pushup.mismatch is not None
+    assert as_pushup.mismatch.message == "this looks like a squat, not a push-up: pick Squat to count it"
+    assert as_pushup.summary.looks_like == "squat"
+    as_squat = analyze_poses(squat, reference_poses(pushup), alternatives=[pushup])
+    assert as_squat.mismatch is not None and as_squat.mismatch.looks_like == "pushup"
+    # The right exercise with the others watching: counted, no mix-up claimed.
+    right = analyze_poses(pushup, reference_poses(pushup), alternatives=[squat])
+    assert len(right.reps) == len(pushup.calibration.reps) and right.mismatch is None
+
+
+def test_the_report_lists_what_did_not_count_and_why(pushup: Reference, squat: Reference) -> None:
+    from lifting.track import PoseTrack
+    from scoring.coach.report import build_report
+    from scoring.coach.writer import create_tip_writer
+
+    def track(poses: np.ndarray, ts: np.ndarray) -> PoseTrack:
+        n = len(ts)
+        return PoseTrack(
+            np.full((n, 17, 2), 100.0, np.float32), np.ones((n, 17), np.float32), poses.astype(np.float32),
+            ts, np.isfinite(poses).all(axis=(1, 2)), "test", "mediapipe-world", (640, 480),
+        )  # fmt: skip
+
+    shallow = shallow_to(pushup.poses_3d.astype(np.float64), pushup, 0.25)
+    report = build_report(pushup, track(shallow, pushup.timestamps_ms), create_tip_writer("plain"), detail=False)
+    assert len(report["not_counted"]) == report["summary"]["not_counted"] == len(pushup.calibration.reps)
+    assert all(d["reason"].startswith("too shallow") for d in report["not_counted"]) and report["warnings"] == []
+    squats = track(squat.poses_3d, squat.timestamps_ms)
+    report = build_report(pushup, squats, create_tip_writer("plain"), detail=False, alternatives=[squat])
+    assert report["warnings"] == ["this looks like a squat, not a push-up: pick Squat to count it"]
+    assert report["summary"]["looks_like"] == "squat" and report["reps"] == []
+
+
+def test_a_view_from_above_is_warned_about_and_rules_skip_views_they_cannot_judge(pushup: Reference) -> None:
+    p = pushup.poses_3d.astype(np.float64)
+    above = np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)  # the camera overhead, looking down on the back
+    analysis = analyze_poses(pushup, reference_poses(pushup, above))
+    assert analysis.warnings == [
+        "the camera saw you from above: Push-up is coached from the side, at an angle or from the front"
+    ]
+    for rep in analysis.reps:  # counted, but no verdict claimed from up there
+        assert rep.view == "overhead" and rep.faults == ()
+        assert set(rep.checks_skipped.values()) == {"not judged from above"}
+    # Sagging push-ups with the camera moved a quarter turn toward the head (a phone on the floor ahead):
+    # the reference was filmed a little obliquely, so some reps come out front-on, some still oblique.
+    # From the front the body line is not judged; at an angle it is, and the sag is named.
+    t = np.radians(90)
+    rot = np.array([[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]])
+    analysis = analyze_poses(pushup, reference_poses(pushup, drop_hips(p, 25) @ rot.T))
+    assert analysis.warnings == [] and len(analysis.reps) == len(pushup.calibration.reps)
+    by_view = {view: [r for r in analysis.reps if r.view == view] for view in ("front", "oblique")}
+    assert by_view["front"] and by_view["oblique"] and len(by_view["front"]) + len(by_view["oblique"]) == 4
+    for rep in by_view["front"]:
+        assert "hips_sag" not in {f.id for f in rep.faults}
+        assert rep.checks_skipped["hips_sag"] == "not judged from the front"
+    for rep in by_view["oblique"]:
+        assert "hips_sag" in {f.id for f in rep.faults} and "hips_sag" not in rep.checks_skipped

@@ -188,6 +188,9 @@ function onEvent(current, event) {
     case "rep":
       addRep(event);
       break;
+    case "not_counted":
+      addNotCounted(event);
+      break;
     case "tip":
       addTip(event);
       break;
@@ -271,6 +274,14 @@ function addTip(tip) {
   }
 }
 
+// A movement that started like a rep but did not count: a card with the reason (never silently dropped).
+function addNotCounted(item) {
+  const card = document.createElement("article");
+  card.className = "rep-card not-counted";
+  card.innerHTML = `<header><span>Not counted</span></header><p class="meta">${escapeText(item.reason)}</p>`;
+  ui.reps.append(card);
+}
+
 function showSummary(summary) {
   ui.summary.hidden = false;
   const mean = summary.mean_score === null ? "–" : summary.mean_score.toFixed(0);
@@ -278,11 +289,14 @@ function showSummary(summary) {
     ? `Most frequent fault: ${escapeText(summary.most_frequent_fault.replaceAll("_", " "))} (${summary.most_frequent_fault_count} of ${summary.reps} reps).`
     : "No recurring fault.";
   ui.summary.innerHTML =
-    `<h3>Set finished: <span id="summary-reps">${summary.reps}</span> reps</h3>` +
+    `<h3>Set finished: <span id="summary-reps">${summary.reps}</span> reps` +
+    (summary.not_counted ? ` <span class="muted">(${summary.not_counted} not counted)</span>` : "") +
+    `</h3>` +
     `<p>Mean score ${mean}` +
     (summary.best_score !== null ? `, best ${summary.best_score.toFixed(0)}, worst ${summary.worst_score.toFixed(0)}` : "") +
     (summary.trend !== "n/a" ? `, ${summary.trend}` : "") +
     `.</p><p>${fault}</p>` +
+    (summary.looks_like ? `<p>This looked like ${escapeText(summary.looks_like.replaceAll("_", " "))}: pick it to count the reps.</p>` : "") +
     (summary.reason ? `<p class="muted">Ended: ${escapeText(summary.reason)}.</p>` : "");
 }
 

@@ -22,7 +22,14 @@ function summary(job, r) {
     `<h2>${text(r.display_name)}: ${text(job.filename)}</h2>` +
     `<p><strong id="report-reps">${s.reps}</strong> reps` +
     (s.mean_score !== null ? `, mean score <strong>${s.mean_score.toFixed(0)}</strong> (best ${s.best_score.toFixed(0)}, worst ${s.worst_score.toFixed(0)}), ${s.trend}` : "") +
-    `. ${fault}</p><p class="muted">Person found in ${(r.detected_fraction * 100).toFixed(0)}% of ${r.frames} frames · 2D ${text(r.backend)} · 3D ${text(r.lifter)} · coach ${text(r.persona)}</p>`;
+    `. ${fault}</p>` +
+    (r.warnings || []).map((w) => `<p class="warning">${text(w)}</p>`).join("") +
+    ((r.not_counted || []).length
+      ? `<p>Not counted (${r.not_counted.length}):</p><ul id="not-counted">` +
+        r.not_counted.map((d) => `<li>${(d.start_ms / 1000).toFixed(1)} s: ${text(d.reason)}</li>`).join("") +
+        "</ul>"
+      : "") +
+    `<p class="muted">Person found in ${(r.detected_fraction * 100).toFixed(0)}% of ${r.frames} frames · 2D ${text(r.backend)} · 3D ${text(r.lifter)} · coach ${text(r.persona)}</p>`;
 }
 
 function repTable(reps) {

@@ -8,6 +8,7 @@ counted rep), the 2D keypoints and the skeleton for the overlay. Pure: no I/O, J
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,18 @@ def _tips(writer: TipWriter, events: list[CoachEvent]) -> list[Tip]:
     return tips + writer.drain()  # a language model's tips still being written
 
 
-def build_report(reference: Reference, track: PoseTrack, tips: TipWriter, *, detail: bool = True) -> dict[str, Any]:
-    """Reps, summary and tips of one recorded set; with ``detail`` also the angle curves, the
-    keypoints (fractions of the picture, null where nobody was found) and the skeleton."""
-    analysis = analyze_track(reference, track)
+def build_report(
+    reference: Reference,
+    track: PoseTrack,
+    tips: TipWriter,
+    *,
+    detail: bool = True,
+    alternatives: Sequence[Reference] = (),
+) -> dict[str, Any]:
+    """Reps, movements not counted (with their reasons), warnings, summary and tips of one recorded set;
+    with ``detail`` also the angle curves, the keypoints (fractions of the picture, null where nobody was
+    found) and the skeleton. ``alternatives``: the other exercises, to recognise a mix-up."""
+    analysis = analyze_track(reference, track, alternatives)
     width, height = track.image_size
     report: dict[str, Any] = {
         "exercise": reference.spec.name,
@@ -66,6 +75,8 @@ def build_report(reference: Reference, track: PoseTrack, tips: TipWriter, *, det
         "lifter": track.lifter,
         "image_size": [int(width), int(height)],
         "reps": [r.as_dict() for r in analysis.reps],
+        "not_counted": [d.as_dict() for d in analysis.not_counted],
+        "warnings": analysis.warnings,
         "summary": analysis.summary.as_dict(),
         "tips": [tip.as_dict() for tip in _tips(tips, analysis.events)],
         "persona": tips.persona.id,

@@ -10,7 +10,7 @@ import argparse
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.cli.common import (
     EXIT_NOTHING_FOUND,
@@ -22,6 +22,9 @@ from server.cli.common import (
     track_of,
     warn,
 )
+
+if TYPE_CHECKING:
+    from scoring.reference import Reference
 
 
 def add_parser(sub: Any) -> None:
@@ -47,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the output folder {report_path.parent} does not exist")
     settings = settings_from(args)
     reference = load_reference(settings.references_dir, args.exercise)
+    alternatives = other_references(settings.references_dir, reference.spec.name)
     service, generator = make_tips(settings)
     writer = service.writer(args.persona)
     warm_up()
     track = track_of(args.video, settings)
     with generator if generator is not None else nullcontext():
-        report = build_report(reference, track, writer, detail=False)
+        report = build_report(reference, track, writer, detail=False, alternatives=alternatives)
     report["video"] = str(args.video)
     if report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -66,10 +70,25 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def other_references(folder: Path, name: str) -> list[Reference]:
+    """Every other exercise that loads (a broken one is left out: it only serves to recognise a mix-up)."""
+    from scoring.reference import ReferenceError, list_exercises, load_reference
+
+    out = []
+    for other in list_exercises(folder):
+        if other != name:
+            try:
+                out.append(load_reference(folder, other))
+            except ReferenceError:
+                continue
+    return out
+
+
 def print_report(report: dict[str, Any], video: str) -> None:
     """The report as a terminal reads it: a table of reps, the summary, the coach's words."""
     summary, reps = report["summary"], report["reps"]
-    print(f"{report['display_name']}: {summary['reps']} reps in {video} ({report['lifter']} 3D)")
+    missed = f", {summary['not_counted']} not counted" if summary["not_counted"] else ""
+    print(f"{report['display_name']}: {summary['reps']} reps{missed} in {video} ({report['lifter']} 3D)")
     if reps:
         print(f"{'rep':>3}  {'start':>7}  {'end':>7}  {'score':>5}  {'ROM':>5}  {'time':>5}  faults")
         for r in reps:
@@ -84,6 +103,10 @@ def print_report(report: dict[str, Any], video: str) -> None:
             f"mean score {summary['mean_score']}, best {summary['best_score']}, worst {summary['worst_score']}, "
             f"trend {summary['trend']}{fault}"
         )
+    for item in report["not_counted"]:
+        print(f"not counted at {item['start_ms'] / 1000:.1f}s: {item['reason']}")
+    for warning in report["warnings"]:
+        print(f"note: {warning}")
     if report["tips"]:
         print("coach:")
         for tip in report["tips"]:

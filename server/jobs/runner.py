@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +70,9 @@ def analyze_video(
     lifter: Lifter,
     max_side: int | None,
     progress: Callable[[float], None],
+    alternatives: Sequence[Reference] = (),
 ) -> dict[str, Any]:
-    """The report of one video (see ``scoring.report``); ``JobError`` when there is none to give."""
+    """The report of one video (``scoring.coach.report``); ``JobError`` when there is none to give."""
     try:
         track, _ = PosePipeline(backend, lifter, max_side=max_side).run(
             path, lambda done, expected: progress(0.95 * done / expected if expected else 0.0)
@@ -82,7 +83,7 @@ def analyze_video(
         raise JobError(message, code) from exc
     if track.detected_fraction == 0.0:
         raise JobError("no person was found in any frame: film the whole body, in good light", JobErrorCode.NO_PERSON)
-    return build_report(reference, track, tips)
+    return build_report(reference, track, tips, alternatives=alternatives)
 
 
 class JobRunner:
@@ -96,8 +97,10 @@ class JobRunner:
         backend_factory: Callable[[], PoseBackend],
         reference_loader: Callable[[str], Reference],
         tips: TipService,
+        alternatives: Callable[[str], Sequence[Reference]] = lambda name: (),
     ) -> None:
         self.store = store
+        self._alternatives = alternatives
         self._tips = tips
         self.options = options
         self._lifter = lifter
@@ -168,6 +171,7 @@ class JobRunner:
         except ValueError as exc:  # the persona file was removed while the job waited
             raise JobError(str(exc), JobErrorCode.UNKNOWN_PERSONA) from None
         with self._backend_factory() as backend:
+            others = self._alternatives(job.exercise)
             return analyze_video(
-                job.upload_path, reference, tips, backend, self._lifter, self.options.max_side, progress
+                job.upload_path, reference, tips, backend, self._lifter, self.options.max_side, progress, others
             )
