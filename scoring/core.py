@@ -71,8 +71,12 @@ class _Watcher:
 
 
 MISMATCH_REPS = 2
-"""Reps another exercise must count, while the chosen one counts none, before the user is told live
-(two, so one stray movement that happens to fit is not enough); at the end of a set one is enough."""
+"""Reps another exercise must count, while the chosen one counts none, before the user is told (two,
+so one stray movement that happens to fit is not enough)."""
+
+MISMATCH_DEPTH = 0.7
+"""...each at least this deep in that exercise's reference units: a knee bend while walking up to a
+wall (measured: 0.62 in a wall push-up clip) is no squat; real squats of other people reached 0.91-1.04."""
 
 
 def _article(name: str) -> str:
@@ -146,9 +150,8 @@ class ScoringCore:
         for watcher in self._watchers:
             other_driver = float(features[watcher.driver]) if features is not None else None
             other_posture = float(features[watcher.posture]) if features is not None else None
-            watcher.reps += sum(
-                e.kind == "end" for e in watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture)
-            )
+            events = watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture)
+            watcher.reps += sum(e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in events)
         out.extend(self._check_mismatch(MISMATCH_REPS, pose.timestamp_ms))
         return out
 
@@ -189,8 +192,10 @@ class ScoringCore:
         for event in self.segmenter.flush():
             out.extend(self._handle(event, last_ms))
         for watcher in self._watchers:
-            watcher.reps += sum(e.kind == "end" for e in watcher.segmenter.flush())
-        out.extend(self._check_mismatch(1, last_ms))
+            watcher.reps += sum(
+                e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in watcher.segmenter.flush()
+            )
+        out.extend(self._check_mismatch(MISMATCH_REPS, last_ms))
         self._rep_start = -1
         looks_like = self.mismatch.looks_like if self.mismatch is not None else None
         out.append(SetFinished(summarize(self.results, len(self.not_counted), looks_like)))

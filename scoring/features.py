@@ -2,9 +2,10 @@
 
 Everything here is an angle between body segments or between a segment and the body's own frame,
 so it does not change when the camera moves around the person, zooms, or cuts: the features of
-the same movement filmed from the side and from the front agree. The one exception is
-``TORSO_INCLINE`` (the torso against the camera's vertical), kept apart for the posture gate: it
-tells lying from standing, which no body-internal angle can.
+the same movement filmed from the side and from the front agree. The exceptions (``CAMERA_VERTICAL``)
+are measured against the camera's vertical and assume an upright camera: ``TORSO_INCLINE`` for the
+posture gate (it tells lying from standing, which no body-internal angle can), and the heights
+``SHOULDER_HEIGHT`` and ``HIP_HEIGHT``, second depth signals that a turned camera does not shrink.
 """
 
 from __future__ import annotations
@@ -51,9 +52,21 @@ class Feature(IntEnum):
     """Mean of both knees."""
     HIP_MEAN = 14
     """Mean of both hip angles."""
+    SHOULDER_HEIGHT = 15
+    """Shoulders above the wrists, as an angle: asin(height / arm length), 90 = arms straight under the
+    shoulders, 0 = shoulders down at the hands' height. Against the camera's vertical (like
+    ``TORSO_INCLINE``), so it needs an upright camera; a second push-up depth signal that does not
+    shrink when the camera turns, as the elbow angle does."""
+    HIP_HEIGHT = 16
+    """Hips above the knees, as an angle: asin(height / thigh length), 90 = standing, 0 = thighs
+    parallel to the floor, negative below. Against the camera's vertical; a second squat depth signal."""
 
 
 NUM_FEATURES = len(Feature)
+
+CAMERA_VERTICAL: frozenset[Feature] = frozenset({Feature.TORSO_INCLINE, Feature.SHOULDER_HEIGHT, Feature.HIP_HEIGHT})
+"""The columns measured against the camera's vertical (they assume an upright camera); every other
+column is an angle between body segments or against the body's own frame."""
 
 BODY_PARTS: dict[str, tuple[Feature, ...]] = {
     "left_arm": (Feature.ELBOW_L, Feature.SHOULDER_L, Feature.ARM_ABDUCTION_L),
@@ -115,6 +128,11 @@ FEATURE_JOINTS: dict[Feature, tuple[JointGroup, ...]] = {
     Feature.ELBOW_MEAN: (("elbows", (H36M.L_ELBOW, H36M.R_ELBOW)), ("wrists", (H36M.L_WRIST, H36M.R_WRIST))),
     Feature.KNEE_MEAN: (("knees", (H36M.L_KNEE, H36M.R_KNEE)), ("ankles", (H36M.L_ANKLE, H36M.R_ANKLE))),
     Feature.HIP_MEAN: (("hips", (H36M.L_HIP, H36M.R_HIP)), ("knees", (H36M.L_KNEE, H36M.R_KNEE))),
+    Feature.SHOULDER_HEIGHT: (
+        ("shoulders", (H36M.L_SHOULDER, H36M.R_SHOULDER)),
+        ("wrists", (H36M.L_WRIST, H36M.R_WRIST)),
+    ),
+    Feature.HIP_HEIGHT: (("hips", (H36M.L_HIP, H36M.R_HIP)), ("knees", (H36M.L_KNEE, H36M.R_KNEE))),
 }
 """What must be seen for a feature to be judged: every group, by at least one of its joints (in a side
 view the far arm or leg is hidden, but the midpoint of a pair is still well placed by the near one)."""
@@ -161,6 +179,16 @@ def _angle3(p: np.ndarray, a: int, b: int, c: int) -> float:
     nv = math.sqrt(vx * vx + vy * vy + vz * vz)
     cos = (ux * vx + uy * vy + uz * vz) / max(nu * nv, 1e-12)
     return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _height(p: np.ndarray, top: int, mid: int, end: int) -> float:
+    """How far ``top`` is above ``end`` (camera y points down) over the chain top-mid-end's length, as
+    an angle in degrees; ``mid == top`` for a single segment."""
+    a = math.sqrt((p[mid, 0] - p[top, 0]) ** 2 + (p[mid, 1] - p[top, 1]) ** 2 + (p[mid, 2] - p[top, 2]) ** 2)
+    b = math.sqrt((p[end, 0] - p[mid, 0]) ** 2 + (p[end, 1] - p[mid, 1]) ** 2 + (p[end, 2] - p[mid, 2]) ** 2)
+    ratio = (p[end, 1] - p[top, 1]) / max(a + b, 1e-12)
+    return math.degrees(math.asin(min(1.0, max(-1.0, ratio))))
 
 
 @njit(nogil=True, cache=True)
@@ -217,6 +245,13 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
         o[Feature.ELBOW_MEAN] = (o[Feature.ELBOW_L] + o[Feature.ELBOW_R]) / 2
         o[Feature.KNEE_MEAN] = (o[Feature.KNEE_L] + o[Feature.KNEE_R]) / 2
         o[Feature.HIP_MEAN] = (o[Feature.HIP_L] + o[Feature.HIP_R]) / 2
+        o[Feature.SHOULDER_HEIGHT] = (
+            _height(p, H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST)
+            + _height(p, H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST)
+        ) / 2
+        o[Feature.HIP_HEIGHT] = (
+            _height(p, H36M.L_HIP, H36M.L_HIP, H36M.L_KNEE) + _height(p, H36M.R_HIP, H36M.R_HIP, H36M.R_KNEE)
+        ) / 2
 
 
 def compute_features(poses: np.ndarray) -> np.ndarray:

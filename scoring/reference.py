@@ -154,12 +154,18 @@ class ExerciseSpec:
     views: tuple[CameraView, ...] = ("side",)
     """Camera views the exercise can be coached from (``scoring.view``); guidance and warnings use this,
     never the ``camera`` text."""
+    depth_signals: tuple[str, ...] = ()
+    """Other angles (``Feature`` names) whose range also measures the rep's depth: the range of motion
+    is the largest of the driver's and theirs, in percent of the reference's, so a deep rep whose
+    driving angle a turned camera shrinks is not called shallow."""
     tempo_s: float | None = None
     """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
     None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
 
     def __post_init__(self) -> None:
         validate_exercise_name(self.name)
+        for signal in self.depth_signals:
+            feature_by_name(signal)
         if not self.views or set(self.views) - set(VIEWS):
             raise ReferenceError(f"{self.name}: views must be a non-empty subset of {list(VIEWS)}, got {self.views}")
         feature_by_name(self.driver)
@@ -180,6 +186,7 @@ class ExerciseSpec:
                     "body_parts": tuple(data.get("body_parts", ())),
                     "faults": faults,
                     "views": tuple(data.get("views", ("side",))),
+                    "depth_signals": tuple(data.get("depth_signals", ())),
                 }
             )
         except TypeError as exc:

@@ -33,6 +33,8 @@ FORM_SPAN_DEG = 30.0
 WEIGHTS = {"form": 0.5, "rom": 0.2, "tempo": 0.1, "symmetry": 0.1, "stability": 0.1}
 FAULT_PENALTY = {"safety": 8.0, "form": 4.0}
 MAX_LAG_FRAMES = 15
+MIN_SIGNAL_RANGE_DEG = 10.0
+"""A second depth signal counts only if it moves at least this much in the reference's template rep."""
 
 
 def hold_fill(features: np.ndarray) -> np.ndarray:
@@ -117,6 +119,12 @@ class RepScorer:
         self._top, self._range = cal.top, cal.bottom - cal.top
         drv = self.template_all[:, self._driver]
         self._template_rom = float(np.max(drv) - np.min(drv))
+        self._depth_signals = [
+            (column, rom)
+            for column in (int(feature_by_name(name)) for name in spec.depth_signals)
+            if (rom := float(np.ptp(self.template_all[:, column]))) >= MIN_SIGNAL_RANGE_DEG
+        ]
+        """Other depth signals and the template's range of each (those that move in the reference)."""
         self._template_ms = float(template_ts[-1] - template_ts[0])
         self._template_jerk = _jerk(self.template)
         self._pairs = [
@@ -162,6 +170,10 @@ class RepScorer:
             for a, b in self._pairs
         ]
         rom_pct = 100.0 * float(np.max(drv) - np.min(drv)) / max(self._template_rom, 1e-6)
+        for column, template_rom in self._depth_signals:
+            signal = features[:, column]
+            if np.isfinite(signal).all():
+                rom_pct = max(rom_pct, 100.0 * float(np.ptp(signal)) / template_rom)
         tempo = duration_ms / max(self._template_ms, 1e-6)
         rules: dict[str, float] = {}
         fields: dict[str, dict[str, float | str]] = {}

@@ -19,6 +19,7 @@ from scoring.reference import Reference, ReferenceError, load_reference, validat
 from scoring.reps import RepSegmenter, SegmenterOptions
 from scoring.types import RepScored
 from server.cli import main
+from tests.support.inject import drop_hips, in_ascent, lag_left_arm, lean_forward, shallow_to
 
 CLIPS = {"pushup_side_nasm.mp4": "pushup", "pushup_front_phone.mp4": "pushup", "squat_side.mp4": "squat"}
 
@@ -62,6 +63,10 @@ def test_nothing_is_counted_for_the_wrong_exercise(pose_tracks, pushup: Referenc
     assert analyze_track(squat, pose_tracks("pushup_front_phone.mp4")).reps == []
 
 
+def spans(reference: Reference) -> list[tuple[int, int, int]]:
+    return [(s.start, s.bottom, s.end) for s in reference.calibration.reps]
+
+
 def reference_poses(reference: Reference, poses: np.ndarray | None = None) -> list[Pose3D]:
     joints = reference.poses_3d if poses is None else poses
     ts = reference.timestamps_ms
@@ -79,51 +84,6 @@ def test_the_reference_scored_against_itself_gets_95_on_every_rep(name: str, ref
     for rep in analysis.reps:
         assert rep.score >= 95, rep
         assert rep.faults == ()
-
-
-def forward_axis(p: np.ndarray) -> np.ndarray:
-    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
-    up /= np.linalg.norm(up, axis=-1, keepdims=True)
-    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
-    left -= np.sum(left * up, axis=-1, keepdims=True) * up
-    left /= np.linalg.norm(left, axis=-1, keepdims=True)
-    return np.cross(left, up)
-
-
-def drop_hips(p: np.ndarray, degrees: float) -> np.ndarray:
-    """Move the hips toward the floor (the chest's side) until the shoulder-hip-ankle line bends by ``degrees``."""
-    out = p.copy()
-    shoulders = (p[:, H36M.L_SHOULDER] + p[:, H36M.R_SHOULDER]) / 2
-    hips = (p[:, H36M.L_HIP] + p[:, H36M.R_HIP]) / 2
-    ankles = (p[:, H36M.L_ANKLE] + p[:, H36M.R_ANKLE]) / 2
-    a = np.linalg.norm(shoulders - hips, axis=-1)
-    b = np.linalg.norm(ankles - hips, axis=-1)
-    # hips off the line by d bend it by atan(d/a) + atan(d/b) ~ d (a + b) / (a b)
-    d = np.tan(np.radians(degrees)) * a * b / (a + b)
-    shift = forward_axis(p) * d[:, None]
-    for joint in (H36M.PELVIS, H36M.L_HIP, H36M.R_HIP):
-        out[:, joint] += shift
-    out[:, H36M.SPINE] += shift / 2
-    return out - out[:, :1]
-
-
-def half_depth(p: np.ndarray, reference: Reference) -> np.ndarray:
-    """Each rep goes only half way: every frame is blended half way back to the rep's start pose."""
-    out = p.copy()
-    for span in reference.calibration.reps:
-        start = p[span.start]
-        out[span.start : span.end + 1] = start + 0.5 * (p[span.start : span.end + 1] - start)
-    return out
-
-
-def lag_left_arm(p: np.ndarray, frames: int) -> np.ndarray:
-    """The left elbow and wrist follow the same motion ``frames`` later (relative to the left shoulder)."""
-    out = p.copy()
-    for joint in (H36M.L_ELBOW, H36M.L_WRIST):
-        rel = p[:, joint] - p[:, H36M.L_SHOULDER]
-        delayed = np.concatenate([np.repeat(rel[:1], frames, axis=0), rel[:-frames]])
-        out[:, joint] = p[:, H36M.L_SHOULDER] + delayed
-    return out
 
 
 def scored(reference: Reference, poses: list[Pose3D]) -> tuple[list[float], list[set[str]], list[str]]:
@@ -149,7 +109,9 @@ def test_injected_faults_lower_the_score_and_are_named(pushup: Reference) -> Non
     _, pike_faults, _ = scored(pushup, reference_poses(pushup, drop_hips(p, -25)))
     assert all("hips_pike" in f and "hips_sag" not in f for f in pike_faults) and len(pike_faults) == len(clean)
 
-    shallow, shallow_faults, shallow_messages = scored(pushup, reference_poses(pushup, half_depth(p, pushup)))
+    shallow, shallow_faults, shallow_messages = scored(
+        pushup, reference_poses(pushup, shallow_to(p, spans(pushup), 0.5))
+    )
     assert len(shallow) == len(clean)
     assert all("shallow" in f for f in shallow_faults)
     assert max(shallow) < min(clean)
@@ -179,21 +141,11 @@ def retimed(reference: Reference, speed: int) -> list[Pose3D]:
     return [Pose3D(p[i], float(ts[i // speed]), "mediapipe-world") for i in range(0, len(p), speed)]
 
 
-def in_ascent(reference: Reference, start: float = 0.35, stop: float = 0.75) -> np.ndarray:
-    """Frames between ``start`` and ``stop`` of the way from each reference rep's turning point back
-    to its end: the way up, clear of the bottom and of the top."""
-    mask = np.zeros(len(reference.timestamps_ms), dtype=bool)
-    for span in reference.calibration.reps:
-        length = span.end - span.bottom
-        mask[span.bottom + round(start * length) : span.bottom + round(stop * length) + 1] = True
-    return mask
-
-
 def test_a_sag_only_on_the_way_up_is_found_there(pushup: Reference) -> None:
     """The hips drop only while pushing up: the bottom looks like the reference's, the fault is named
     where it happens."""
     p = pushup.poses_3d.astype(np.float64)
-    up = in_ascent(pushup)
+    up = in_ascent(spans(pushup), len(p))
     sagged = np.where(up[:, None, None], drop_hips(p, 25), p)
     reps = analyze_poses(pushup, reference_poses(pushup, sagged)).reps
     assert len(reps) == len(pushup.calibration.reps)
@@ -234,23 +186,6 @@ def test_a_rule_whose_joints_were_not_seen_is_skipped_not_judged(pushup: Referen
             "hips_sag": "ankles not seen for 0.15 s in any part of the rep",
             "hips_pike": "ankles not seen for 0.15 s in any part of the rep",
         }
-
-
-def lean_forward(p: np.ndarray, degrees: float) -> np.ndarray:
-    """Tip everything above the hips forward about the hip axis by ``degrees`` (the chest toward the knees)."""
-    out = p.copy()
-    pelvis = (p[:, H36M.L_HIP] + p[:, H36M.R_HIP]) / 2
-    axis = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
-    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
-    theta = np.radians(degrees)
-    upper = [H36M.SPINE, H36M.THORAX, H36M.NECK_NOSE, H36M.HEAD, H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST,
-             H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST]  # fmt: skip
-    for joint in upper:
-        v = p[:, joint] - pelvis  # Rodrigues' rotation about the left-right axis
-        cross = np.cross(axis, v)
-        dot = np.sum(axis * v, axis=-1, keepdims=True)
-        out[:, joint] = pelvis + v * np.cos(theta) + cross * np.sin(theta) + axis * dot * (1 - np.cos(theta))
-    return out
 
 
 def test_forward_lean_needs_both_the_absolute_bound_and_more_than_the_reference(squat: Reference) -> None:
@@ -354,19 +289,10 @@ def test_a_rep_may_lean_more_than_at_the_start_but_must_end_in_the_start_posture
     assert _segment(knees, lying)[-1] == ("discard", "left the exercise posture")
 
 
-def shallow_to(p: np.ndarray, reference: Reference, share: float) -> np.ndarray:
-    """Each rep goes only ``share`` of the way down (every frame blended back toward the rep's start)."""
-    out = p.copy()
-    for span in reference.calibration.reps:
-        start = p[span.start]
-        out[span.start : span.end + 1] = start + share * (p[span.start : span.end + 1] - start)
-    return out
-
-
 def test_every_movement_is_accounted_for(pushup: Reference) -> None:
     """Reps about a third as deep do not count, and each says why, with its depth, instead of a silent 0."""
     p = pushup.poses_3d.astype(np.float64)
-    analysis = analyze_poses(pushup, reference_poses(pushup, shallow_to(p, pushup, 0.25)))
+    analysis = analyze_poses(pushup, reference_poses(pushup, shallow_to(p, spans(pushup), 0.25)))
     assert analysis.reps == [] and analysis.summary.reps == 0
     assert len(analysis.not_counted) == len(pushup.calibration.reps) == analysis.summary.not_counted
     for item, span in zip(analysis.not_counted, pushup.calibration.reps, strict=True):
@@ -400,7 +326,7 @@ def test_the_report_lists_what_did_not_count_and_why(pushup: Reference, squat: R
             ts, np.isfinite(poses).all(axis=(1, 2)), "test", "mediapipe-world", (640, 480),
         )  # fmt: skip
 
-    shallow = shallow_to(pushup.poses_3d.astype(np.float64), pushup, 0.25)
+    shallow = shallow_to(pushup.poses_3d.astype(np.float64), spans(pushup), 0.25)
     report = build_report(pushup, track(shallow, pushup.timestamps_ms), create_tip_writer("plain"), detail=False)
     assert len(report["not_counted"]) == report["summary"]["not_counted"] == len(pushup.calibration.reps)
     assert all(d["reason"].startswith("too shallow") for d in report["not_counted"]) and report["warnings"] == []
@@ -434,3 +360,28 @@ def test_a_view_from_above_is_warned_about_and_rules_skip_views_they_cannot_judg
         assert rep.checks_skipped["hips_sag"] == "not judged from the front"
     for rep in by_view["oblique"]:
         assert "hips_sag" in {f.id for f in rep.faults} and "hips_sag" not in rep.checks_skipped
+
+
+def test_a_second_depth_signal_keeps_a_deep_rep_from_being_called_shallow(pushup: Reference) -> None:
+    """A turned camera shrinks the elbow angle's range (MediaPipe measured a deep push-up at 45 deg
+    bottoming at 106 deg instead of 81): the shoulders still came down to the hands."""
+    from scoring.dtw import dtw
+    from scoring.score import RepScorer, hold_fill
+
+    scorer = RepScorer(pushup)
+    span = pushup.template
+    ts = pushup.timestamps_ms[span.start : span.end + 1]
+    frames, turn = np.arange(len(ts)), span.bottom - span.start
+
+    def scored_rep(shrink: tuple[Feature, ...]) -> tuple[float, set[str]]:
+        rep = hold_fill(pushup.template_features())
+        for column in shrink:  # 60 % of the way from the start posture, frame by frame
+            rep[:, column] = rep[0, column] + 0.6 * (rep[:, column] - rep[0, column])
+        result = scorer.score(1, rep, ts, frames, turn, dtw(rep[:, scorer.columns], scorer.template))
+        return result.rom_pct, {f.id for f in result.faults}
+
+    elbows = (Feature.ELBOW_L, Feature.ELBOW_R, Feature.ELBOW_MEAN)
+    rom, faults = scored_rep(elbows)
+    assert rom >= 95 and "shallow" not in faults  # the shoulders' height says it was deep
+    rom, faults = scored_rep((*elbows, Feature.SHOULDER_HEIGHT))
+    assert 55 <= rom <= 65 and "shallow" in faults  # both signals say 60 %: shallow it is

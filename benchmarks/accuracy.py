@@ -1,0 +1,290 @@
+"""Accuracy of the coach's verdicts on a labelled set: real clips, variants of them, injected faults.
+
+    .venv/bin/python -m benchmarks.accuracy [--set benchmarks/accuracy_set.json] [--cache DIR] [--append]
+
+The set (``benchmarks/accuracy_set.json``, its ``_about`` says how it is labelled) names clips of
+../shared/media and ../shared/media/dev with their rep counts, ffmpeg variants of them (mirrored,
+stored turned with a display matrix, cropped to 85 %, slowed to half speed, two clips side by side)
+and 3D fault injections on the clean clips' own pose tracks (the same functions the tests use,
+``tests/support/inject.py``). Every clip runs through the batch pipeline of ``coach analyze``
+(MediaPipe 2D + world-landmark 3D, the other exercises watching for a mix-up).
+
+Prints: rep counts (exact, off by one, mean absolute error), per-fault recall and precision (an
+injected fault named on an injected rep is a hit, in the right phase where one is labelled; a fault
+on a clean rep, or one the injection did not add, is a false alarm), false alarms on clean reps, the
+mix-ups recognised and every warning given (a mix-up, an unsupported camera view). ``--append``
+adds the summary row to RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._env import commit, machine, report
+from lifting.lifter import WorldLandmarkLifter
+from lifting.pipeline import PosePipeline
+from lifting.pose2d import MediaPipeBackend
+from lifting.track import PoseTrack
+from scoring.core import Analysis, analyze_track
+from scoring.features import Feature, compute_features
+from scoring.reference import Reference, list_exercises, load_reference
+from tests.support.inject import Span, drop_hips, in_ascent, lean_forward, retime, shallow_to
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+
+VARIANT_FILTERS = {
+    "mirror": ["-vf", "hflip"],
+    "crop": ["-vf", "crop=trunc(iw*0.85/2)*2:trunc(ih*0.85/2)*2"],
+    "slow": ["-vf", "setpts=2.0*PTS", "-r", "30"],
+}
+"""ffmpeg filters of the variants ("turned" is made in two steps, see ``make_variant``)."""
+
+
+@dataclass
+class Tally:
+    """What the set measured."""
+
+    count_errors: list[int] = field(default_factory=list)
+    hits: Counter[str] = field(default_factory=Counter)
+    misses: Counter[str] = field(default_factory=Counter)
+    wrong_phase: Counter[str] = field(default_factory=Counter)
+    false_alarms: Counter[str] = field(default_factory=Counter)
+    clean_reps: int = 0
+    clean_reps_with_fault: int = 0
+    no_rule: list[str] = field(default_factory=list)
+    mixups: list[tuple[str, bool]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def make_variant(source: Path, kind: str, out: Path) -> Path:
+    """A variant of a clip: mirror, turned (stored sideways with a display matrix), crop, slow."""
+    if kind == "turned":
+        sideways = out.with_suffix(".sideways.mp4")
+        ffmpeg("-i", str(source), "-vf", "transpose=clock", "-c:v", "libx264", "-crf", "16", "-an", str(sideways))
+        ffmpeg("-i", str(sideways), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(out))
+    else:
+        ffmpeg("-i", str(source), *VARIANT_FILTERS[kind], "-c:v", "libx264", "-crf", "16", "-an", str(out))
+    return out
+
+
+def make_composite(left: Path, right: Path, out: Path) -> Path:
+    """Two clips side by side (the same height, 30 fps, as long as the shorter)."""
+    graph = "[0:v]scale=-2:540,fps=30[a];[1:v]scale=-2:540,fps=30[b];[a][b]hstack=inputs=2:shortest=1"
+    ffmpeg(
+        "-i", str(left), "-i", str(right), "-filter_complex", graph, "-c:v", "libx264", "-crf", "16", "-an", str(out)
+    )
+    return out
+
+
+class Tracks:
+    """Pose tracks of videos, computed once (cached as .npz in ``folder``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, video: Path, name: str) -> PoseTrack:
+        cached = self.folder / f"{name}.npz"
+        if cached.is_file():
+            return PoseTrack.load_npz(cached)
+        with MediaPipeBackend() as backend:
+            track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(video)
+        track.save_npz(cached)
+        return track
+
+
+def analyze(references: dict[str, Reference], exercise: str, track: PoseTrack) -> Analysis:
+    others = [r for name, r in references.items() if name != exercise]
+    return analyze_track(references[exercise], track, others)
+
+
+def judge_clip(tally: Tally, name: str, item: dict[str, Any], analysis: Analysis) -> None:
+    """Rep count, false alarms on clean reps, mix-up, view warnings of one clip."""
+    counted = len(analysis.reps)
+    error = min(abs(counted - r) for r in item["reps"])
+    tally.count_errors.append(error)
+    faults = Counter(f.id for rep in analysis.reps for f in rep.faults)
+    if item.get("clean"):
+        tally.clean_reps += counted
+        tally.clean_reps_with_fault += sum(1 for rep in analysis.reps if rep.faults)
+        tally.false_alarms.update(faults)
+    if "looks_like" in item:
+        found = analysis.mismatch.looks_like if analysis.mismatch is not None else None
+        tally.mixups.append((name, found == item["looks_like"]))
+    for warning in analysis.warnings:
+        tally.warnings.append((name, warning))
+    views = Counter(rep.view for rep in analysis.reps)
+    tally.lines.append(
+        f"{name:58s} {item['exercise']:7s} reps {counted} (label {'/'.join(map(str, item['reps']))})"
+        f"  faults {dict(faults) or '-'}  views {dict(views) or '-'}"
+        + (f"  not counted {len(analysis.not_counted)}" if analysis.not_counted else "")
+        + (f"  warnings {analysis.warnings}" if analysis.warnings else "")
+    )
+
+
+def inject(kind: str, track: PoseTrack, spans: list[Span]) -> PoseTrack:
+    """The clean track with one fault added to every rep."""
+    p = track.poses_3d.astype(np.float64)
+    if kind == "fast":
+        keep, ts = retime(track.timestamps_ms, 4)  # reps of 0.5-0.65 s
+        return replace(
+            track,
+            keypoints_2d=track.keypoints_2d[keep],
+            scores=track.scores[keep],
+            poses_3d=track.poses_3d[keep],
+            timestamps_ms=ts,
+            detected=track.detected[keep],
+        )
+    if kind == "sag":
+        p = drop_hips(p, 25)
+    elif kind == "sag_ascent":
+        up = in_ascent(spans, len(p))
+        p = np.where(up[:, None, None], drop_hips(p, 25), p)
+    elif kind == "pike":
+        p = drop_hips(p, -25)
+    elif kind == "shallow":
+        p = shallow_to(p, spans, 0.5)
+    elif kind == "lean":
+        # the sense that tips the chest forward depends on the way the person faces
+        incline = compute_features(p)[:, Feature.TORSO_INCLINE]
+        gain = np.nanmean(compute_features(lean_forward(p, 10))[:, Feature.TORSO_INCLINE] - incline)
+        p = lean_forward(p, 25 if gain > 0 else -25)
+    else:
+        raise ValueError(kind)
+    return replace(track, poses_3d=p.astype(np.float32))
+
+
+def judge_injection(tally: Tally, item: dict[str, Any], references: dict[str, Reference], track: PoseTrack) -> None:
+    reference = references[item["exercise"]]
+    rule_ids = {rule.id for rule in reference.spec.faults}
+    name = f"{item['clip']} + {item['inject']}"
+    if item["fault"] not in rule_ids:
+        tally.no_rule.append(f"{item['fault']} ({item['exercise']}: no rule yet)")
+        tally.lines.append(f"{name:58s} {item['exercise']:7s} {item['fault']}: not measurable (no rule yet)")
+        return
+    clean = analyze(references, item["exercise"], track)
+    spans = [(r.start_frame, r.bottom_frame, r.end_frame) for r in clean.reps]
+    before = {r.index: {f.id for f in r.faults} for r in clean.reps}
+    injected = analyze(references, item["exercise"], inject(item["inject"], track, spans))
+    hits = 0
+    for rep in injected.reps:
+        named = {f.id: f for f in rep.faults}
+        fault = named.get(item["fault"])
+        if fault is None:
+            tally.misses[item["fault"]] += 1
+        elif "phase" in item and fault.phase != item["phase"]:
+            tally.wrong_phase[item["fault"]] += 1
+            tally.misses[item["fault"]] += 1
+        else:
+            tally.hits[item["fault"]] += 1
+            hits += 1
+        for other in set(named) - {item["fault"]} - before.get(rep.index, set()):
+            tally.false_alarms[other] += 1
+    tally.misses[item["fault"]] += max(0, len(clean.reps) - len(injected.reps))  # reps the fault made vanish
+    tally.lines.append(
+        f"{name:58s} {item['exercise']:7s} {item['fault']}: {hits} of {len(clean.reps)} reps"
+        f" (counted {len(injected.reps)})  faults {dict(Counter(f.id for r in injected.reps for f in r.faults))}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", type=Path, default=ROOT / "benchmarks" / "accuracy_set.json")
+    parser.add_argument("--cache", type=Path, help="folder for the pose tracks (default: a temporary one)")
+    parser.add_argument("--append", action="store_true", help="add the summary row to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    labelled = json.loads(args.set.read_text())
+    if not (MEDIA / "labels.json").is_file():
+        print(f"the shared clips are missing: expected {MEDIA}", file=sys.stderr)
+        return 2
+    references = {name: load_reference(ROOT / "references", name) for name in list_exercises(ROOT / "references")}
+    tally = Tally()
+    with tempfile.TemporaryDirectory(prefix="coach-accuracy-") as tmp:
+        work = Path(tmp)
+        tracks = Tracks(args.cache or work / "tracks")
+        for item in labelled["clips"]:
+            track = tracks(MEDIA / item["clip"], Path(item["clip"]).stem)
+            judge_clip(tally, item["clip"], item, analyze(references, item["exercise"], track))
+        for item in labelled["variants"]:
+            for kind in item["make"]:
+                name = f"{Path(item['clip']).stem}.{kind}"
+                video = work / f"{name}.mp4"
+                if not (tracks.folder / f"{name}.npz").is_file():
+                    make_variant(MEDIA / item["clip"], kind, video)
+                track = tracks(video, name)
+                judge_clip(tally, f"{item['clip']} ({kind})", item, analyze(references, item["exercise"], track))
+        for item in labelled["composites"]:
+            name = f"{Path(item['left']).stem}+{Path(item['right']).stem}"
+            video = work / f"{name}.mp4"
+            if not (tracks.folder / f"{name}.npz").is_file():
+                make_composite(MEDIA / item["left"], MEDIA / item["right"], video)
+            track = tracks(video, name)
+            judge_clip(tally, f"{item['left']} | {item['right']}", item, analyze(references, item["exercise"], track))
+        for item in labelled["injections"]:
+            judge_injection(tally, item, references, tracks(MEDIA / item["clip"], Path(item["clip"]).stem))
+
+    for line in tally.lines:
+        print(line)
+    errors = np.array(tally.count_errors)
+    faults = sorted(set(tally.hits) | set(tally.misses) | set(tally.false_alarms))
+    per_fault = {}
+    for fault in faults:
+        hit, miss, fa = tally.hits[fault], tally.misses[fault], tally.false_alarms[fault]
+        per_fault[fault] = {
+            "recall": round(hit / (hit + miss), 3) if hit + miss else None,
+            "precision": round(hit / (hit + fa), 3) if hit + fa else None,
+            "hits": hit,
+            "misses": miss,
+            "wrong_phase": tally.wrong_phase[fault],
+            "false_alarms": fa,
+        }
+    result = {
+        "date": dt.date.today().isoformat(),
+        "commit": commit(),
+        "machine": machine(),
+        "clips": len(errors),
+        "reps_exact": round(float(np.mean(errors == 0)), 3),
+        "reps_off_by_one": round(float(np.mean(errors == 1)), 3),
+        "reps_mae": round(float(np.mean(errors)), 3),
+        "clean_reps": tally.clean_reps,
+        "clean_reps_with_a_fault": tally.clean_reps_with_fault,
+        "faults": per_fault,
+        "not_measurable": tally.no_rule,
+        "mixups_recognised": f"{sum(ok for _, ok in tally.mixups)} of {len(tally.mixups)}",
+        "warnings": [f"{name}: {w}" for name, w in tally.warnings],
+    }
+    recalls = ", ".join(
+        f"{k} {v['hits']}/{v['hits'] + v['misses']}" + (f" ({v['false_alarms']} false)" if v["false_alarms"] else "")
+        for k, v in per_fault.items()
+    )
+    row = (
+        f"accuracy set ({result['clips']} clips and variants, {len(labelled['injections'])} injections; MediaPipe + "
+        f"world landmarks) | rep counts **exact {result['reps_exact']:.0%}**, "
+        f"off by one {result['reps_off_by_one']:.0%}, "
+        f"MAE {result['reps_mae']}; **clean reps with a fault: {tally.clean_reps_with_fault} of {tally.clean_reps}**; "
+        f"injected faults named: {recalls}; not measurable: {', '.join(tally.no_rule) or 'none'}; "
+        f"mix-ups recognised {result['mixups_recognised']}; warnings on {len(tally.warnings)} clips"
+    )
+    report(result, row if args.append else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

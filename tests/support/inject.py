@@ -1,0 +1,94 @@
+"""Faults injected into real 3D pose tracks, for the tests and the accuracy benchmark.
+
+Each function takes ``(T, 17, 3)`` poses (metres, camera axes, H36M order) and returns a modified
+copy; reps are given as ``(start, bottom, end)`` frame spans (a reference's calibration, or the reps
+a clean clip was counted with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lifting.joints import H36M
+
+Span = tuple[int, int, int]
+"""(start, bottom, end) frame indices of one rep."""
+
+
+def forward_axis(p: np.ndarray) -> np.ndarray:
+    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+    left -= np.sum(left * up, axis=-1, keepdims=True) * up
+    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    return np.cross(left, up)
+
+
+def drop_hips(p: np.ndarray, degrees: float) -> np.ndarray:
+    """Move the hips toward the floor (the chest's side) until the shoulder-hip-ankle line bends by ``degrees``."""
+    out = p.copy()
+    shoulders = (p[:, H36M.L_SHOULDER] + p[:, H36M.R_SHOULDER]) / 2
+    hips = (p[:, H36M.L_HIP] + p[:, H36M.R_HIP]) / 2
+    ankles = (p[:, H36M.L_ANKLE] + p[:, H36M.R_ANKLE]) / 2
+    a = np.linalg.norm(shoulders - hips, axis=-1)
+    b = np.linalg.norm(ankles - hips, axis=-1)
+    # hips off the line by d bend it by atan(d/a) + atan(d/b) ~ d (a + b) / (a b)
+    d = np.tan(np.radians(degrees)) * a * b / (a + b)
+    shift = forward_axis(p) * d[:, None]
+    for joint in (H36M.PELVIS, H36M.L_HIP, H36M.R_HIP):
+        out[:, joint] += shift
+    out[:, H36M.SPINE] += shift / 2
+    return out - out[:, :1]
+
+
+def lag_left_arm(p: np.ndarray, frames: int) -> np.ndarray:
+    """The left elbow and wrist follow the same motion ``frames`` later (relative to the left shoulder)."""
+    out = p.copy()
+    for joint in (H36M.L_ELBOW, H36M.L_WRIST):
+        rel = p[:, joint] - p[:, H36M.L_SHOULDER]
+        delayed = np.concatenate([np.repeat(rel[:1], frames, axis=0), rel[:-frames]])
+        out[:, joint] = p[:, H36M.L_SHOULDER] + delayed
+    return out
+
+
+def lean_forward(p: np.ndarray, degrees: float) -> np.ndarray:
+    """Tip everything above the hips forward about the hip axis by ``degrees`` (the chest toward the knees)."""
+    out = p.copy()
+    pelvis = (p[:, H36M.L_HIP] + p[:, H36M.R_HIP]) / 2
+    axis = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+    theta = np.radians(degrees)
+    upper = [H36M.SPINE, H36M.THORAX, H36M.NECK_NOSE, H36M.HEAD, H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST,
+             H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST]  # fmt: skip
+    for joint in upper:
+        v = p[:, joint] - pelvis  # Rodrigues' rotation about the left-right axis
+        cross = np.cross(axis, v)
+        dot = np.sum(axis * v, axis=-1, keepdims=True)
+        out[:, joint] = pelvis + v * np.cos(theta) + cross * np.sin(theta) + axis * dot * (1 - np.cos(theta))
+    return out
+
+
+def shallow_to(p: np.ndarray, spans: Sequence[Span], share: float) -> np.ndarray:
+    """Each rep goes only ``share`` of the way down (every frame blended back toward the rep's start)."""
+    out = p.copy()
+    for start, _, end in spans:
+        out[start : end + 1] = p[start] + share * (p[start : end + 1] - p[start])
+    return out
+
+
+def in_ascent(spans: Sequence[Span], frames: int, start: float = 0.35, stop: float = 0.75) -> np.ndarray:
+    """``(frames,)`` bool: between ``start`` and ``stop`` of the way from each rep's turning point back
+    to its end: the way up, clear of the bottom and of the top."""
+    mask = np.zeros(frames, dtype=bool)
+    for _, bottom, end in spans:
+        length = end - bottom
+        mask[bottom + round(start * length) : bottom + round(stop * length) + 1] = True
+    return mask
+
+
+def retime(timestamps_ms: np.ndarray, speed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Play ``speed`` times faster: (frame indices kept, their new timestamps)."""
+    keep = np.arange(0, len(timestamps_ms), speed)
+    return keep, timestamps_ms[keep // speed]
