@@ -139,11 +139,11 @@ def judge_clip(tally: Tally, name: str, item: dict[str, Any], analysis: Analysis
     )
 
 
-def inject(kind: str, track: PoseTrack, spans: list[Span]) -> PoseTrack:
-    """The clean track with one fault added to every rep."""
+def inject(kind: str, track: PoseTrack, spans: list[Span], speed: int = 3) -> PoseTrack:
+    """The clean track with one fault added to every rep (``fast``: played ``speed`` times faster)."""
     p = track.poses_3d.astype(np.float64)
     if kind == "fast":
-        keep, ts = retime(track.timestamps_ms, 4)  # reps of 0.5-0.65 s
+        keep, ts = retime(track.timestamps_ms, speed)
         return replace(
             track,
             keypoints_2d=track.keypoints_2d[keep],
@@ -182,7 +182,7 @@ def judge_injection(tally: Tally, item: dict[str, Any], references: dict[str, Re
     clean = analyze(references, item["exercise"], track)
     spans = [(r.start_frame, r.bottom_frame, r.end_frame) for r in clean.reps]
     before = {r.index: {f.id for f in r.faults} for r in clean.reps}
-    injected = analyze(references, item["exercise"], inject(item["inject"], track, spans))
+    injected = analyze(references, item["exercise"], inject(item["inject"], track, spans, item.get("speed", 3)))
     hits = 0
     for rep in injected.reps:
         named = {f.id: f for f in rep.faults}
