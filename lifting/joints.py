@@ -94,6 +94,31 @@ class BlazePose(IntEnum):
     R_FOOT_INDEX = 32
 
 
+class Extra(IntEnum):
+    """Points kept beside H36M-17 when the backend gives them (BlazePose): the feet and the hands,
+    so heel lift, knees past toes and stance width can be measured."""
+
+    L_HEEL = 0
+    R_HEEL = 1
+    L_TOE = 2
+    R_TOE = 3
+    L_HAND = 4
+    R_HAND = 5
+
+
+NUM_EXTRAS = len(Extra)
+
+BLAZEPOSE_EXTRAS: tuple[BlazePose, ...] = (
+    BlazePose.L_HEEL,
+    BlazePose.R_HEEL,
+    BlazePose.L_FOOT_INDEX,
+    BlazePose.R_FOOT_INDEX,
+    BlazePose.L_INDEX,
+    BlazePose.R_INDEX,
+)
+"""The BlazePose landmark of each ``Extra`` (the hand is the index finger's tip)."""
+
+
 H36M_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 """Parent of each H36M joint (-1 for the root)."""
 

@@ -64,8 +64,21 @@ class Lifter(abc.ABC):
         out = [Pose3D.missing(w.target.timestamp_ms, self.name) for w in windows]
         for row, i in enumerate(todo):
             target = windows[i].target
-            out[i] = Pose3D(joints[row], target.timestamp_ms, self.name, detected=True, scores=target.scores)
+            extras = self._extras(target)
+            out[i] = Pose3D(
+                joints[row],
+                target.timestamp_ms,
+                self.name,
+                detected=True,
+                scores=target.scores,
+                extras=extras,
+                extra_scores=target.extra_scores if extras is not None else None,
+            )
         return out
+
+    def _extras(self, target: Pose2D) -> np.ndarray | None:
+        """``(6, 3)`` feet and hands in the lifted pose's frame, or None when this lifter does not give them."""
+        return None
 
     def lift_sequence(self, poses: Sequence[Pose2D], batch_size: int = 64) -> list[Pose3D]:
         """Batch mode: a whole clip with centred, edge-padded windows; one Pose3D per input pose."""
@@ -184,6 +197,9 @@ class WorldLandmarkLifter(Lifter):
                 )
             out[i] = world - world[0]
         return out
+
+    def _extras(self, target: Pose2D) -> np.ndarray | None:
+        return target.extras_world  # already relative to the same pelvis as the world joints
 
 
 LIFTERS = ("poseformerv2", "mediapipe-world")

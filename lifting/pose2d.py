@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from lifting.joints import BlazePose, blazepose_to_coco, blazepose_to_h36m, coco_scores_to_h36m, coco_to_h36m
+from lifting.joints import (
+    BLAZEPOSE_EXTRAS,
+    BlazePose,
+    blazepose_to_coco,
+    blazepose_to_h36m,
+    coco_scores_to_h36m,
+    coco_to_h36m,
+)
 from lifting.types import Pose2D
 from lifting.video import VideoFrame
 
@@ -164,10 +171,12 @@ class MediaPipeBackend(PoseBackend):
             raise BackendError(f"MediaPipe returned {image_lm.shape[0]} landmarks, expected {len(BlazePose)}")
         points = image_lm[:, :2] * np.array([width, height])
         coco = blazepose_to_coco(points)
-        world = None
+        world = extras_world = None
+        extras = list(BLAZEPOSE_EXTRAS)
         if result.pose_world_landmarks is not None:
             world_lm = np.array([(lm.x, lm.y, lm.z) for lm in result.pose_world_landmarks.landmark])
             world = blazepose_to_h36m(world_lm)
+            extras_world = world_lm[extras] - world[0]
             world -= world[0]
         return Pose2D(
             keypoints=coco_to_h36m(coco),
@@ -176,6 +185,9 @@ class MediaPipeBackend(PoseBackend):
             image_size=source_size,
             detected=True,
             world=world,
+            extras=points[extras],
+            extra_scores=np.clip(image_lm[extras, 2], 0.0, 1.0),
+            extras_world=extras_world,
         )
 
 

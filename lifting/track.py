@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from lifting.types import NUM_JOINTS, Pose2D, Pose3D
+from lifting.types import NUM_EXTRAS, NUM_JOINTS, Pose2D, Pose3D
+
+
+def _or_nan(values: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    return np.full(shape, np.nan, np.float32) if values is None else values
+
+
+def _or_zero(values: np.ndarray | None) -> np.ndarray:
+    return np.zeros(NUM_EXTRAS, np.float32) if values is None else values
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,11 @@ class PoseTrack:
     """(width, height) of the upright source frames."""
     source: str = ""
     """The video the track came from."""
+    extras_3d: np.ndarray | None = None
+    """(T, 6, 3) float32 metres, the feet and hands (``lifting.joints.Extra``) in the frame of
+    ``poses_3d``; NaN where not known; None when the lifter gives none."""
+    extra_scores: np.ndarray | None = None
+    """(T, 6) float32 their 2D confidence (0 where not known); None with ``extras_3d``."""
 
     @classmethod
     def from_poses(
@@ -46,6 +59,7 @@ class PoseTrack:
         if len(poses_2d) != len(poses_3d):
             raise ValueError(f"{len(poses_2d)} 2D poses but {len(poses_3d)} 3D poses")
         n = len(poses_2d)
+        has_extras = any(p.extras is not None for p in poses_3d)
         return cls(
             keypoints_2d=np.stack([p.keypoints for p in poses_2d]) if n else np.zeros((0, NUM_JOINTS, 2), np.float32),
             scores=np.stack([p.scores for p in poses_2d]) if n else np.zeros((0, NUM_JOINTS), np.float32),
@@ -56,6 +70,8 @@ class PoseTrack:
             lifter=lifter,
             image_size=poses_2d[0].image_size if n else (0, 0),
             source=source,
+            extras_3d=np.stack([_or_nan(p.extras, (NUM_EXTRAS, 3)) for p in poses_3d]) if has_extras else None,
+            extra_scores=np.stack([_or_zero(p.extra_scores) for p in poses_3d]) if has_extras else None,
         )
 
     @property
@@ -69,9 +85,14 @@ class PoseTrack:
         return float(self.detected.mean()) if self.frames else 0.0
 
     def save_npz(self, path: str | Path) -> None:
-        """Write the arrays and the backend/lifter names to a compressed .npz."""
+        """Write the arrays and the backend/lifter names to a compressed .npz (``extras_3d`` and
+        ``extra_scores`` only when the track has them)."""
+        extras: dict[str, np.ndarray] = {}
+        if self.extras_3d is not None and self.extra_scores is not None:
+            extras = {"extras_3d": self.extras_3d, "extra_scores": self.extra_scores}
         np.savez_compressed(
             Path(path),
+            **extras,
             keypoints_2d=self.keypoints_2d,
             scores=self.scores,
             poses_3d=self.poses_3d,
@@ -97,6 +118,8 @@ class PoseTrack:
                 lifter=str(data["lifter"]),
                 image_size=(int(data["image_size"][0]), int(data["image_size"][1])),
                 source=str(data["source"]),
+                extras_3d=data.get("extras_3d"),
+                extra_scores=data.get("extra_scores"),
             )
 
     def summary(self) -> dict[str, Any]:

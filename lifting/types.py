@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NUM_JOINTS = 17
+NUM_EXTRAS = 6
+"""Feet and hands kept beside the joints (``lifting.joints.Extra``)."""
 
 
 def _frozen_array(value: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -41,12 +43,26 @@ class Pose2D:
     world: np.ndarray | None = field(default=None)
     """(17, 3) float32, metres, root-relative, H36M order, camera-aligned axes (x right, y down,
     z away from the camera), when the backend estimates metric 3D itself (MediaPipe); else None."""
+    extras: np.ndarray | None = field(default=None)
+    """(6, 2) float32 pixels of the feet and hands (``lifting.joints.Extra`` order) when the backend
+    gives them (BlazePose); None for a backend without them (COCO-17 has no feet)."""
+    extra_scores: np.ndarray | None = field(default=None)
+    """(6,) float32 in [0, 1], their confidence; None with ``extras``."""
+    extras_world: np.ndarray | None = field(default=None)
+    """(6, 3) float32 metres, relative to the same pelvis and axes as ``world``; None without them."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keypoints", _frozen_array(self.keypoints, (NUM_JOINTS, 2), "keypoints"))
         object.__setattr__(self, "scores", _frozen_array(self.scores, (NUM_JOINTS,), "scores"))
         if self.world is not None:
             object.__setattr__(self, "world", _frozen_array(self.world, (NUM_JOINTS, 3), "world"))
+        for name, shape in (
+            ("extras", (NUM_EXTRAS, 2)),
+            ("extra_scores", (NUM_EXTRAS,)),
+            ("extras_world", (NUM_EXTRAS, 3)),
+        ):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen_array(getattr(self, name), shape, name))
         width, height = self.image_size
         if width <= 0 or height <= 0:
             raise ValueError(f"image_size must be positive (width, height), got {self.image_size}")
@@ -82,11 +98,17 @@ class Pose3D:
     scores: np.ndarray | None = field(default=None)
     """(17,) float32 in [0, 1]: the 2D backend's confidence in each joint of the frame it was lifted
     from (whether the joint was seen, not guessed), H36M order; None when unknown."""
+    extras: np.ndarray | None = field(default=None)
+    """(6, 3) float32 metres, the feet and hands (``lifting.joints.Extra`` order) in the same frame as
+    ``joints``; None when the lifter does not give them (PoseFormerV2 lifts the 17 joints only)."""
+    extra_scores: np.ndarray | None = field(default=None)
+    """(6,) float32 in [0, 1], their 2D confidence; None with ``extras``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joints", _frozen_array(self.joints, (NUM_JOINTS, 3), "joints"))
-        if self.scores is not None:
-            object.__setattr__(self, "scores", _frozen_array(self.scores, (NUM_JOINTS,), "scores"))
+        for name, shape in (("scores", (NUM_JOINTS,)), ("extras", (NUM_EXTRAS, 3)), ("extra_scores", (NUM_EXTRAS,))):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen_array(getattr(self, name), shape, name))
 
     @classmethod
     def missing(cls, timestamp_ms: float, lifter: str) -> Pose3D:

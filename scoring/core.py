@@ -22,7 +22,7 @@ from lifting.track import PoseTrack
 from lifting.types import Pose3D
 from scoring import dtw
 from scoring.dtw import OnlineDTW
-from scoring.features import compute_features, feature_by_name
+from scoring.features import NUM_EXTRA_FEATURES, compute_extra_features, compute_features, feature_by_name
 from scoring.reference import Reference
 from scoring.reps import RepSegmenter, SegmentEvent
 from scoring.score import RepScorer, summarize
@@ -48,6 +48,7 @@ def warm_up() -> None:
 
 _SEEN = np.ones(len(H36M), dtype=np.float32)  # a pose without confidences: every joint counts as seen
 _UNSEEN = np.zeros(len(H36M), dtype=np.float32)
+_NO_EXTRA = np.full(NUM_EXTRA_FEATURES, np.nan)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class _Frame:
     features: np.ndarray | None  # (NUM_FEATURES,) or None before anybody was seen
     visibility: np.ndarray  # (17,) joint confidence; 0 where the frame's features are held from an earlier one
     view: CameraView | None  # where the camera saw this frame from (None without a person)
+    extra: np.ndarray  # (NUM_EXTRA_FEATURES,) of the feet and hands; NaN where not known
 
 
 @dataclass
@@ -110,6 +112,7 @@ class ScoringCore:
         self.not_counted: list[RepDiscarded] = []
         """Every movement that started like a rep but did not count, in order."""
         self._gravity = reference.gravity
+        self._has_extras = False  # whether the pose pipeline gives the feet and hands at all
         self.view_counts: Counter[CameraView] = Counter()
         """Frames with a person, by camera view."""
         self.mismatch: ExerciseMismatch | None = None
@@ -139,7 +142,12 @@ class ScoringCore:
         view = classify(pose.joints, self._gravity) if features is not None else None
         if view is not None:
             self.view_counts[view] += 1
-        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view))
+        extra = _NO_EXTRA
+        if features is not None and pose.extras is not None:
+            self._has_extras = True
+            scores = pose.extra_scores[None] if pose.extra_scores is not None else None
+            extra = compute_extra_features(pose.extras[None], scores)[0]
+        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view, extra))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])
         driver = float(features[self._driver]) if features is not None else None
@@ -228,6 +236,7 @@ class ScoringCore:
                 alignment=alignment,
                 visibility=np.stack([f.visibility for f in rows]),
                 view=majority_view([f.view for f in rows]),
+                extra_features=np.stack([f.extra for f in rows]) if self._has_extras else None,
             )
             self.results.append(result)
             return [RepScored(result)]
@@ -294,8 +303,17 @@ def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Seque
 
 def analyze_track(reference: Reference, track: PoseTrack, alternatives: Sequence[Reference] = ()) -> Analysis:
     """Batch mode over a pose track (from ``coach poses`` or ``PosePipeline``)."""
+    extras, extra_scores = track.extras_3d, track.extra_scores
     poses = [
-        Pose3D(track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]), track.scores[i])
+        Pose3D(
+            track.poses_3d[i],
+            float(track.timestamps_ms[i]),
+            track.lifter,
+            bool(track.detected[i]),
+            track.scores[i],
+            extras[i] if extras is not None and bool(track.detected[i]) else None,
+            extra_scores[i] if extra_scores is not None and bool(track.detected[i]) else None,
+        )
         for i in range(track.frames)
     ]
     return analyze_poses(reference, poses, alternatives)

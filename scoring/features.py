@@ -16,7 +16,7 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-from lifting.joints import H36M
+from lifting.joints import H36M, Extra
 
 
 class Feature(IntEnum):
@@ -60,6 +60,10 @@ class Feature(IntEnum):
     HIP_HEIGHT = 16
     """Hips above the knees, as an angle: asin(height / thigh length), 90 = standing, 0 = thighs
     parallel to the floor, negative below. Against the camera's vertical; a second squat depth signal."""
+    KNEE_VALGUS = 17
+    """The knee that sits further inside its hip-ankle line, toward the body's midline (knees caving in),
+    as the angle it makes seen from the middle of that line; negative: bowed out. In the body's frame
+    (seen best from the front or back: from the side the inward shift runs along the camera's depth)."""
 
 
 NUM_FEATURES = len(Feature)
@@ -133,6 +137,14 @@ FEATURE_JOINTS: dict[Feature, tuple[JointGroup, ...]] = {
         ("wrists", (H36M.L_WRIST, H36M.R_WRIST)),
     ),
     Feature.HIP_HEIGHT: (("hips", (H36M.L_HIP, H36M.R_HIP)), ("knees", (H36M.L_KNEE, H36M.R_KNEE))),
+    Feature.KNEE_VALGUS: (
+        ("left hip", (H36M.L_HIP,)),
+        ("right hip", (H36M.R_HIP,)),
+        ("left knee", (H36M.L_KNEE,)),
+        ("right knee", (H36M.R_KNEE,)),
+        ("left ankle", (H36M.L_ANKLE,)),
+        ("right ankle", (H36M.R_ANKLE,)),
+    ),
 }
 """What must be seen for a feature to be judged: every group, by at least one of its joints (in a side
 view the far arm or leg is hidden, but the midpoint of a pair is still well placed by the near one)."""
@@ -189,6 +201,21 @@ def _height(p: np.ndarray, top: int, mid: int, end: int) -> float:
     b = math.sqrt((p[end, 0] - p[mid, 0]) ** 2 + (p[end, 1] - p[mid, 1]) ** 2 + (p[end, 2] - p[mid, 2]) ** 2)
     ratio = (p[end, 1] - p[top, 1]) / max(a + b, 1e-12)
     return math.degrees(math.asin(min(1.0, max(-1.0, ratio))))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _valgus(p: np.ndarray, hip: int, knee: int, ankle: int, mx: float, my: float, mz: float) -> float:
+    """How far the knee sits inside the hip-ankle line, toward the body's midline (m: the medial unit
+    direction), as the angle it makes seen from the line's middle; degrees, negative outward."""
+    ux, uy, uz = p[ankle, 0] - p[hip, 0], p[ankle, 1] - p[hip, 1], p[ankle, 2] - p[hip, 2]
+    length = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if length < 1e-9:
+        return 0.0
+    ux, uy, uz = ux / length, uy / length, uz / length
+    vx, vy, vz = p[knee, 0] - p[hip, 0], p[knee, 1] - p[hip, 1], p[knee, 2] - p[hip, 2]
+    along = vx * ux + vy * uy + vz * uz
+    offset = (vx - along * ux) * mx + (vy - along * uy) * my + (vz - along * uz) * mz
+    return math.degrees(math.atan2(offset, length / 2))
 
 
 @njit(nogil=True, cache=True)
@@ -252,6 +279,10 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
         o[Feature.HIP_HEIGHT] = (
             _height(p, H36M.L_HIP, H36M.L_HIP, H36M.L_KNEE) + _height(p, H36M.R_HIP, H36M.R_HIP, H36M.R_KNEE)
         ) / 2
+        o[Feature.KNEE_VALGUS] = max(
+            _valgus(p, H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, -left[0], -left[1], -left[2]),
+            _valgus(p, H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, left[0], left[1], left[2]),
+        )
 
 
 def compute_features(poses: np.ndarray) -> np.ndarray:
@@ -278,3 +309,59 @@ def feature_by_name(name: str) -> Feature:
         return Feature[name.upper()]
     except KeyError:
         raise ValueError(f"unknown feature {name!r}; choose one of {[f.name.lower() for f in Feature]}") from None
+
+
+class ExtraFeature(IntEnum):
+    """Measures of the feet and hands (``lifting.joints.Extra``), kept apart from ``Feature``: only some
+    pose pipelines give these points (MediaPipe's world landmarks do, PoseFormerV2 and COCO-17 do not)."""
+
+    HEEL_LIFT = 0
+    """The higher heel above its toe, as the foot's angle: asin((toe y - heel y) / foot length),
+    degrees; about 0 with the foot flat, positive with the heel up. Against the camera's vertical."""
+
+
+NUM_EXTRA_FEATURES = len(ExtraFeature)
+
+EXTRA_FEET = ((Extra.L_HEEL, Extra.L_TOE), (Extra.R_HEEL, Extra.R_TOE))
+
+
+def compute_extra_features(extras: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    """Extra features of the feet and hands.
+
+    Args:
+        extras: ``(T, 6, 3)`` metres, camera axes (y down), ``Extra`` order; NaN where not known.
+        scores: ``(T, 6)`` their 2D confidence; a foot whose heel or toe was not seen
+            (< ``VISIBLE_SCORE``) is left out. None: every point counts as seen.
+    Returns:
+        ``(T, NUM_EXTRA_FEATURES)`` float64 degrees, columns as ``ExtraFeature``; NaN where no foot
+        was seen.
+    """
+    e = np.asarray(extras, dtype=np.float64)
+    if e.ndim != 3 or e.shape[1:] != (len(Extra), 3):
+        raise ValueError(f"extras must have shape (T, {len(Extra)}, 3), got {e.shape}")
+    lifts = []
+    for heel, toe in EXTRA_FEET:
+        foot = e[:, toe] - e[:, heel]
+        length = np.linalg.norm(foot, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lift = np.degrees(np.arcsin(np.clip(foot[:, 1] / length, -1.0, 1.0)))
+        if scores is not None:
+            lift[(scores[:, heel] < VISIBLE_SCORE) | (scores[:, toe] < VISIBLE_SCORE)] = np.nan
+        lifts.append(lift)
+    out = np.full((e.shape[0], NUM_EXTRA_FEATURES), np.nan)
+    stacked = np.stack(lifts, axis=1)
+    seen = np.isfinite(stacked).any(axis=1)
+    out[seen, ExtraFeature.HEEL_LIFT] = np.nanmax(stacked[seen], axis=1)
+    return out
+
+
+def resolve_feature(name: str) -> Feature | ExtraFeature:
+    """A rule's angle by name, among ``Feature`` and ``ExtraFeature``; ValueError naming the choices."""
+    try:
+        return feature_by_name(name)
+    except ValueError:
+        try:
+            return ExtraFeature[name.upper()]
+        except KeyError:
+            names = [f.name.lower() for f in Feature] + [f.name.lower() for f in ExtraFeature]
+            raise ValueError(f"unknown feature {name!r}; choose one of {names}") from None

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, compute_features, feature_by_name
+from scoring.features import (
+    BODY_PARTS,
+    SYMMETRIC_PAIRS,
+    ExtraFeature,
+    compute_features,
+    feature_by_name,
+    resolve_feature,
+)
 from scoring.phases import PHASES, Phase
 from scoring.reps import RepSegmenter, SegmenterOptions
 from scoring.types import Fault, RepResult
@@ -94,7 +101,11 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.kind == "offset":
-            feature_by_name(self.feature)
+            if isinstance(resolve_feature(self.feature), ExtraFeature) and self.relative:
+                raise ReferenceError(
+                    f"fault {self.id!r}: {self.feature} is measured on the feet or hands, which references do not "
+                    "store: judge it against an absolute limit (relative = false)"
+                )
             if not self.phases or set(self.phases) - set(PHASES):
                 raise ReferenceError(f"fault {self.id!r}: phases must be a non-empty subset of {list(PHASES)}")
             if not self.relative and self.limit is None:

@@ -22,7 +22,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from scoring.dtw import Alignment
-from scoring.features import BODY_PARTS, SYMMETRIC_PAIRS, feature_by_name, visible_frames
+from scoring.features import (
+    BODY_PARTS,
+    SYMMETRIC_PAIRS,
+    ExtraFeature,
+    feature_by_name,
+    resolve_feature,
+    visible_frames,
+)
 from scoring.phases import HOLD_MS, PHASE_WORDS, Phase, held_worst, phase_masks
 from scoring.reference import FaultRule, Reference
 from scoring.types import Fault, RepResult, SetSummary
@@ -152,6 +159,7 @@ class RepScorer:
         alignment: Alignment,
         visibility: np.ndarray | None = None,
         view: CameraView | None = None,
+        extra_features: np.ndarray | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -186,10 +194,22 @@ class RepScorer:
                 skipped[rule.id] = f"not judged {VIEW_WORDS[view]}"
                 continue
             if rule.kind == "offset":
-                feature = feature_by_name(rule.feature)
-                valid, never = (None, []) if visibility is None else visible_frames(visibility, feature)
+                feature = resolve_feature(rule.feature)
+                if isinstance(feature, ExtraFeature):
+                    if extra_features is None or np.isnan(extra_features[:, feature]).all():
+                        rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
+                        skipped[rule.id] = (
+                            "this pose pipeline does not track the feet"
+                            if extra_features is None
+                            else f"the heels and toes not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
+                        )
+                        continue
+                    signal, template, valid, never = extra_features[:, feature], None, None, ["the heels and toes"]
+                else:
+                    signal, template = features[:, feature], self.template_all[:, feature]
+                    valid, never = (None, []) if visibility is None else visible_frames(visibility, feature)
                 rules[rule.id], fields[rule.id], fired[rule.id] = self._offset(
-                    rule, features, timestamps_ms, phases, valid
+                    rule, signal, template, timestamps_ms, phases, valid
                 )
                 if not fields[rule.id].get("phase"):
                     unseen = " and ".join(never) if never else "the joints it needs"
@@ -221,6 +241,7 @@ class RepScorer:
         alignment: Alignment,
         visibility: np.ndarray | None = None,
         view: CameraView | None = None,
+        extra_features: np.ndarray | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -236,10 +257,12 @@ class RepScorer:
                 never judged on guessed joints. None: every joint counts as seen.
             view: where the camera saw the rep from (``scoring.view``); a rule that cannot be judged
                 from there is skipped. None: unknown, every rule is judged.
+            extra_features: ``(n, NUM_EXTRA_FEATURES)`` of the feet and hands (NaN where not seen);
+                None when the pose pipeline gives no such points (those rules are then skipped).
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
-        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view)
+        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view, extra_features)
         tol = self.tolerances
         part_scores = {
             part: round(
@@ -321,22 +344,28 @@ class RepScorer:
     def _offset(
         self,
         rule: FaultRule,
-        features: np.ndarray,
+        angle: np.ndarray,
+        template_angle: np.ndarray | None,
         timestamps_ms: np.ndarray,
         phases: dict[Phase, np.ndarray],
         valid: np.ndarray | None,
     ) -> tuple[float, dict[str, float | str], bool]:
-        """Judge an offset rule in each of its phases (on the frames where its joints were seen);
-        report the worst phase, a firing one first. No ``phase`` in the fields: nothing could be judged."""
-        col = int(feature_by_name(rule.feature))
-        signal = rule.direction * features[:, col]
-        template = rule.direction * self.template_all[:, col]
+        """Judge an offset rule on its angle ``(n,)`` in each of its phases (on the frames where its
+        joints were seen; ``template_angle``: the same angle over the template rep, None when the
+        reference has none); report the worst phase, a firing one first. No ``phase`` in the fields:
+        nothing could be judged."""
+        signal = rule.direction * angle
+        template = rule.direction * template_angle if template_angle is not None else None
         candidates = []
         for phase in rule.phases:
             value = held_worst(signal, timestamps_ms, phases[phase], valid)
             if not np.isfinite(value):
                 continue
-            ref = held_worst(template, self._template_ts, self._template_phases[phase])
+            ref = (
+                held_worst(template, self._template_ts, self._template_phases[phase])
+                if template is not None
+                else float("nan")
+            )
             excess = value - ref if np.isfinite(ref) else np.nan
             fires = (rule.limit is None or value > rule.limit) and (
                 not rule.relative or (np.isfinite(excess) and excess > rule.threshold)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lifting.joints import H36M
+from lifting.joints import H36M, Extra
 from lifting.lifter import WorldLandmarkLifter
 from lifting.pipeline import PosePipeline
 from lifting.pose2d import MediaPipeBackend, MediaPipeOptions, create_backend
@@ -45,11 +45,19 @@ def test_side_clip_has_a_person_in_95_percent_and_full_3d(side_npz: Path, labels
     assert 0.3 < np.median(thigh) < 0.6
     # Keypoints are in source pixels even though inference ran on a 640-pixel frame.
     assert np.nanmax(track.keypoints_2d[..., 0]) > 640
+    # The feet and hands travel beside the skeleton, in the same metric frame.
+    assert track.extras_3d is not None and track.extras_3d.shape == (325, 6, 3)
+    assert track.extra_scores is not None and track.extra_scores.shape == (325, 6)
+    assert np.isfinite(track.extras_3d[found]).all() and np.isnan(track.extras_3d[~found]).all()
+    heel_to_ankle = np.linalg.norm(track.extras_3d[found, Extra.L_HEEL] - track.poses_3d[found, H36M.L_ANKLE], axis=-1)
+    assert 0.02 < np.median(heel_to_ankle) < 0.15  # a heel sits a few centimetres from its ankle
 
 
 def test_the_cli_writes_every_field(side_npz: Path) -> None:
     with np.load(side_npz) as data:
         assert set(data.files) >= {
+            "extras_3d",
+            "extra_scores",
             "keypoints_2d",
             "scores",
             "poses_3d",

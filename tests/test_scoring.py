@@ -385,3 +385,69 @@ def test_a_second_depth_signal_keeps_a_deep_rep_from_being_called_shallow(pushup
     assert rom >= 95 and "shallow" not in faults  # the shoulders' height says it was deep
     rom, faults = scored_rep((*elbows, Feature.SHOULDER_HEIGHT))
     assert 55 <= rom <= 65 and "shallow" in faults  # both signals say 60 %: shallow it is
+
+
+def test_knees_caving_in_are_judged_from_the_front_only(squat: Reference) -> None:
+    from tests.support.inject import knees_in
+
+    p = squat.poses_3d.astype(np.float64)
+    # Square the reference up, then walk a quarter turn around it: a front (or back) view.
+    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+    yaw = np.radians(90 - np.degrees(np.nanmedian(np.arctan2(left[:, 0], left[:, 2]))))
+    rot = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    front = p @ rot.T
+    clean = analyze_poses(squat, reference_poses(squat, front)).reps
+    assert len(clean) == 2 and all(r.view in ("front", "back") for r in clean)
+    assert not any("knee_valgus" in {f.id for f in r.faults} for r in clean)
+    caved = analyze_poses(squat, reference_poses(squat, knees_in(front, 20))).reps
+    assert len(caved) == 2
+    for rep in caved:
+        [valgus] = [f for f in rep.faults if f.id == "knee_valgus"]
+        assert valgus.value > 16 and valgus.severity == "safety" and "knees cave in" in valgus.message
+    # From the side the inward shift runs along the camera's depth: not judged, and said so.
+    side = analyze_poses(squat, reference_poses(squat, knees_in(p, 20))).reps
+    assert all(r.checks_skipped.get("knee_valgus") == "not judged from the side" for r in side)
+
+
+def test_a_rule_on_the_feet_needs_a_pipeline_that_tracks_them(pushup: Reference) -> None:
+    """A coach's rule on the heels: judged when the pose pipeline gives the feet, skipped with the
+    reason when it does not (PoseFormerV2 and COCO-17 lift no feet)."""
+    import dataclasses
+
+    from lifting.joints import Extra
+    from scoring.reference import FaultRule
+
+    rule = FaultRule(
+        id="heels_up", kind="offset", message="heels {value:.0f} deg up {where}", feature="heel_lift",
+        phases=("descent", "bottom", "ascent"), limit=30.0, relative=False,
+    )  # fmt: skip
+    with pytest.raises(ReferenceError, match="absolute limit"):
+        dataclasses.replace(rule, relative=True)
+    reference = dataclasses.replace(pushup, spec=dataclasses.replace(pushup.spec, faults=(rule,)))
+    p, ts = pushup.poses_3d, pushup.timestamps_ms
+
+    def poses(heel_up_deg: float | None) -> list[Pose3D]:
+        out = []
+        for i in range(len(ts)):
+            extras = None
+            if heel_up_deg is not None:  # feet 0.2 m long under the ankles, the heels raised by the angle
+                extras = np.zeros((6, 3))
+                for heel, toe, ankle in (
+                    (Extra.L_HEEL, Extra.L_TOE, H36M.L_ANKLE),
+                    (Extra.R_HEEL, Extra.R_TOE, H36M.R_ANKLE),
+                ):
+                    t = np.radians(heel_up_deg)
+                    extras[heel] = p[i, ankle] + (0.0, 0.05, 0.0)
+                    extras[toe] = extras[heel] + (0.2 * np.cos(t), 0.2 * np.sin(t), 0.0)
+            out.append(Pose3D(p[i], float(ts[i]), "mediapipe-world", bool(np.isfinite(p[i]).all()), extras=extras,
+                              extra_scores=np.ones(6) if extras is not None else None))  # fmt: skip
+        return out
+
+    flat = analyze_poses(reference, poses(5.0)).reps
+    assert len(flat) == len(pushup.calibration.reps) and all(r.faults == () and not r.checks_skipped for r in flat)
+    raised = analyze_poses(reference, poses(40.0)).reps
+    assert all([f.id for f in r.faults] == ["heels_up"] and r.faults[0].value > 30 for r in raised) and raised
+    unknown = analyze_poses(reference, poses(None)).reps
+    assert unknown and all(
+        r.checks_skipped == {"heels_up": "this pose pipeline does not track the feet"} for r in unknown
+    )

@@ -92,3 +92,24 @@ def retime(timestamps_ms: np.ndarray, speed: int) -> tuple[np.ndarray, np.ndarra
     """Play ``speed`` times faster: (frame indices kept, their new timestamps)."""
     keep = np.arange(0, len(timestamps_ms), speed)
     return keep, timestamps_ms[keep // speed]
+
+
+def knees_in(p: np.ndarray, degrees: float) -> np.ndarray:
+    """Knees caving in as the legs bend: each knee moved toward the body's midline, by up to ``degrees``
+    inside its hip-ankle line (seen from the middle of that line) at the deepest bend, in proportion
+    to the bend (straight legs stay straight, as in a real valgus squat)."""
+    out = p.copy()
+    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+    left -= np.sum(left * up, axis=-1, keepdims=True) * up
+    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    legs = ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, -left), (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, left))
+    for hip, knee, ankle, medial in legs:
+        thigh, shin = p[:, hip] - p[:, knee], p[:, ankle] - p[:, knee]
+        cos = np.sum(thigh * shin, axis=-1) / (np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1))
+        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        share = np.clip(bend / np.nanmax(bend), 0.0, 1.0)[:, None]
+        half = np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1, keepdims=True) / 2
+        out[:, knee] += medial * half * np.tan(np.radians(degrees)) * share
+    return out
