@@ -159,7 +159,9 @@ def inject(kind: str, track: PoseTrack, spans: list[Span], speed: int = 3) -> Po
         up = in_ascent(spans, len(p))
         p = np.where(up[:, None, None], drop_hips(p, 25), p)
     elif kind == "valgus":
-        p = knees_in(p, 20)
+        # 25 deg of inward shift at the deepest bend: about +8 to +10 deg of measured valgus on a wide
+        # front-view stance (the hip-ankle lines lean outward), well past the 16 deg bound
+        p = knees_in(p, 25)
     elif kind == "pike":
         p = drop_hips(p, -25)
     elif kind == "shallow":
