@@ -117,9 +117,14 @@ class LivePipeline:
         return self.framing.advice()
 
     def message(self) -> str:
-        """What the user should do now: the camera hint, else the posture guidance."""
+        """What the user should do now: the camera hint, else a recognised mix-up of exercises while
+        out of the chosen one's position, else the posture guidance."""
         advice = self.framing.advice()
-        return advice.message if advice is not None and self.posture != "no_person" else self.posture_message
+        if advice is not None and self.posture != "no_person":
+            return advice.message
+        if self.core.mismatch is not None and self.posture == "out_of_position":
+            return self.core.mismatch.message
+        return self.posture_message
 
     def close(self) -> None:
         """Free the 2D model."""

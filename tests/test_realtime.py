@@ -454,3 +454,25 @@ def test_the_live_pipeline_reports_what_did_not_count_and_a_mix_up(references_di
     _, pipeline = run(pushup, squat, squat.poses_3d, squat.timestamps_ms)
     assert pipeline.notice == "this looks like a squat, not a push-up: pick Squat to count it"
     assert pipeline.summary().looks_like == "squat"
+
+
+def test_the_guidance_banner_names_the_mix_up(references_dir: Path) -> None:
+    """Out of the chosen exercise's position while clearly doing another: the banner says which."""
+    from lifting.lifter import WorldLandmarkLifter
+    from realtime.pipeline import LivePipeline
+    from scoring.coach.writer import create_tip_writer
+    from scoring.core import ScoringCore
+
+    pushup, squat = load_reference(references_dir, "pushup"), load_reference(references_dir, "squat")
+    pipeline = LivePipeline(
+        backend=None,  # type: ignore[arg-type]  # score() never touches the 2D model
+        lift=WorldLandmarkLifter().stream(),
+        core=ScoringCore(pushup, alternatives=[squat]),
+        tips=create_tip_writer("plain"),
+        framing=FramingMonitor(FramingOptions(views=pushup.spec.views, gravity=pushup.gravity)),
+        max_side=640,
+    )
+    for i in range(len(squat.timestamps_ms)):
+        pipeline.score(Pose3D(squat.poses_3d[i], float(squat.timestamps_ms[i]), "mediapipe-world", True))
+    assert pipeline.posture == "out_of_position"
+    assert pipeline.message() == "this looks like a squat, not a push-up: pick Squat to count it"

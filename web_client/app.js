@@ -282,6 +282,13 @@ function addNotCounted(item) {
   ui.reps.append(card);
 }
 
+// "This looked like a squat: pick Squat to count the reps." (the exercise's name from the picker)
+function looksLike(id) {
+  const name = [...ui.exercise.options].find((o) => o.value === id)?.textContent || id.replaceAll("_", " ");
+  const article = /^[aeiou]/i.test(name) ? "an" : "a";
+  return `This looked like ${article} ${name.toLowerCase()}: pick ${name} to count the reps.`;
+}
+
 function showSummary(summary) {
   ui.summary.hidden = false;
   const mean = summary.mean_score === null ? "–" : summary.mean_score.toFixed(0);
@@ -296,7 +303,7 @@ function showSummary(summary) {
     (summary.best_score !== null ? `, best ${summary.best_score.toFixed(0)}, worst ${summary.worst_score.toFixed(0)}` : "") +
     (summary.trend !== "n/a" ? `, ${summary.trend}` : "") +
     `.</p><p>${fault}</p>` +
-    (summary.looks_like ? `<p>This looked like ${escapeText(summary.looks_like.replaceAll("_", " "))}: pick it to count the reps.</p>` : "") +
+    (summary.looks_like ? `<p>${escapeText(looksLike(summary.looks_like))}</p>` : "") +
     (summary.reason ? `<p class="muted">Ended: ${escapeText(summary.reason)}.</p>` : "");
 }
 

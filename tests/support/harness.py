@@ -50,11 +50,15 @@ def free_port() -> int:
 
 
 def to_y4m(video: Path, out: Path, width: int = 640, height: int = 360, fps: int = 30) -> Path:
-    """Convert a clip into the raw y4m Chromium's fake camera plays (ffmpeg)."""
+    """Convert a clip into the raw y4m Chromium's fake camera plays (ffmpeg), letterboxed into
+    ``width`` x ``height``."""
     if shutil.which("ffmpeg") is None:
         raise RuntimeError("ffmpeg is missing: run scripts/setup.sh (it installs the Debian package)")
     command = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(video)]
-    command += ["-vf", f"scale={width}:{height},fps={fps}", "-pix_fmt", "yuv420p", str(out)]
+    # Letterboxed, never stretched: a squashed person reads as another posture (a portrait squat
+    # stretched to 640x360 was counted as a push-up rep).
+    fit = f"scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:(ow-iw)/2:(oh-ih)/2"
+    command += ["-vf", f"{fit},fps={fps}", "-pix_fmt", "yuv420p", str(out)]
     subprocess.run(command, check=True)
     return out
 
