@@ -412,26 +412,31 @@ def test_frame_timestamps_come_from_pts() -> None:
         frame_timestamp_ms(frame)
 
 
-def test_the_live_pipeline_reports_what_did_not_count_and_a_mix_up(references_dir: Path) -> None:
-    """Frame by frame, as the inference thread feeds it: a not-counted event with its reason for each
-    movement that did not count, and the mix-up as the notice of the next status."""
-    from lifting.lifter import WorldLandmarkLifter
-    from realtime.events import NotCountedEvent
+def scoring_pipeline(reference: Reference, other: Reference) -> Any:
+    """A session's pipeline for 3D poses fed straight to ``score`` (no 2D model), the other exercise watching."""
     from realtime.pipeline import LivePipeline
     from scoring.coach.writer import create_tip_writer
     from scoring.core import ScoringCore
 
+    return LivePipeline(
+        backend=None,  # type: ignore[arg-type]  # score() never touches the 2D model
+        lift=WorldLandmarkLifter().stream(),
+        core=ScoringCore(reference, alternatives=[other]),
+        tips=create_tip_writer("plain"),
+        framing=FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity)),
+        max_side=640,
+    )
+
+
+def test_the_live_pipeline_reports_what_did_not_count_and_a_mix_up(references_dir: Path) -> None:
+    """Frame by frame, as the inference thread feeds it: a not-counted event with its reason for each
+    movement that did not count, and the mix-up as the notice of the next status."""
+    from realtime.events import NotCountedEvent
+
     pushup, squat = load_reference(references_dir, "pushup"), load_reference(references_dir, "squat")
 
-    def run(reference: Reference, other: Reference, poses: np.ndarray, ts: np.ndarray) -> tuple[list, LivePipeline]:
-        pipeline = LivePipeline(
-            backend=None,  # type: ignore[arg-type]  # score() never touches the 2D model
-            lift=WorldLandmarkLifter().stream(),
-            core=ScoringCore(reference, alternatives=[other]),
-            tips=create_tip_writer("plain"),
-            framing=FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity)),
-            max_side=640,
-        )
+    def run(reference: Reference, other: Reference, poses: np.ndarray, ts: np.ndarray) -> tuple[list, Any]:
+        pipeline = scoring_pipeline(reference, other)
         out = []
         for i in range(len(ts)):
             out += pipeline.score(Pose3D(poses[i], float(ts[i]), "mediapipe-world", bool(np.isfinite(poses[i]).all())))
@@ -458,20 +463,8 @@ def test_the_live_pipeline_reports_what_did_not_count_and_a_mix_up(references_di
 
 def test_the_guidance_banner_names_the_mix_up(references_dir: Path) -> None:
     """Out of the chosen exercise's position while clearly doing another: the banner says which."""
-    from lifting.lifter import WorldLandmarkLifter
-    from realtime.pipeline import LivePipeline
-    from scoring.coach.writer import create_tip_writer
-    from scoring.core import ScoringCore
-
     pushup, squat = load_reference(references_dir, "pushup"), load_reference(references_dir, "squat")
-    pipeline = LivePipeline(
-        backend=None,  # type: ignore[arg-type]  # score() never touches the 2D model
-        lift=WorldLandmarkLifter().stream(),
-        core=ScoringCore(pushup, alternatives=[squat]),
-        tips=create_tip_writer("plain"),
-        framing=FramingMonitor(FramingOptions(views=pushup.spec.views, gravity=pushup.gravity)),
-        max_side=640,
-    )
+    pipeline = scoring_pipeline(pushup, squat)
     for i in range(len(squat.timestamps_ms)):
         pipeline.score(Pose3D(squat.poses_3d[i], float(squat.timestamps_ms[i]), "mediapipe-world", True))
     assert pipeline.posture == "out_of_position"
