@@ -38,12 +38,14 @@ from scoring.types import (
     SetSummary,
 )
 from scoring.view import VIEW_WORDS, CameraView, classify, majority_view
+from scoring.view import warm_up as warm_up_view
 
 
 def warm_up() -> None:
     """Compile (or load from Numba's cache) every kernel the core uses: call once at start-up."""
     compute_features(np.zeros((1, 17, 3)))
     dtw.warm_up()
+    warm_up_view()
 
 
 _SEEN = np.ones(len(H36M), dtype=np.float32)  # a pose without confidences: every joint counts as seen

@@ -22,10 +22,12 @@ front views 0.04-0.17: the thresholds sit between those groups.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from typing import Literal
 
 import numpy as np
+from numba import njit
 
 from lifting.joints import H36M
 
@@ -76,11 +78,35 @@ def gravity_axis(joints: np.ndarray) -> BodyAxis:
     return names[int(np.nanargmax(vertical))]
 
 
+@njit(nogil=True, cache=True, error_model="numpy")  # a degenerate pose gives NaN, not an exception
+def _njit_view_components(p: np.ndarray) -> tuple[float, float, float]:
+    """The viewing direction (0, 0, 1) in the body frame of one (17, 3) float64 pose: the z of the
+    ``left``, ``up`` and ``forward`` unit axes (as ``body_axes``; NaN when degenerate)."""
+    ux = p[H36M.THORAX, 0] - p[H36M.PELVIS, 0]
+    uy = p[H36M.THORAX, 1] - p[H36M.PELVIS, 1]
+    uz = p[H36M.THORAX, 2] - p[H36M.PELVIS, 2]
+    n = math.sqrt(ux * ux + uy * uy + uz * uz)
+    ux, uy, uz = ux / n, uy / n, uz / n
+    lx = p[H36M.L_SHOULDER, 0] - p[H36M.R_SHOULDER, 0] + p[H36M.L_HIP, 0] - p[H36M.R_HIP, 0]
+    ly = p[H36M.L_SHOULDER, 1] - p[H36M.R_SHOULDER, 1] + p[H36M.L_HIP, 1] - p[H36M.R_HIP, 1]
+    lz = p[H36M.L_SHOULDER, 2] - p[H36M.R_SHOULDER, 2] + p[H36M.L_HIP, 2] - p[H36M.R_HIP, 2]
+    d = lx * ux + ly * uy + lz * uz
+    lx, ly, lz = lx - d * ux, ly - d * uy, lz - d * uz
+    m = math.sqrt(lx * lx + ly * ly + lz * lz)
+    lx, ly, lz = lx / m, ly / m, lz / m
+    forward_z = lx * uy - ly * ux  # z of left x up
+    return lz, uz, forward_z
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) the view kernel."""
+    _njit_view_components(np.ones((17, 3)))
+
+
 def classify(joints: np.ndarray, gravity: BodyAxis) -> CameraView | None:
     """The view of one ``(17, 3)`` pose (camera axes), or None when the skeleton is degenerate."""
-    axes = body_axes(np.asarray(joints, dtype=np.float64))
-    c_left, c_up, c_forward = axes[:, 2]  # the viewing direction (0, 0, 1) in the body frame
-    if not np.isfinite([c_left, c_up, c_forward]).all():
+    c_left, c_up, c_forward = _njit_view_components(np.ascontiguousarray(joints, dtype=np.float64))
+    if not (math.isfinite(c_left) and math.isfinite(c_up) and math.isfinite(c_forward)):
         return None
     along = {"left": c_left, "up": c_up, "forward": c_forward}
     if abs(along[gravity]) >= OVERHEAD_COS:
