@@ -10,7 +10,7 @@ import argparse
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from server.cli.common import (
     EXIT_NOTHING_FOUND,
@@ -22,9 +22,6 @@ from server.cli.common import (
     track_of,
     warn,
 )
-
-if TYPE_CHECKING:
-    from scoring.reference import Reference
 
 
 def add_parser(sub: Any) -> None:
@@ -42,15 +39,15 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from scoring.coach.report import build_report
     from scoring.core import warm_up
-    from scoring.reference import load_reference
-    from server.services import make_tips
+    from server.services import References, make_tips
 
     report_path = Path(args.output) if args.output else None
     if report_path is not None and not report_path.parent.is_dir():
         raise UsageError(f"the output folder {report_path.parent} does not exist")
     settings = settings_from(args)
-    reference = load_reference(settings.references_dir, args.exercise)
-    alternatives = other_references(settings.references_dir, reference.spec.name)
+    references = References(settings.references_dir)
+    reference = references(args.exercise)
+    alternatives = references.others(reference.spec.name)
     service, generator = make_tips(settings)
     writer = service.writer(args.persona)
     warm_up()
@@ -68,20 +65,6 @@ def run(args: argparse.Namespace) -> int:
         warn("no person was found in any frame")
         return EXIT_NOTHING_FOUND
     return EXIT_OK
-
-
-def other_references(folder: Path, name: str) -> list[Reference]:
-    """Every other exercise that loads (a broken one is left out: it only serves to recognise a mix-up)."""
-    from scoring.reference import ReferenceError, list_exercises, load_reference
-
-    out = []
-    for other in list_exercises(folder):
-        if other != name:
-            try:
-                out.append(load_reference(folder, other))
-            except ReferenceError:
-                continue
-    return out
 
 
 def print_report(report: dict[str, Any], video: str) -> None:
