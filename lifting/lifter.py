@@ -73,6 +73,8 @@ class Lifter(abc.ABC):
                 scores=target.scores,
                 extras=extras,
                 extra_scores=target.extra_scores if extras is not None else None,
+                keypoints_2d=target.keypoints,
+                person=target.person,
             )
         return out
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifting.lifter import Lifter
+from lifting.people import follow_offline
 from lifting.pose2d import PoseBackend
 from lifting.track import PoseTrack
 from lifting.types import Pose2D
@@ -67,6 +68,7 @@ class PosePipeline:
         times = StageTimes()
         start = time.perf_counter()
         poses_2d: list[Pose2D] = []
+        people: list[list[Pose2D]] = []  # with several people looked for: everyone, chosen from at the end
         with VideoReader(video, self.reader_options) as reader:
             expected = reader.info.frame_count
             self.backend.reset()
@@ -78,10 +80,13 @@ class PosePipeline:
                 times.decode_wait_s += t1 - t0
                 if frame is None:
                     break
-                poses_2d.append(self.backend.detect(frame.image, frame.timestamp_ms, frame.source_size))
+                if self.backend.max_people == 1:
+                    poses_2d.append(self.backend.detect(frame.image, frame.timestamp_ms, frame.source_size))
+                else:
+                    people.append(self.backend.detect_people(frame.image, frame.timestamp_ms, frame.source_size))
                 times.pose2d_s += time.perf_counter() - t1
                 if progress is not None:
-                    progress(len(poses_2d), expected)
+                    progress(len(poses_2d) + len(people), expected)
             ended_early = reader.ended_early()
             if ended_early:
                 times.warnings.append(ended_early)
@@ -89,6 +94,8 @@ class PosePipeline:
                 times.warnings.append(
                     f"{reader.repaired_timestamps} frames had non-increasing timestamps and were re-timed"
                 )
+        if people:  # the whole clip known: follow the person who exercises (lifting.people)
+            poses_2d = follow_offline(people, self.backend.focus)
         t2 = time.perf_counter()
         poses_3d = self.lifter.lift_sequence(poses_2d)
         times.lift_s = time.perf_counter() - t2

@@ -13,7 +13,7 @@ A frame where nobody is found gives ``Pose2D.missing(...)``: marked, never dropp
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -28,6 +28,7 @@ from lifting.joints import (
     coco_scores_to_h36m,
     coco_to_h36m,
 )
+from lifting.people import LIMBS, OnlineFollower, Triple
 from lifting.types import Pose2D
 from lifting.video import VideoFrame
 
@@ -45,9 +46,25 @@ class PoseBackend(abc.ABC):
     """Where it runs (``cpu``, ``cuda:0``)."""
     estimates_world: bool = False
     """True when its poses carry metric 3D ``world`` joints (needed by the ``mediapipe-world`` lifter)."""
+    max_people: int = 1
+    """How many people it looks for in a frame; above 1, ``detect`` follows the one exercising
+    (``lifting.people``)."""
 
     def __init__(self) -> None:
         self._last_timestamp_ms = -np.inf
+        self.focus: tuple[Triple, ...] = LIMBS
+        """The joints whose movement tells the exerciser from the others (``follow``)."""
+        self.follower = OnlineFollower(self.focus)
+
+    def follow(self, focus: Sequence[Triple]) -> None:
+        """Tell the exerciser from the others by these joint angles (the chosen exercise's driving
+        joints, e.g. the elbows for a push-up); the default is every limb."""
+        self.focus = tuple(focus) or LIMBS
+        self.follower = OnlineFollower(self.focus)
+
+    def _detect_people(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> list[Pose2D]:
+        """Every person in the frame (at most ``max_people``); the default finds one."""
+        return [self._detect(image, timestamp_ms, source_size)]
 
     @abc.abstractmethod
     def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
@@ -71,7 +88,26 @@ class PoseBackend(abc.ABC):
             )
         self._last_timestamp_ms = timestamp_ms
         size = source_size or (image.shape[1], image.shape[0])
-        return self._detect(image, timestamp_ms, size)
+        if self.max_people == 1:
+            return self._detect(image, timestamp_ms, size)
+        return self.follower.choose(self._detect_people(image, timestamp_ms, size), timestamp_ms, size)
+
+    def detect_people(
+        self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None
+    ) -> list[Pose2D]:
+        """Like ``detect``, but every person found (each tracked by the backend from frame to frame),
+        or ``[Pose2D.missing]``; for a caller that picks the person itself (``follow_offline``)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        if not timestamp_ms > self._last_timestamp_ms:
+            raise ValueError(
+                f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp_ms} ms; "
+                "call reset() before a new stream"
+            )
+        self._last_timestamp_ms = timestamp_ms
+        size = source_size or (image.shape[1], image.shape[0])
+        people = [p for p in self._detect_people(image, timestamp_ms, size) if p.detected]
+        return people or [Pose2D.missing(timestamp_ms, size)]
 
     def detect_video(self, frames: Iterable[VideoFrame]) -> Iterator[Pose2D]:
         """Batch mode: one pose per frame of a whole video, in order; never drops a frame."""
@@ -82,6 +118,7 @@ class PoseBackend(abc.ABC):
     def reset(self) -> None:
         """Forget the tracking state; the next frame starts a new stream."""
         self._last_timestamp_ms = -np.inf
+        self.follower.reset()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model."""
@@ -107,8 +144,14 @@ class MediaPipeOptions:
     """Below this landmark confidence the detector runs again on the next frame, in [0, 1]."""
     smooth_landmarks: bool = True
     """Temporal filtering of landmarks across frames (live and batch alike)."""
+    max_people: int = 1
+    """People looked for in each frame. BlazePose finds one: each further person is found by another
+    BlazePose tracker on the frame with the people already found greyed out, so every person costs
+    one more model run (about 20 ms on a CPU core)."""
 
     def __post_init__(self) -> None:
+        if not 1 <= self.max_people <= MAX_PEOPLE:
+            raise ValueError(f"max_people must be 1 to {MAX_PEOPLE}, got {self.max_people}")
         if self.model_complexity != 1:
             raise ValueError(
                 f"model_complexity={self.model_complexity} is not available offline: mediapipe 0.10.21 "
@@ -118,6 +161,12 @@ class MediaPipeOptions:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+MAX_PEOPLE = 4
+"""The most people one backend follows (each costs a model run per frame)."""
+MASK_MARGIN = 0.15
+"""A found person's box is widened by this share of its size on each side before it is greyed out."""
 
 
 class MediaPipeBackend(PoseBackend):
@@ -130,7 +179,9 @@ class MediaPipeBackend(PoseBackend):
     def __init__(self, options: MediaPipeOptions | None = None) -> None:
         super().__init__()
         self.options = options or MediaPipeOptions()
+        self.max_people = self.options.max_people
         self._pose: Any = None
+        self._others: list[Any] = []
         self._open()
 
     def _open(self) -> None:
@@ -140,29 +191,60 @@ class MediaPipeBackend(PoseBackend):
             raise BackendError(
                 "mediapipe is not installed; install the project (`make setup`) which pins mediapipe==0.10.21"
             ) from exc
-        self._pose = mp_pose.Pose(
-            static_image_mode=False,
-            model_complexity=self.options.model_complexity,
-            smooth_landmarks=self.options.smooth_landmarks,
-            enable_segmentation=False,
-            min_detection_confidence=self.options.min_detection_confidence,
-            min_tracking_confidence=self.options.min_tracking_confidence,
-        )
+        trackers = [
+            mp_pose.Pose(
+                static_image_mode=False,
+                model_complexity=self.options.model_complexity,
+                smooth_landmarks=self.options.smooth_landmarks,
+                enable_segmentation=False,
+                min_detection_confidence=self.options.min_detection_confidence,
+                min_tracking_confidence=self.options.min_tracking_confidence,
+            )
+            for _ in range(self.options.max_people)
+        ]
+        self._pose, self._others = trackers[0], trackers[1:]
 
     def reset(self) -> None:
         super().reset()
-        if self._pose is not None:
-            self._pose.reset()
+        for tracker in [self._pose, *self._others]:
+            if tracker is not None:
+                tracker.reset()
 
     def close(self) -> None:
-        if self._pose is not None:
-            self._pose.close()
-            self._pose = None
+        for tracker in [self._pose, *self._others]:
+            if tracker is not None:
+                tracker.close()
+        self._pose, self._others = None, []
 
     def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
         if self._pose is None:
             raise BackendError("the MediaPipe backend is closed")
-        result = self._pose.process(image)
+        return self._pose2d(self._pose.process(image), timestamp_ms, source_size)
+
+    def _detect_people(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> list[Pose2D]:
+        if self._pose is None:
+            raise BackendError("the MediaPipe backend is closed")
+        people: list[Pose2D] = []
+        masked = image
+        height, width = image.shape[:2]
+        for tracker in [self._pose, *self._others]:
+            result = tracker.process(masked)
+            pose = self._pose2d(result, timestamp_ms, source_size)
+            if not pose.detected:
+                continue  # each tracker keeps looking on its own (its detector runs again next frame)
+            people.append(pose)
+            points = np.array([(lm.x * width, lm.y * height) for lm in result.pose_landmarks.landmark])
+            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+            mx, my = MASK_MARGIN * (x1 - x0), MASK_MARGIN * (y1 - y0)
+            if masked is image:
+                masked = image.copy()
+            top, bottom = max(0, int(y0 - my)), max(0, int(y1 + my) + 1)
+            masked[top:bottom, max(0, int(x0 - mx)) : max(0, int(x1 + mx) + 1)] = 127
+        return people
+
+    @staticmethod
+    def _pose2d(result: Any, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
+        """One MediaPipe result as a ``Pose2D`` in ``source_size`` pixels (or the missing marker)."""
         if result.pose_landmarks is None:
             return Pose2D.missing(timestamp_ms, source_size)
         width, height = source_size
@@ -195,10 +277,13 @@ BACKENDS: dict[str, type[PoseBackend]] = {"mediapipe": MediaPipeBackend}
 """Registry of 2D backends by name."""
 
 
-def create_backend(name: str = "mediapipe") -> PoseBackend:
-    """Make a 2D backend by registry name; raise ValueError naming the choices for an unknown one."""
+def create_backend(name: str = "mediapipe", max_people: int = 1) -> PoseBackend:
+    """Make a 2D backend by registry name, looking for up to ``max_people`` people a frame; raise
+    ValueError naming the choices for an unknown one."""
     try:
         cls = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown 2D backend {name!r}; choose one of {sorted(BACKENDS)}") from None
+    if cls is MediaPipeBackend:
+        return MediaPipeBackend(MediaPipeOptions(max_people=max_people))
     return cls()

@@ -50,6 +50,11 @@ class PoseTrack:
     ``poses_3d``; NaN where not known; None when the lifter gives none."""
     extra_scores: np.ndarray | None = None
     """(T, 6) float32 their 2D confidence (0 where not known); None with ``extras_3d``."""
+    person: np.ndarray | None = None
+    """(T,) int32 the id of the person followed in each frame (``lifting.people``); None: one person
+    looked for (all 0)."""
+    people: np.ndarray | None = None
+    """(T,) int32 how many people were found in each frame; None: one person looked for."""
 
     @classmethod
     def from_poses(
@@ -60,6 +65,7 @@ class PoseTrack:
             raise ValueError(f"{len(poses_2d)} 2D poses but {len(poses_3d)} 3D poses")
         n = len(poses_2d)
         has_extras = any(p.extras is not None for p in poses_3d)
+        several = any(p.person != 0 or p.people > 1 for p in poses_2d)
         return cls(
             keypoints_2d=np.stack([p.keypoints for p in poses_2d]) if n else np.zeros((0, NUM_JOINTS, 2), np.float32),
             scores=np.stack([p.scores for p in poses_2d]) if n else np.zeros((0, NUM_JOINTS), np.float32),
@@ -72,6 +78,8 @@ class PoseTrack:
             source=source,
             extras_3d=np.stack([_or_nan(p.extras, (NUM_EXTRAS, 3)) for p in poses_3d]) if has_extras else None,
             extra_scores=np.stack([_or_zero(p.extra_scores) for p in poses_3d]) if has_extras else None,
+            person=np.array([p.person for p in poses_2d], dtype=np.int32) if several else None,
+            people=np.array([p.people if p.detected else 0 for p in poses_2d], dtype=np.int32) if several else None,
         )
 
     @property
@@ -85,11 +93,13 @@ class PoseTrack:
         return float(self.detected.mean()) if self.frames else 0.0
 
     def save_npz(self, path: str | Path) -> None:
-        """Write the arrays and the backend/lifter names to a compressed .npz (``extras_3d`` and
-        ``extra_scores`` only when the track has them)."""
+        """Write the arrays and the backend/lifter names to a compressed .npz (``extras_3d``,
+        ``extra_scores``, ``person`` and ``people`` only when the track has them)."""
         extras: dict[str, np.ndarray] = {}
         if self.extras_3d is not None and self.extra_scores is not None:
             extras = {"extras_3d": self.extras_3d, "extra_scores": self.extra_scores}
+        if self.person is not None and self.people is not None:
+            extras.update(person=self.person, people=self.people)
         np.savez_compressed(
             Path(path),
             **extras,
@@ -120,6 +130,8 @@ class PoseTrack:
                 source=str(data["source"]),
                 extras_3d=data.get("extras_3d"),
                 extra_scores=data.get("extra_scores"),
+                person=data.get("person"),
+                people=data.get("people"),
             )
 
     def summary(self) -> dict[str, Any]:

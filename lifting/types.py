@@ -50,6 +50,11 @@ class Pose2D:
     """(6,) float32 in [0, 1], their confidence; None with ``extras``."""
     extras_world: np.ndarray | None = field(default=None)
     """(6, 3) float32 metres, relative to the same pelvis and axes as ``world``; None without them."""
+    person: int = 0
+    """Which person this is, an id that persists across the frames of a stream (``lifting.people``);
+    0 for a backend that finds one person."""
+    people: int = 1
+    """How many people the backend found in the frame (1 for a backend that looks for one)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keypoints", _frozen_array(self.keypoints, (NUM_JOINTS, 2), "keypoints"))
@@ -103,10 +108,22 @@ class Pose3D:
     ``joints``; None when the lifter does not give them (PoseFormerV2 lifts the 17 joints only)."""
     extra_scores: np.ndarray | None = field(default=None)
     """(6,) float32 in [0, 1], their 2D confidence; None with ``extras``."""
+    person: int = 0
+    """The id of the person followed in this frame (``Pose2D.person``): a change mid-set is reported."""
+    keypoints_2d: np.ndarray | None = field(default=None)
+    """(17, 2) float32 pixels: the 2D pose this one was lifted from (H36M order); None when unknown.
+    From the side, the picture shows a push-up's elbows or a squat's knees without the lifter's
+    depth guess, so the scoring reads depth from it too (``scoring.features.image_angle``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joints", _frozen_array(self.joints, (NUM_JOINTS, 3), "joints"))
-        for name, shape in (("scores", (NUM_JOINTS,)), ("extras", (NUM_EXTRAS, 3)), ("extra_scores", (NUM_EXTRAS,))):
+        shapes = (
+            ("scores", (NUM_JOINTS,)),
+            ("extras", (NUM_EXTRAS, 3)),
+            ("extra_scores", (NUM_EXTRAS,)),
+            ("keypoints_2d", (NUM_JOINTS, 2)),
+        )
+        for name, shape in shapes:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _frozen_array(getattr(self, name), shape, name))
 

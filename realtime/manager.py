@@ -22,6 +22,7 @@ from realtime.pipeline import LivePipeline
 from realtime.session import Session, SessionState
 from scoring.coach.writer import TipService
 from scoring.core import ScoringCore
+from scoring.features import focus_joints
 from scoring.reference import Reference
 from scoring.types import SetSummary
 
@@ -144,6 +145,7 @@ class SessionManager:
             reference = await asyncio.to_thread(self._reference_loader, exercise)
             others = await asyncio.to_thread(self._alternatives, exercise)
             backend = await asyncio.to_thread(self._backend_factory)
+            backend.follow(focus_joints(reference.spec.driver))
         finally:
             self._reserved -= 1
         framing = FramingMonitor(FramingOptions(views=reference.spec.views, gravity=reference.gravity))

@@ -25,6 +25,7 @@ from scoring.score import summarize
 from scoring.types import (
     CoachEvent,
     ExerciseMismatch,
+    PersonChanged,
     PostureChanged,
     PostureState,
     RepDiscarded,
@@ -155,10 +156,12 @@ class LivePipeline:
                 self.changed = True
             elif isinstance(event, RepDiscarded):
                 self.rep_in_progress = None
-                self.notice = f"not counted: {event.reason}"
                 self.changed = True
-                out.append(Outgoing(NotCountedEvent(event)))
-            elif isinstance(event, ExerciseMismatch):
+                if event.reason:  # no reason: a flicker of the pose, nothing to tell
+                    mixup = self.core.mismatch if not self.core.results else None  # the clearer message stays
+                    self.notice = mixup.message if mixup is not None else f"not counted: {event.reason}"
+                    out.append(Outgoing(NotCountedEvent(event)))
+            elif isinstance(event, ExerciseMismatch | PersonChanged):
                 self.notice = event.message
                 self.changed = True
             elif isinstance(event, PostureChanged):

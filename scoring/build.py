@@ -13,7 +13,7 @@ import numpy as np
 
 from lifting.track import PoseTrack
 from scoring.dtw import dtw
-from scoring.features import BODY_PARTS, compute_features, feature_by_name
+from scoring.features import BODY_PARTS, IMAGE_ANGLES, compute_features, feature_by_name, image_angle
 from scoring.reference import (
     Calibration,
     ExerciseSpec,
@@ -24,7 +24,8 @@ from scoring.reference import (
     segment,
     segmenter_options,
 )
-from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer, hold_fill
+from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer, held_image_angles, hold_fill
+from scoring.view import classify, majority_view
 
 FORM_MARGIN_DEG = 1.5
 """Added to the largest deviation among the reference's reps to get a part's form tolerance."""
@@ -96,8 +97,40 @@ def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = Non
         calibrated, reps=kept, template=int(np.argmin(costs.sum(axis=1))), extra={"reps_selected": f"{first}-{last}"}
     )
     reference = Reference(spec, calibration, track.poses_3d.astype(np.float32), ts.astype(np.float64), features)
+    image_top, image_bottom = reference_image_range(reference, track)
+    calibration = replace(calibration, image_top=image_top, image_bottom=image_bottom)
+    reference = replace(reference, calibration=calibration)
     tolerances = calibrate_tolerances(reference)
     return replace(reference, calibration=replace(calibration, tolerances=tolerances))
+
+
+def reference_image_range(reference: Reference, track: PoseTrack) -> tuple[float | None, float | None]:
+    """The driving angle read in the picture at the reference's start postures and turning points
+    (medians over its reps, each value held for ``HOLD_MS``), or (None, None) when the driver cannot be
+    read in the picture or the reps were not filmed from the side."""
+    driver = feature_by_name(reference.spec.driver)
+    if driver not in IMAGE_ANGLES:
+        return None, None
+    decrease = reference.spec.driver_direction == "decrease"
+    tops, bottoms = [], []
+    for span in reference.calibration.reps:
+        frames = range(span.start, span.end + 1)
+        views = [classify(track.poses_3d[i], reference.gravity) if track.detected[i] else None for i in frames]
+        if majority_view(views) != "side":
+            continue
+        angles = np.array(
+            [
+                image_angle(track.keypoints_2d[i], track.scores[i], driver) if track.detected[i] else np.nan
+                for i in frames
+            ]
+        )
+        held = held_image_angles(angles, track.timestamps_ms[span.start : span.end + 1])
+        if held.size:
+            tops.append(held.max() if decrease else held.min())
+            bottoms.append(held.min() if decrease else held.max())
+    if not tops:
+        return None, None
+    return round(float(np.median(tops)), 2), round(float(np.median(bottoms)), 2)
 
 
 def measure_reference_reps(reference: Reference) -> list[RepMeasures]:

@@ -22,13 +22,21 @@ from lifting.track import PoseTrack
 from lifting.types import Pose3D
 from scoring import dtw
 from scoring.dtw import OnlineDTW
-from scoring.features import NUM_EXTRA_FEATURES, compute_extra_features, compute_features, feature_by_name
+from scoring.features import (
+    IMAGE_ANGLES,
+    NUM_EXTRA_FEATURES,
+    compute_extra_features,
+    compute_features,
+    feature_by_name,
+    image_angle,
+)
 from scoring.reference import Reference
 from scoring.reps import RepSegmenter, SegmentEvent
 from scoring.score import RepScorer, summarize
 from scoring.types import (
     CoachEvent,
     ExerciseMismatch,
+    PersonChanged,
     PostureChanged,
     RepDiscarded,
     RepResult,
@@ -61,6 +69,7 @@ class _Frame:
     visibility: np.ndarray  # (17,) joint confidence; 0 where the frame's features are held from an earlier one
     view: CameraView | None  # where the camera saw this frame from (None without a person)
     extra: np.ndarray  # (NUM_EXTRA_FEATURES,) of the feet and hands; NaN where not known
+    image_driver: float  # the driving angle read in the picture (``image_angle``); NaN where it cannot be
 
 
 @dataclass
@@ -105,6 +114,9 @@ class ScoringCore:
         self._dtw = OnlineDTW(self.scorer.template, capacity=512)
         self._driver = int(feature_by_name(reference.spec.driver))
         self._posture = int(feature_by_name(reference.spec.posture_feature))
+        driver = feature_by_name(reference.spec.driver)
+        self._image_driver = driver if driver in IMAGE_ANGLES else None
+        """The driving angle, when it can also be read in the picture (a second depth signal from the side)."""
         self._recent: deque[_Frame] = deque(maxlen=max_rep_frames)
         self._frame = 0
         self._last_features: np.ndarray | None = None
@@ -118,6 +130,10 @@ class ScoringCore:
         self.view_counts: Counter[CameraView] = Counter()
         """Frames with a person, by camera view."""
         self.mismatch: ExerciseMismatch | None = None
+        self.person: int | None = None
+        """The id of the person whose poses arrive (``Pose3D.person``)."""
+        self.person_changes: list[PersonChanged] = []
+        """Every change of person in the middle of the set."""
         """Set once the movement was recognised as another exercise."""
         self._watchers = [
             _Watcher(
@@ -134,6 +150,11 @@ class ScoringCore:
         """The next frame's 3D pose (frames in order; undetected frames too)."""
         index = self._frame
         self._frame += 1
+        changed: list[CoachEvent] = []
+        if pose.detected and pose.person != self.person:
+            if self.person is not None:
+                changed = self._person_changed(index, pose)
+            self.person = pose.person
         features = compute_features(pose.joints[None])[0] if pose.detected else None
         if features is not None and np.isfinite(features).all():
             self._last_features = features
@@ -149,12 +170,15 @@ class ScoringCore:
             self._has_extras = True
             scores = pose.extra_scores[None] if pose.extra_scores is not None else None
             extra = compute_extra_features(pose.extras[None], scores)[0]
-        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view, extra))
+        image_driver = math.nan
+        if features is not None and pose.keypoints_2d is not None and self._image_driver is not None:
+            image_driver = image_angle(pose.keypoints_2d, pose.scores, self._image_driver)
+        self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view, extra, image_driver))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])
         driver = float(features[self._driver]) if features is not None else None
         posture = float(features[self._posture]) if features is not None else None
-        out: list[CoachEvent] = []
+        out: list[CoachEvent] = changed
         for event in self.segmenter.add(index, pose.timestamp_ms, driver, posture):
             out.extend(self._handle(event, pose.timestamp_ms))
         for watcher in self._watchers:
@@ -163,6 +187,29 @@ class ScoringCore:
             events = watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture)
             watcher.reps += sum(e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in events)
         out.extend(self._check_mismatch(MISMATCH_REPS, pose.timestamp_ms))
+        return out
+
+    def _person_changed(self, index: int, pose: Pose3D) -> list[CoachEvent]:
+        """Another person is followed from this frame on: a rep under way is given up, the counter starts
+        afresh on the new person; reported when it happens mid-set."""
+        out: list[CoachEvent] = []
+        mid_rep = self.segmenter.state == "in_rep"
+        if mid_rep:
+            reason = "the coach moved to another person during the rep: not scored"
+            start = self._rep_start if self._rep_start >= 0 else index
+            out.extend(self._handle(SegmentEvent("discard", index, start_frame=start, state=reason), pose.timestamp_ms))
+        self.segmenter.reset()
+        for watcher in self._watchers:
+            watcher.segmenter.reset()
+        self._rep_start = -1
+        if mid_rep or self.results:
+            change = PersonChanged(
+                pose.person,
+                pose.timestamp_ms,
+                f"now following another person from {pose.timestamp_ms / 1000:.1f} s: the one exercising",
+            )
+            self.person_changes.append(change)
+            out.append(change)
         return out
 
     def unsupported_view(self) -> str | None:
@@ -239,6 +286,7 @@ class ScoringCore:
                 visibility=np.stack([f.visibility for f in rows]),
                 view=majority_view([f.view for f in rows]),
                 extra_features=np.stack([f.extra for f in rows]) if self._has_extras else None,
+                image_driver=np.array([f.image_driver for f in rows]),
             )
             self.results.append(result)
             return [RepScored(result)]
@@ -247,7 +295,8 @@ class ScoringCore:
             self._rep_start = -1
             depth = round(100.0 * event.peak_progress, 1) if math.isfinite(event.peak_progress) else None
             discarded = RepDiscarded(start_ms, event.state, timestamp_ms, depth)
-            self.not_counted.append(discarded)
+            if event.state:  # a flicker (no reason) closes the rep started, and is not reported
+                self.not_counted.append(discarded)
             return [discarded]
         return [PostureChanged(event.state, timestamp_ms, self._guidance(event.state))]  # type: ignore[arg-type]
 
@@ -289,6 +338,7 @@ def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Seque
     events.extend(core.finish())
     assert isinstance(events[-1], SetFinished)
     warnings = [core.mismatch.message] if core.mismatch is not None else []
+    warnings += [change.message for change in core.person_changes]
     view = core.unsupported_view()
     if view is not None and core.mismatch is None:
         warnings.append(view)
@@ -315,6 +365,8 @@ def analyze_track(reference: Reference, track: PoseTrack, alternatives: Sequence
             track.scores[i],
             extras[i] if extras is not None and bool(track.detected[i]) else None,
             extra_scores[i] if extra_scores is not None and bool(track.detected[i]) else None,
+            person=int(track.person[i]) if track.person is not None else 0,
+            keypoints_2d=track.keypoints_2d[i] if bool(track.detected[i]) else None,
         )
         for i in range(track.frames)
     ]

@@ -64,6 +64,9 @@ class Feature(IntEnum):
     """The knee that sits further inside its hip-ankle line, toward the body's midline (knees caving in),
     as the angle it makes seen from the middle of that line; negative: bowed out. In the body's frame
     (seen best from the front or back: from the side the inward shift runs along the camera's depth)."""
+    ARM_ABDUCTION_MAX = 18
+    """The more flared upper arm (the larger of ``ARM_ABDUCTION_L`` and ``_R``): elbows out toward a T
+    in a push-up. Judged only with both arms seen (from the front), a hidden arm's guess would decide it."""
 
 
 NUM_FEATURES = len(Feature)
@@ -137,6 +140,13 @@ FEATURE_JOINTS: dict[Feature, tuple[JointGroup, ...]] = {
         ("wrists", (H36M.L_WRIST, H36M.R_WRIST)),
     ),
     Feature.HIP_HEIGHT: (("hips", (H36M.L_HIP, H36M.R_HIP)), ("knees", (H36M.L_KNEE, H36M.R_KNEE))),
+    Feature.ARM_ABDUCTION_MAX: (
+        ("left shoulder", (H36M.L_SHOULDER,)),
+        ("right shoulder", (H36M.R_SHOULDER,)),
+        ("left elbow", (H36M.L_ELBOW,)),
+        ("right elbow", (H36M.R_ELBOW,)),
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+    ),
     Feature.KNEE_VALGUS: (
         ("left hip", (H36M.L_HIP,)),
         ("right hip", (H36M.R_HIP,)),
@@ -171,6 +181,13 @@ def visible_frames(visibility: np.ndarray, feature: Feature) -> tuple[np.ndarray
         if not group.any():
             never.append(name)
     return ok, never
+
+
+def unseen_groups(visibility: np.ndarray, feature: Feature) -> list[str]:
+    """The joint groups of ``feature`` seen in fewer than half of the given frames (``(n, 17)``
+    confidences), by name: what kept a rule from being judged there."""
+    seen = visibility >= VISIBLE_SCORE
+    return [name for name, joints in FEATURE_JOINTS[feature] if seen[:, list(joints)].any(axis=1).mean() < 0.5]
 
 
 SYMMETRIC_PAIRS: dict[str, tuple[Feature, Feature]] = {
@@ -251,6 +268,7 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
             norm = math.sqrt(arm[0] ** 2 + arm[1] ** 2 + arm[2] ** 2) + 1e-12
             side = abs(arm[0] * left[0] + arm[1] * left[1] + arm[2] * left[2]) / norm
             o[col] = math.degrees(math.asin(min(1.0, side)))
+        o[Feature.ARM_ABDUCTION_MAX] = max(o[Feature.ARM_ABDUCTION_L], o[Feature.ARM_ABDUCTION_R])
         shoulders = (p[H36M.L_SHOULDER] + p[H36M.R_SHOULDER]) / 2
         hips = (p[H36M.L_HIP] + p[H36M.R_HIP]) / 2
         ankles = (p[H36M.L_ANKLE] + p[H36M.R_ANKLE]) / 2
@@ -365,3 +383,47 @@ def resolve_feature(name: str) -> Feature | ExtraFeature:
         except KeyError:
             names = [f.name.lower() for f in Feature] + [f.name.lower() for f in ExtraFeature]
             raise ValueError(f"unknown feature {name!r}; choose one of {names}") from None
+
+
+IMAGE_ANGLES: dict[Feature, tuple[tuple[H36M, H36M, H36M], tuple[H36M, H36M, H36M]]] = {
+    Feature.ELBOW_MEAN: ((H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST), (H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST)),
+    Feature.KNEE_MEAN: ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE), (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE)),
+}
+"""Driving angles that can also be read in the picture: the (left, right) joint triples of each."""
+
+
+def focus_joints(driver: str) -> tuple[tuple[H36M, H36M, H36M], ...]:
+    """The joint triples whose bending drives an exercise (a push-up's elbows): how the coach tells the
+    person exercising from others in the picture (``lifting.people``); () when the driver is not a
+    joint angle (every limb is then watched)."""
+    return IMAGE_ANGLES.get(feature_by_name(driver), ())
+
+
+def image_angle(keypoints_2d: np.ndarray, scores: np.ndarray | None, feature: Feature) -> float:
+    """``feature`` measured in the picture, on the side the camera sees better; NaN when it cannot be.
+
+    From the side, a push-up's elbows and a squat's knees bend in a plane that faces the camera, so
+    the angle between the 2D segments is the joint's angle itself, without the depth guess the 3D
+    lifter adds (on a close, cropped side view MediaPipe's world landmarks put the near elbow 20 deg
+    straighter than the picture shows, and the hidden far arm straighter still). Only meaningful for
+    a side view; the caller checks that.
+
+    Args:
+        keypoints_2d: ``(17, 2)`` pixels, H36M order.
+        scores: ``(17,)`` joint confidences (None: all seen).
+        feature: a key of ``IMAGE_ANGLES``.
+    Returns:
+        Degrees (180 straight), or NaN when no side's three joints were all seen (``VISIBLE_SCORE``).
+    """
+    best, best_seen = math.nan, -1.0
+    for a, b, c in IMAGE_ANGLES[feature]:
+        seen = 1.0 if scores is None else float(min(scores[a], scores[b], scores[c]))
+        if seen < VISIBLE_SCORE or seen <= best_seen:
+            continue
+        u, v = keypoints_2d[a] - keypoints_2d[b], keypoints_2d[c] - keypoints_2d[b]
+        norm = float(np.hypot(*u) * np.hypot(*v))
+        if not norm > 0:
+            continue
+        cos = float(u[0] * v[0] + u[1] * v[1]) / norm
+        best, best_seen = math.degrees(math.acos(min(1.0, max(-1.0, cos)))), seen
+    return best

@@ -61,11 +61,13 @@ class FaultRule:
     kind: Literal["offset", "rom", "tempo", "symmetry", "lag"]
     """offset: an angle's worst value held for ``HOLD_MS`` in one of ``phases`` beyond ``limit`` (absolute)
     and, when ``relative``, beyond the reference's own value in the same phase by ``threshold`` degrees;
-    rom: range of motion below ``threshold`` percent of the reference's; tempo: the rep's duration outside
-    [``min_s``, ``max_s``] (people in general), or, when the exercise prescribes a tempo, its ratio to the
-    prescribed duration outside [``min_ratio``, ``max_ratio``]; symmetry: a left/right pair differing by
-    ``threshold`` degrees more than in the reference; lag: one side of a pair following the other more
-    than ``threshold`` seconds later."""
+    rom: range of motion below ``threshold`` percent of the reference's, unless the driving angle reached
+    ``limit`` at the turning point (full depth by an absolute standard, whatever the reference); tempo:
+    the rep's duration outside [``min_s``, ``max_s``] (people in general), or, when the exercise
+    prescribes a tempo, its ratio to the prescribed duration outside [``min_ratio``, ``max_ratio``];
+    symmetry: a left/right pair differing by ``threshold`` degrees more than in the reference; lag: one
+    side of a pair following the other more than ``threshold`` seconds later (both judged only when both
+    sides were seen)."""
     message: str
     """Template with ``{value}``, ``{reference}``, ``{delta}``; offset rules also ``{where}`` (the phase in
     words, e.g. "on the way up"); symmetry and lag ``{side}``, ``{other}``, ``{lag}``."""
@@ -82,10 +84,15 @@ class FaultRule:
     direction: Literal[1, -1] = 1
     """offset: +1 flags values above the bounds, -1 below (the directed value is ``direction * angle``)."""
     limit: float | None = None
-    """offset: absolute bound on the directed value, degrees (None: no absolute bound)."""
+    """offset: absolute bound on the directed value, degrees (None: no absolute bound); rom: the driving
+    angle at the turning point that is full depth whatever the reference (None: the reference alone)."""
     relative: bool = True
     """offset: also require ``threshold`` degrees beyond the reference's own value (the rule then depends
     on the reference's posture); False: judged against ``limit`` alone."""
+    from_start: bool = False
+    """offset: measured as the change from the rep's own start posture (the angle's median over the rep's
+    first ``START_SHARE`` of frames), so a tilted camera, a sloping floor or a person's build is not a
+    fault; only the movement during the rep is judged."""
     threshold: float = 0.0
     """offset (relative)/symmetry: degrees; rom: percent; lag: seconds."""
     pair: str = ""
@@ -273,6 +280,12 @@ class Calibration:
     """Lifter the poses came from."""
     tolerances: Tolerances = field(default_factory=Tolerances)
     """The reference's natural variation (see ``Tolerances``)."""
+    image_top: float | None = None
+    """The driving angle read in the picture (``features.image_angle``) at the reference's start
+    posture (median over its reps), when they were filmed from the side; None otherwise."""
+    image_bottom: float | None = None
+    """The same at the reference's turning points. A side-view rep's depth is also read in the picture
+    against these two (a second depth signal beside the 3D one)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes (e.g. the rep selection asked for)."""
 

@@ -19,7 +19,11 @@ reference's start posture, 1 at its turning point, whichever way the angle moves
 
 The person lost for longer than ``max_gap_ms``, or the posture leaving ``posture_rep_tolerance`` mid-rep
 (wider than at the start: the reference's own in-rep excursion is allowed on top), abandons the rep.
-Nothing is counted while the person gets into position, stands, talks or is out of frame.
+Nothing is counted while the person gets into position, stands, talks or is out of frame. A full
+rep-like cycle of the driving angle made in a steady posture outside the gate (a wall push-up, upright,
+with push-up chosen) is not counted either, but reported with the posture measured: a movement that
+looked like a rep is never silently dropped. A cycle while the posture swings (getting down to the
+floor, standing up) is not such a movement.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+STEADY_SHARE = 0.5
+"""A posture counts as steady over a cycle when it moved less than this share of the gate's tolerance
+(20 deg for a push-up's 40): a rep done in the wrong position holds that position, while getting into
+or out of position swings it through the whole gate (about 90 deg from standing to a push-up)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,8 @@ class SegmentEvent:
     peak_progress: float = math.nan
     """For end/discard: the deepest progress reached."""
     state: str = ""
-    """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason."""
+    """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason ("" for a
+    flicker of the driving angle too small and too short to be a movement: nothing to report)."""
 
 
 class RepSegmenter:
@@ -115,6 +125,7 @@ class RepSegmenter:
         self._end_posture = math.nan
         self._return_ms = 0.0
         self._last_seen_ms = -math.inf
+        self._wrong = _Cycle()  # a rep-like cycle while out of position, reported when it completes
 
     @property
     def state(self) -> str:
@@ -132,7 +143,7 @@ class RepSegmenter:
         if driver is None or posture is None or not (math.isfinite(driver) and math.isfinite(posture)):
             if self._state == "in_rep":
                 if self._returning:
-                    events.append(self._close())
+                    events.extend(self._close())
                 elif timestamp_ms - self._last_seen_ms <= o.max_gap_ms:
                     return events  # a short dropout inside a rep is bridged
                 else:
@@ -150,7 +161,7 @@ class RepSegmenter:
         if self._state == "in_rep":
             if not in_posture or (not self._returning and timestamp_ms - self._start_ms > o.max_duration_ms):
                 if self._returning:
-                    events.append(self._close())
+                    events.extend(self._close())
                 else:
                     why = (
                         "left the exercise posture"
@@ -173,7 +184,7 @@ class RepSegmenter:
             at_top = p <= 0.4 * o.enter
             settled = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
             if at_top or settled or p >= o.enter:
-                events.append(self._close())
+                events.extend(self._close())
                 # The rep's last frame is the next one's candidate first frame.
                 self._start, self._start_ms, self._ready_min = self._end, self._end_ms, self._end_p
                 if p >= o.enter:
@@ -181,6 +192,7 @@ class RepSegmenter:
             return events
         if not in_posture:
             self._set(events, "out_of_position", frame)
+            self._watch_wrong_posture(events, frame, timestamp_ms, p, posture)
         elif p < o.enter:
             if self._state != "ready":
                 self._ready_min = math.inf
@@ -194,16 +206,45 @@ class RepSegmenter:
             events.append(self._begin(frame, p))
         else:
             self._set(events, "out_of_position", frame)
+            self._watch_wrong_posture(events, frame, timestamp_ms, p, posture)
         return events
+
+    def _watch_wrong_posture(self, events: list[SegmentEvent], frame: int, ms: float, p: float, posture: float) -> None:
+        """Follow the driving angle while out of position; report a whole rep-like cycle made in a
+        steady posture (see the module doc)."""
+        o, c = self.options, self._wrong
+        if not c.active:
+            if p < o.enter:
+                c.top_frame, c.top_ms = frame, ms
+            elif c.top_frame >= 0:
+                c.active, c.peak, c.low, c.high = True, p, posture, posture
+            return
+        c.peak, c.low, c.high = max(c.peak, p), min(c.low, posture), max(c.high, posture)
+        if p >= o.enter:
+            if ms - c.top_ms > o.max_duration_ms:
+                self._wrong = _Cycle()  # too slow to be a rep: forget it
+            return
+        steady = c.high - c.low < STEADY_SHARE * o.posture_tolerance
+        if steady and c.peak >= o.min_depth and ms - c.top_ms >= o.min_duration_ms:
+            lo, hi = o.posture_value - o.posture_tolerance, o.posture_value + o.posture_tolerance
+            reason = (
+                f"out of position: your body was at {(c.low + c.high) / 2:.0f} deg from upright, "
+                f"the exercise is done at {max(lo, 0):.0f}-{min(hi, 180):.0f} deg"
+            )
+            events.append(SegmentEvent("discard", frame, start_frame=c.top_frame, peak_progress=c.peak, state=reason))
+        self._wrong = _Cycle()
+        self._wrong.top_frame, self._wrong.top_ms = frame, ms
 
     def flush(self) -> list[SegmentEvent]:
         """End of stream: a rep that already came back below ``enter`` is complete and closes now;
         one still before its return is dropped. The segmenter is reset."""
-        events = [self._close()] if self._state == "in_rep" and self._returning else []
+        events = self._close() if self._state == "in_rep" and self._returning else []
         self.reset()
         return events
 
     def _set(self, events: list[SegmentEvent], state: str, frame: int) -> None:
+        if state != "out_of_position":
+            self._wrong = _Cycle()
         if state != self._state:
             self._state = state
             events.append(SegmentEvent("posture", frame, state=state))
@@ -219,25 +260,29 @@ class RepSegmenter:
         self._returning = False
         return SegmentEvent("discard", frame, start_frame=self._start, peak_progress=self._peak, state=reason)
 
-    def _close(self) -> SegmentEvent:
-        """The rep is back at the top: count it (end) or drop it (discard)."""
+    def _close(self) -> list[SegmentEvent]:
+        """The rep is back at the top: count it (end) or drop it (discard; with no reason for a flicker
+        both too shallow and too quick to be any movement: pose-estimation jitter, not reported)."""
         o = self.options
         self._state = "ready"
         self._returning = False
+        quick = self._end_ms - self._start_ms < o.min_duration_ms
         if self._peak < o.min_depth:  # back at the start posture, but this was no rep
-            reason = f"too shallow: depth {self._peak:.0%} of the reference's, go lower"
-            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
-        if self._end_ms - self._start_ms < o.min_duration_ms:
+            reason = "" if quick else f"too shallow: depth {self._peak:.0%} of the reference's, go lower"
+            return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
+        if quick:
             reason = f"too quick: {(self._end_ms - self._start_ms) / 1000:.2f} s from start to finish"
-            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
+            return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
         if not abs(self._end_posture - o.posture_value) <= o.posture_tolerance:
             # The driving angle came back, the body did not (e.g. knees straightened while getting down
             # to the floor): a rep starts and ends in the start posture.
             reason = "it did not end in the start posture"
-            return SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)
-        return SegmentEvent(
-            "end", self._end, start_frame=self._start, bottom_frame=self._turn_frame(), peak_progress=self._peak
-        )
+            return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
+        return [
+            SegmentEvent(
+                "end", self._end, start_frame=self._start, bottom_frame=self._turn_frame(), peak_progress=self._peak
+            )
+        ]
 
     def _turn_frame(self) -> int:
         """Middle of the contiguous plateau (within top_margin) around the deepest frame."""
@@ -250,3 +295,18 @@ class RepSegmenter:
         while hi < len(values) - 1 and values[hi + 1] >= floor:
             hi += 1
         return self._trace[(lo + hi) // 2][0]
+
+
+@dataclass
+class _Cycle:
+    """A rep-like cycle of the driving angle followed while out of position."""
+
+    top_frame: int = -1
+    """Last frame at the top before the cycle (-1: none seen yet)."""
+    top_ms: float = 0.0
+    active: bool = False
+    """Past ``enter``, waiting for the return."""
+    peak: float = 0.0
+    low: float = math.inf
+    """Lowest and highest posture angle during the cycle."""
+    high: float = -math.inf

@@ -24,10 +24,14 @@ import numpy as np
 from scoring.dtw import Alignment
 from scoring.features import (
     BODY_PARTS,
+    FEATURE_JOINTS,
     SYMMETRIC_PAIRS,
+    VISIBLE_SCORE,
     ExtraFeature,
+    Feature,
     feature_by_name,
     resolve_feature,
+    unseen_groups,
     visible_frames,
 )
 from scoring.phases import HOLD_MS, PHASE_WORDS, Phase, held_worst, phase_masks
@@ -57,6 +61,38 @@ def hold_fill(features: np.ndarray) -> np.ndarray:
         else:
             out[i] = last
     return out
+
+
+IMAGE_SEEN_SHARE = 0.8
+"""The share of a rep's frames in which the picture must show the driving joint for it to be read there."""
+
+
+START_SHARE = 0.1
+"""The share of a rep's first frames over which its start posture is taken (``FaultRule.from_start``)."""
+
+
+def start_value(angle: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """An angle at the rep's start posture: its median over the first ``START_SHARE`` of the rep's
+    frames (at least 3), on frames where it was seen; NaN when it was not."""
+    n = max(3, round(START_SHARE * angle.shape[0]))
+    head = angle[:n] if valid is None else angle[:n][valid[:n]]
+    head = head[np.isfinite(head)]
+    return float(np.median(head)) if head.size else float("nan")
+
+
+def held_image_angles(angles: np.ndarray, timestamps_ms: np.ndarray) -> np.ndarray:
+    """A driving angle read in the picture over one rep, each value held for ``HOLD_MS`` (the running
+    median over that long), so a single frame's misplaced wrist cannot make a shallow rep look deep;
+    empty when the joint was seen in too few frames."""
+    seen = np.isfinite(angles)
+    if angles.size == 0 or seen.mean() < IMAGE_SEEN_SHARE:
+        return np.empty(0)
+    values = angles[seen]
+    step_ms = float(np.median(np.diff(timestamps_ms))) if timestamps_ms.size > 1 else HOLD_MS
+    k = max(1, round(HOLD_MS / max(step_ms, 1e-3)))  # frames in HOLD_MS
+    if values.size < k:
+        return np.empty(0)
+    return np.median(np.lib.stride_tricks.sliding_window_view(values, k), axis=1)
 
 
 def _jerk(x: np.ndarray) -> float:
@@ -160,6 +196,7 @@ class RepScorer:
         visibility: np.ndarray | None = None,
         view: CameraView | None = None,
         extra_features: np.ndarray | None = None,
+        image_driver: np.ndarray | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -182,6 +219,18 @@ class RepScorer:
             signal = features[:, column]
             if np.isfinite(signal).all():
                 rom_pct = max(rom_pct, 100.0 * float(np.ptp(signal)) / template_rom)
+        cal = self.reference.calibration
+        # The driving angle at the turning point, held for HOLD_MS: the deepest the 3D pose or (from the
+        # side) the picture shows; an absolute depth standard is judged on it.
+        sign = -1.0 if self._range < 0 else 1.0  # +1: the angle grows toward the turning point
+        bottom_deg = sign * held_worst(sign * drv, timestamps_ms, np.ones(n, dtype=bool))
+        if view == "side" and image_driver is not None and cal.image_top is not None and cal.image_bottom is not None:
+            held = held_image_angles(image_driver, timestamps_ms)
+            if held.size:  # how far toward the reference's turning point the picture shows the rep going
+                depth = np.max((cal.image_top - held) / (cal.image_top - cal.image_bottom))
+                rom_pct = max(rom_pct, 100.0 * float(depth))
+                picture = float(held.max() if sign > 0 else held.min())
+                bottom_deg = picture if not np.isfinite(bottom_deg) else sign * max(sign * bottom_deg, sign * picture)
         tempo = duration_ms / max(self._template_ms, 1e-6)
         rules: dict[str, float] = {}
         fields: dict[str, dict[str, float | str]] = {}
@@ -214,9 +263,28 @@ class RepScorer:
                 if not fields[rule.id].get("phase"):
                     unseen = " and ".join(never) if never else "the joints it needs"
                     skipped[rule.id] = f"{unseen} not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
+                elif (
+                    not fired[rule.id]
+                    and "bottom" in str(fields[rule.id].get("unjudged_phases", "")).split(",")
+                    and visibility is not None
+                ):
+                    # no fault where it was seen, but the turning point, where faults show most, went
+                    # unseen (the far elbow at the bottom of a push-up seen at an angle): say so
+                    mask = np.zeros(n, dtype=bool)
+                    for phase in str(fields[rule.id]["unjudged_phases"]).split(","):
+                        mask |= phases[phase]  # type: ignore[index]
+                    groups = unseen_groups(visibility[mask], feature) if isinstance(feature, Feature) else []
+                    who = " and ".join(groups) if groups else "the joints it needs"
+                    skipped[rule.id] = f"{who} not seen {fields[rule.id]['unjudged']}"
                 continue
+            if rule.kind in ("symmetry", "lag") and visibility is not None:
+                hidden = self._hidden_side(rule.pair, visibility)
+                if hidden:  # comparing a seen arm with a guessed one would judge the guess
+                    rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
+                    skipped[rule.id] = f"the {hidden} not seen in most of the rep"
+                    continue
             rules[rule.id], fields[rule.id], fired[rule.id] = self._rule_measure(
-                rule, features, timestamps_ms, rom_pct, duration_ms
+                rule, features, timestamps_ms, rom_pct, duration_ms, bottom_deg
             )
         return RepMeasures(
             deviation={part: float(diff[:, cols].mean()) for part, cols in self.part_columns.items()},
@@ -242,6 +310,7 @@ class RepScorer:
         visibility: np.ndarray | None = None,
         view: CameraView | None = None,
         extra_features: np.ndarray | None = None,
+        image_driver: np.ndarray | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -259,10 +328,12 @@ class RepScorer:
                 from there is skipped. None: unknown, every rule is judged.
             extra_features: ``(n, NUM_EXTRA_FEATURES)`` of the feet and hands (NaN where not seen);
                 None when the pose pipeline gives no such points (those rules are then skipped).
+            image_driver: ``(n,)`` the driving angle read in the picture (``features.image_angle``,
+                NaN where it could not be); in a side view it is a second depth signal. None: not known.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
-        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view, extra_features)
+        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver)
         tol = self.tolerances
         part_scores = {
             part: round(
@@ -354,12 +425,18 @@ class RepScorer:
         joints were seen; ``template_angle``: the same angle over the template rep, None when the
         reference has none); report the worst phase, a firing one first. No ``phase`` in the fields:
         nothing could be judged."""
+        if rule.from_start:
+            angle = angle - start_value(angle, valid)
+            template_angle = template_angle - start_value(template_angle) if template_angle is not None else None
         signal = rule.direction * angle
         template = rule.direction * template_angle if template_angle is not None else None
         candidates = []
+        unjudged: list[Phase] = []
         for phase in rule.phases:
             value = held_worst(signal, timestamps_ms, phases[phase], valid)
             if not np.isfinite(value):
+                if phases[phase].any():
+                    unjudged.append(phase)
                 continue
             ref = (
                 held_worst(template, self._template_ts, self._template_phases[phase])
@@ -388,6 +465,9 @@ class RepScorer:
             "phase": phase,
             "where": PHASE_WORDS[phase],
         }
+        if unjudged:  # judged elsewhere in the rep, not in these phases
+            fields["unjudged"] = " and ".join(PHASE_WORDS[p] for p in unjudged)
+            fields["unjudged_phases"] = ",".join(unjudged)
         return measure, fields, fires
 
     def _tempo(self, rule: FaultRule, duration_ms: float) -> tuple[float, dict[str, float | str], bool]:
@@ -407,6 +487,16 @@ class RepScorer:
             fires,
         )
 
+    @staticmethod
+    def _hidden_side(pair: str, visibility: np.ndarray) -> str:
+        """The side of a left/right pair (e.g. "right elbow") seen in under ``IMAGE_SEEN_SHARE`` of the
+        frames (the far arm in a side view), or "" when both were seen."""
+        for feature in SYMMETRIC_PAIRS[pair]:
+            seen = visibility[:, [j for _, joints in FEATURE_JOINTS[feature] for j in joints]] >= VISIBLE_SCORE
+            if seen.all(axis=1).mean() < IMAGE_SEEN_SHARE:
+                return FEATURE_JOINTS[feature][1][0]  # the middle joint's name: "left elbow", "right knee"
+        return ""
+
     def _rule_measure(
         self,
         rule: FaultRule,
@@ -414,12 +504,20 @@ class RepScorer:
         timestamps_ms: np.ndarray,
         rom_pct: float,
         duration_ms: float,
+        bottom_deg: float = float("nan"),
     ) -> tuple[float, dict[str, float | str], bool]:
         """(what the relative threshold applies to, the message's fields, whether the rule fires) of a
         rule over the whole rep (range of motion, tempo, symmetry, lag)."""
         if rule.kind == "rom":
-            fields: dict[str, float | str] = {"value": rom_pct, "reference": 100.0, "delta": 100.0 - rom_pct}
-            return rom_pct, fields, rom_pct < rule.threshold
+            fields: dict[str, float | str] = {
+                "value": rom_pct,
+                "reference": 100.0,
+                "delta": 100.0 - rom_pct,
+                "bottom": bottom_deg,
+            }
+            sign = -1.0 if self._range < 0 else 1.0
+            deep_enough = rule.limit is not None and sign * bottom_deg >= sign * rule.limit  # False when NaN
+            return rom_pct, fields, rom_pct < rule.threshold and not deep_enough
         if rule.kind == "tempo":
             return self._tempo(rule, duration_ms)
         a, b = (int(f) for f in SYMMETRIC_PAIRS[rule.pair])

@@ -171,6 +171,19 @@ class ExerciseMismatch:
     """When it became clear."""
 
 
+@dataclass(frozen=True)
+class PersonChanged:
+    """The coach moved to another person in the middle of a set (``lifting.people``): what that person
+    does is counted from their own start posture, never scored together with the first one's."""
+
+    person: int
+    """The id of the person followed from now on."""
+    timestamp_ms: float
+    """When."""
+    message: str
+    """What to tell the user."""
+
+
 PostureState = Literal["no_person", "out_of_position", "ready", "in_rep"]
 
 
@@ -194,5 +207,5 @@ class SetFinished:
     """The set summary."""
 
 
-CoachEvent = RepStarted | RepScored | RepDiscarded | ExerciseMismatch | PostureChanged | SetFinished
+CoachEvent = RepStarted | RepScored | RepDiscarded | ExerciseMismatch | PersonChanged | PostureChanged | SetFinished
 """Everything ``ScoringCore.add`` can emit."""

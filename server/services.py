@@ -57,9 +57,9 @@ def poseformerv2_config(settings: Settings) -> PoseFormerV2Config:
     return PoseFormerV2Config()
 
 
-def make_backend(settings: Settings) -> PoseBackend:
-    """The configured 2D backend."""
-    return create_backend(settings.backend)
+def make_backend(settings: Settings, live: bool = False) -> PoseBackend:
+    """The configured 2D backend, looking for as many people as configured for videos or for ``live``."""
+    return create_backend(settings.backend, settings.live_max_people if live else settings.max_people)
 
 
 def make_lifter(settings: Settings) -> Lifter:
@@ -240,7 +240,7 @@ async def running_services(
     manager = SessionManager(
         live_options(settings),
         lifter,
-        lambda: make_backend(settings),
+        lambda: make_backend(settings, live=True),
         references,
         service,
         on_ended=lambda session: record_session(store, session),

@@ -28,6 +28,16 @@ class Settings(BaseSettings):
         "auto", description="2D->3D lifter; auto = PoseFormerV2 when its checkpoint is present"
     )
     device: str = Field("auto", description="Torch device for the lifter: auto, cpu, cuda, cuda:N")
+    max_people: int = Field(
+        2,
+        ge=1,
+        le=4,
+        description="People looked for in an analysed video; the coach follows the one exercising "
+        "(each more costs one more 2D model run a frame: 23 -> 37 ms on 2 CPU cores)",
+    )
+    live_max_people: int = Field(
+        1, ge=1, le=4, description="The same for live sessions (1 keeps 30 fps on 2 CPU cores; 2 needs more)"
+    )
     max_side: int | None = Field(
         640, ge=16, description="Frames are downscaled to this longer side before 2D inference (None: keep)"
     )

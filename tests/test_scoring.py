@@ -185,6 +185,7 @@ def test_a_rule_whose_joints_were_not_seen_is_skipped_not_judged(pushup: Referen
         assert rep.checks_skipped == {
             "hips_sag": "ankles not seen for 0.15 s in any part of the rep",
             "hips_pike": "ankles not seen for 0.15 s in any part of the rep",
+            "elbow_flare": "not judged from the side",
         }
 
 
@@ -289,6 +290,20 @@ def test_a_rep_may_lean_more_than_at_the_start_but_must_end_in_the_start_posture
     assert _segment(knees, lying)[-1] == ("discard", "left the exercise posture")
 
 
+def test_a_rep_like_cycle_in_a_steady_wrong_posture_is_explained_not_counted() -> None:
+    """Upright elbow-bends with push-up chosen (a wall push-up): not counted, and said why with the posture
+    measured; the knees bending while getting down to the floor (the posture swinging) is no such cycle."""
+    knees = [170.0] * 3 + [150.0, 120.0, 95.0, 90.0, 95.0, 120.0, 150.0] + [170.0] * 3
+    lying = [85.0] * len(knees)  # the gate expects 20 +- 40 deg
+    assert _segment(knees, lying) == [
+        ("discard", "out of position: your body was at 85 deg from upright, the exercise is done at 0-60 deg")
+    ]
+    swinging = [85.0] * 3 + [75.0, 65.0, 62.0, 70.0, 80.0, 88.0, 90.0] + [90.0] * 3  # 28 deg of swing: moving
+    assert _segment(knees, swinging) == []
+    half = [170.0] * 3 + [155.0, 148.0, 145.0, 148.0, 155.0] + [170.0] * 3  # 31 % of the range: no rep-like cycle
+    assert _segment(half, [85.0] * len(half)) == []
+
+
 def test_every_movement_is_accounted_for(pushup: Reference) -> None:
     """Reps about a third as deep do not count, and each says why, with its depth, instead of a silent 0."""
     p = pushup.poses_3d.astype(np.float64)
@@ -387,6 +402,94 @@ def test_a_second_depth_signal_keeps_a_deep_rep_from_being_called_shallow(pushup
     assert 55 <= rom <= 65 and "shallow" in faults  # both signals say 60 %: shallow it is
 
 
+def test_full_depth_by_the_standard_is_not_shallow_whatever_the_reference(pushup: Reference) -> None:
+    """The reference's elbows bend to 81 deg; a rep from a slightly bent top (140) down to 95 covers 62 %
+    of that range yet reaches the 90 deg standard (within the rule's 100 deg limit): no fault. Down to
+    112 only: shallow."""
+    from scoring.dtw import dtw
+    from scoring.score import RepScorer, hold_fill
+
+    scorer = RepScorer(pushup)
+    span = pushup.template
+    ts = pushup.timestamps_ms[span.start : span.end + 1]
+    frames, turn = np.arange(len(ts)), span.bottom - span.start
+    [rule] = [r for r in pushup.spec.faults if r.id == "shallow"]
+    assert rule.limit == 100.0
+
+    def scored_rep(top: float, bottom: float) -> tuple[float, set[str]]:
+        rep = hold_fill(pushup.template_features())
+        for column in (Feature.ELBOW_L, Feature.ELBOW_R, Feature.ELBOW_MEAN):
+            x = rep[:, column]
+            rep[:, column] = top + (x - x.max()) / np.ptp(x) * (top - bottom)
+        height = rep[:, Feature.SHOULDER_HEIGHT]  # the shoulders' height shrunk alike, so it cannot rescue
+        rep[:, Feature.SHOULDER_HEIGHT] = height[0] + 0.5 * (height - height[0])
+        result = scorer.score(1, rep, ts, frames, turn, dtw(rep[:, scorer.columns], scorer.template))
+        return result.rom_pct, {f.id for f in result.faults}
+
+    rom, faults = scored_rep(140.0, 95.0)
+    assert rom < 70 and "shallow" not in faults
+    rom, faults = scored_rep(140.0, 112.0)
+    assert rom < 60 and "shallow" in faults
+
+
+@pytest.mark.slow
+def test_from_the_side_depth_is_also_read_in_the_picture(media: Path, pushup: Reference) -> None:
+    """A close, cropped side view of another person's incline push-ups (media/dev): MediaPipe's 3D puts
+    the near elbow 20 deg straighter than the picture shows, and the hidden far arm straighter still,
+    so on the 3D alone the first rep reads shallow. With the picture's angle too, no rep is; and the
+    same clip made genuinely shallow, in 3D and in the picture alike, still is."""
+    import dataclasses
+
+    from lifting.pipeline import PosePipeline
+
+    with MediaPipeBackend() as backend:
+        track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(media / "dev" / "fit__incline-pushup.mp4")
+    assert pushup.calibration.image_top is not None and pushup.calibration.image_bottom is not None
+    analysis = analyze_track(pushup, track)
+    assert len(analysis.reps) == 3 and all(r.view == "side" for r in analysis.reps)
+    assert all("shallow" not in {f.id for f in r.faults} for r in analysis.reps)
+    no_picture = [dataclasses.replace(pose, keypoints_2d=None) for pose in _poses(track)]
+    assert any("shallow" in {f.id for f in r.faults} for r in analyze_poses(pushup, no_picture).reps)
+    reps = [(r.start_frame, r.bottom_frame, r.end_frame) for r in analysis.reps]
+    shallow = dataclasses.replace(
+        track,
+        poses_3d=shallow_to(track.poses_3d.astype(np.float64), reps, 0.5).astype(np.float32),
+        keypoints_2d=shallow_to(track.keypoints_2d.astype(np.float64), reps, 0.5).astype(np.float32),
+    )
+    made = analyze_track(pushup, shallow)  # half of this person's travel: elbows near 120 deg in the picture
+    assert all("shallow" in {f.id for f in r.faults} for r in made.reps)
+    dropped = sum(d.reason.startswith("too shallow") for d in made.not_counted)
+    assert len(made.reps) + dropped >= 2
+
+
+def _poses(track) -> list[Pose3D]:  # type: ignore[no-untyped-def]
+    return [
+        Pose3D(
+            track.poses_3d[i], float(track.timestamps_ms[i]), track.lifter, bool(track.detected[i]), track.scores[i],
+            keypoints_2d=track.keypoints_2d[i] if track.detected[i] else None,
+        )
+        for i in range(track.frames)
+    ]  # fmt: skip
+
+
+def test_left_right_rules_are_not_judged_on_a_hidden_arm(pushup: Reference) -> None:
+    """From the side the far arm is guessed: comparing it with the near one (lag, symmetry) would judge
+    the guess. Skipped, with the reason; with both arms seen, the lagging arm is named."""
+    p = lag_left_arm(pushup.poses_3d.astype(np.float64), 5)
+    ts = pushup.timestamps_ms
+    hidden = np.ones(17, dtype=np.float32)
+    hidden[[H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST]] = 0.2
+    for scores, judged in ((hidden, False), (np.ones(17, dtype=np.float32), True)):
+        poses = [Pose3D(p[i], float(ts[i]), "mediapipe-world", scores=scores) for i in range(len(ts))]
+        reps = analyze_poses(pushup, poses).reps
+        assert len(reps) == len(pushup.calibration.reps)
+        for rep in reps:
+            assert ("arm_lag" in {f.id for f in rep.faults}) is judged
+            if not judged:
+                assert rep.checks_skipped["arm_lag"] == "the right elbow not seen in most of the rep"
+                assert rep.checks_skipped["uneven_arms"] == "the right elbow not seen in most of the rep"
+
+
 def test_knees_caving_in_are_judged_from_the_front_only(squat: Reference) -> None:
     from tests.support.inject import knees_in
 
@@ -451,3 +554,70 @@ def test_a_rule_on_the_feet_needs_a_pipeline_that_tracks_them(pushup: Reference)
     assert unknown and all(
         r.checks_skipped == {"heels_up": "this pose pipeline does not track the feet"} for r in unknown
     )
+
+
+@pytest.mark.slow
+def test_a_coachs_heel_rule_is_judged_from_the_reps_own_start(pose_tracks, squat: Reference) -> None:  # type: ignore[no-untyped-def]
+    """Heel lift is not a shipped rule (MediaPipe's feet move up to 33 deg on clean reps), but a coach's
+    exercise may judge it, on the change from each rep's own start (``from_start``): the squat clip's
+    own feet stay silent under a 40 deg bound (tiptoe), the same reps with the heels raised 50 deg at
+    the deepest bend are named on every rep, in a phase of the movement."""
+    import dataclasses
+
+    from scoring.reference import FaultRule
+    from tests.support.inject import lift_heels
+
+    assert "heel_lift" not in {rule.id for rule in squat.spec.faults}
+    rule = FaultRule(
+        id="heels_up", kind="offset", message="heels {value:.0f} deg up {where}", feature="heel_lift",
+        phases=("descent", "bottom", "ascent"), limit=40.0, relative=False, from_start=True,
+    )  # fmt: skip
+    coached = dataclasses.replace(squat, spec=dataclasses.replace(squat.spec, faults=(rule,)))
+    track = pose_tracks("squat_side.mp4")
+    assert track.extras_3d is not None
+    clean = analyze_track(coached, track)
+    assert len(clean.reps) == 2 and all(r.faults == () and "heels_up" not in r.checks_skipped for r in clean.reps)
+    raised = dataclasses.replace(
+        track, extras_3d=lift_heels(track.poses_3d.astype(np.float64), track.extras_3d.astype(np.float64), 50)
+    )
+    reps = analyze_track(coached, raised).reps
+    assert len(reps) == 2
+    for rep in reps:
+        [heels] = rep.faults
+        assert heels.id == "heels_up" and heels.value > 40 and heels.phase in ("descent", "bottom", "ascent")
+    # The same rule without from_start judges the foot's angle against the camera's vertical: the
+    # standing foot of this clip already reads over 20 deg there, so that would not tell a lift apart.
+    absolute = dataclasses.replace(coached, spec=dataclasses.replace(
+        squat.spec, faults=(dataclasses.replace(rule, from_start=False, limit=20.0),)))  # fmt: skip
+    assert all([f.id for f in r.faults] == ["heels_up"] for r in analyze_track(absolute, track).reps)
+
+
+def test_elbows_flaring_out_are_judged_from_the_front_with_both_arms_seen(pushup: Reference) -> None:
+    from tests.support.inject import flare_elbows
+
+    p = pushup.poses_3d.astype(np.float64)
+    # a quarter turn toward the head: the camera ahead of the person (a phone on the floor)
+    t = np.radians(90)
+    rot = np.array([[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]])
+    clean = analyze_poses(pushup, reference_poses(pushup, p @ rot.T)).reps
+    front = [r for r in clean if r.view == "front"]
+    assert front and not any("elbow_flare" in {f.id for f in r.faults} for r in clean)
+    flared = analyze_poses(pushup, reference_poses(pushup, flare_elbows(p, 60) @ rot.T)).reps
+    assert len(flared) == len(clean)
+    for rep in flared:
+        if rep.view in ("front", "oblique"):
+            [flare] = [f for f in rep.faults if f.id == "elbow_flare"]
+            assert flare.value > 65 and flare.phase in ("descent", "bottom", "ascent")
+    # From the side the elbows move out along the camera's depth: not judged, and said so.
+    side = analyze_poses(pushup, reference_poses(pushup, flare_elbows(p, 60))).reps
+    assert side and all(r.checks_skipped.get("elbow_flare") == "not judged from the side" for r in side)
+    # One arm hidden (seen from an angle): the guess about it decides nothing.
+    scores = np.ones(17, dtype=np.float32)
+    scores[[H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST]] = 0.1
+    ts = pushup.timestamps_ms
+    turned = flare_elbows(p, 60) @ rot.T
+    hidden = [Pose3D(turned[i], float(ts[i]), "mediapipe-world", scores=scores) for i in range(len(ts))]
+    for rep in analyze_poses(pushup, hidden).reps:
+        assert "elbow_flare" not in {f.id for f in rep.faults}
+        if rep.view in ("front", "oblique"):
+            assert rep.checks_skipped["elbow_flare"].startswith("right shoulder and right elbow not seen")

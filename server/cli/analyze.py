@@ -39,6 +39,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from scoring.coach.report import build_report
     from scoring.core import warm_up
+    from scoring.features import focus_joints
     from server.services import References, make_tips
 
     report_path = Path(args.output) if args.output else None
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     service, generator = make_tips(settings)
     writer = service.writer(args.persona)
     warm_up()
-    track = track_of(args.video, settings)
+    track = track_of(args.video, settings, focus_joints(reference.spec.driver))
     with generator if generator is not None else nullcontext():
         report = build_report(reference, track, writer, detail=False, alternatives=alternatives)
     report["video"] = str(args.video)

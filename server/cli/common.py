@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lifting.joints import H36M
     from lifting.pipeline import StageTimes
     from lifting.track import PoseTrack
     from server.settings import Settings
@@ -93,23 +95,27 @@ class Progress:
             self._bar.close()
 
 
-def run_pipeline(video: str, settings: Settings) -> tuple[PoseTrack, StageTimes]:
-    """The pose pipeline over a video with the configured components (progress bar on a terminal)."""
+def run_pipeline(
+    video: str, settings: Settings, focus: Sequence[tuple[H36M, H36M, H36M]] = ()
+) -> tuple[PoseTrack, StageTimes]:
+    """The pose pipeline over a video with the configured components (progress bar on a terminal);
+    ``focus``: the joints whose movement tells the person exercising from others in the picture."""
     from lifting.pipeline import PosePipeline
     from server.services import make_backend, make_lifter
 
     lifter = make_lifter(settings)
     progress = Progress(Path(video).name)
     with make_backend(settings) as backend:
+        backend.follow(focus)
         try:
             return PosePipeline(backend, lifter, max_side=settings.max_side).run(video, progress)
         finally:
             progress.close()
 
 
-def track_of(video: str, settings: Settings) -> PoseTrack:
+def track_of(video: str, settings: Settings, focus: Sequence[tuple[H36M, H36M, H36M]] = ()) -> PoseTrack:
     """The pose track of a video; input warnings (truncated file...) go to stderr."""
-    track, times = run_pipeline(video, settings)
+    track, times = run_pipeline(video, settings, focus)
     for warning in times.warnings:
         warn(warning)
     return track

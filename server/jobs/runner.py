@@ -24,6 +24,7 @@ from lifting.pose2d import PoseBackend
 from lifting.video import VideoError
 from scoring.coach.report import build_report
 from scoring.coach.writer import TipService, TipWriter
+from scoring.features import focus_joints
 from scoring.reference import Reference
 from server.jobs.store import INTERRUPTED_MESSAGE, Job, JobErrorCode, Store
 
@@ -73,6 +74,7 @@ def analyze_video(
     alternatives: Sequence[Reference] = (),
 ) -> dict[str, Any]:
     """The report of one video (``scoring.coach.report``); ``JobError`` when there is none to give."""
+    backend.follow(focus_joints(reference.spec.driver))  # with several people in it: the one exercising
     try:
         track, _ = PosePipeline(backend, lifter, max_side=max_side).run(
             path, lambda done, expected: progress(0.95 * done / expected if expected else 0.0)

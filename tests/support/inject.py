@@ -113,3 +113,57 @@ def knees_in(p: np.ndarray, degrees: float) -> np.ndarray:
         half = np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1, keepdims=True) / 2
         out[:, knee] += medial * half * np.tan(np.radians(degrees)) * share
     return out
+
+
+def lift_heels(p: np.ndarray, extras: np.ndarray, degrees: float) -> np.ndarray:
+    """Heels coming off the floor as the knees bend: each heel raised about its toe (toward the camera's
+    up, -y) by up to ``degrees`` of foot angle at the deepest bend, in proportion to the bend (standing
+    feet stay flat). ``p``: the ``(T, 17, 3)`` poses (for the knee bend); ``extras``: ``(T, 6, 3)`` feet
+    and hands (``lifting.joints.Extra``). Returns the modified extras."""
+    from lifting.joints import Extra
+
+    out = extras.copy()
+    legs = ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, Extra.L_HEEL, Extra.L_TOE),
+            (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, Extra.R_HEEL, Extra.R_TOE))  # fmt: skip
+    for hip, knee, ankle, heel, toe in legs:
+        thigh, shin = p[:, hip] - p[:, knee], p[:, ankle] - p[:, knee]
+        cos = np.sum(thigh * shin, axis=-1) / (np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1))
+        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        share = np.clip(bend / np.nanmax(bend), 0.0, 1.0)
+        foot = extras[:, heel] - extras[:, toe]
+        length = np.linalg.norm(foot, axis=-1)
+        # the foot's angle rises by `degrees * share`: rotate the toe->heel vector in the plane that holds
+        # it and the camera's vertical
+        up = np.array([0.0, -1.0, 0.0])
+        along = foot - np.sum(foot * up, axis=-1, keepdims=True) * up
+        along /= np.linalg.norm(along, axis=-1, keepdims=True)
+        angle = np.arcsin(np.clip(np.sum(foot * up, axis=-1) / length, -1.0, 1.0)) + np.radians(degrees) * share
+        out[:, heel] = extras[:, toe] + length[:, None] * (np.cos(angle)[:, None] * along + np.sin(angle)[:, None] * up)
+    return out
+
+
+def flare_elbows(p: np.ndarray, degrees: float) -> np.ndarray:
+    """Elbows out toward a T as the arms bend: each upper arm (with its forearm, rigidly) turned about
+    the shoulder away from the body's midline by up to ``degrees`` at the deepest bend, in proportion to
+    the bend (straight arms stay where they were)."""
+    out = p.copy()
+    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+    left -= np.sum(left * up, axis=-1, keepdims=True) * up
+    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    arms = ((H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST, left), (H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST, -left))
+    for shoulder, elbow, wrist, outward in arms:
+        upper, fore = p[:, elbow] - p[:, shoulder], p[:, wrist] - p[:, elbow]
+        cos = -np.sum(upper * fore, axis=-1) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(fore, axis=-1))
+        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        theta = np.radians(degrees) * np.clip(bend / np.nanmax(bend), 0.0, 1.0)
+        # the axis that turns the upper arm toward `outward` (Rodrigues' rotation about the shoulder)
+        axis = np.cross(upper, outward)
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        for joint in (elbow, wrist):
+            v = p[:, joint] - p[:, shoulder]
+            dot = np.sum(axis * v, axis=-1, keepdims=True)
+            c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+            out[:, joint] = p[:, shoulder] + v * c + np.cross(axis, v) * s + axis * dot * (1 - c)
+    return out
