@@ -621,3 +621,110 @@ def test_elbows_flaring_out_are_judged_from_the_front_with_both_arms_seen(pushup
         assert "elbow_flare" not in {f.id for f in rep.faults}
         if rep.view in ("front", "oblique"):
             assert rep.checks_skipped["elbow_flare"].startswith("right shoulder and right elbow not seen")
+
+
+def _inject_every_rule() -> dict[tuple[str, str], object]:
+    """For each shipped rule, how to make the reference's own reps show it (pose array -> pose array,
+    or a timing change), and the camera turn it must be seen from (None: as filmed, from the side)."""
+    from tests.support.inject import flare_elbows, knees_in, lag_joints, one_side_shallow
+
+    left_arm, left_leg = (H36M.L_ELBOW, H36M.L_WRIST), (H36M.L_KNEE, H36M.L_ANKLE)
+    return {
+        ("pushup", "hips_sag"): lambda p, s: drop_hips(p, 25),
+        ("pushup", "hips_pike"): lambda p, s: drop_hips(p, -25),
+        ("pushup", "shallow"): lambda p, s: shallow_to(p, s, 0.5),
+        ("pushup", "too_fast"): 3.0,
+        ("pushup", "too_slow"): 1 / 4.8,
+        ("pushup", "uneven_arms"): lambda p, s: one_side_shallow(p, s, left_arm, H36M.L_SHOULDER, 0.1),
+        ("pushup", "arm_lag"): lambda p, s: lag_left_arm(p, 5),
+        ("pushup", "elbow_flare"): (lambda p, s: flare_elbows(p, 60), 90),
+        ("squat", "shallow"): lambda p, s: shallow_to(p, s, 0.5),
+        ("squat", "forward_lean"): lambda p, s: lean_forward(p, 25 if _leans_forward(p) else -25),
+        ("squat", "knee_valgus"): (lambda p, s: knees_in(p, 20), "front"),
+        ("squat", "too_fast"): 4.0,
+        ("squat", "too_slow"): 1 / 3.5,
+        ("squat", "uneven_knees"): lambda p, s: one_side_shallow(p, s, left_leg, H36M.L_HIP, 0.1),
+        ("squat", "knee_lag"): lambda p, s: lag_joints(p, left_leg, H36M.L_HIP, 6),
+    }  # fmt: skip
+
+
+def _leans_forward(p: np.ndarray) -> bool:
+    incline = compute_features(p)[:, Feature.TORSO_INCLINE]
+    return bool(np.nanmean(compute_features(lean_forward(p, 10))[:, Feature.TORSO_INCLINE] - incline) > 0)
+
+
+def _turned(p: np.ndarray, how: object) -> np.ndarray:
+    if how == "front":  # square the person up to the camera
+        left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
+        yaw = np.radians(90 - np.degrees(np.nanmedian(np.arctan2(left[:, 0], left[:, 2]))))
+    else:
+        yaw = np.radians(float(how))  # type: ignore[arg-type]
+    rot = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    return p @ rot.T
+
+
+@pytest.mark.parametrize(
+    ("exercise", "rule"), [(r.split("/")[0], r.split("/")[1]) for r in (
+        "pushup/hips_sag", "pushup/hips_pike", "pushup/shallow", "pushup/too_fast", "pushup/too_slow",
+        "pushup/uneven_arms", "pushup/arm_lag", "pushup/elbow_flare", "squat/shallow", "squat/forward_lean",
+        "squat/knee_valgus", "squat/too_fast", "squat/too_slow", "squat/uneven_knees", "squat/knee_lag",
+    )],
+)  # fmt: skip
+def test_every_shipped_rule_fires_on_its_injection(exercise: str, rule: str, references_dir: Path) -> None:
+    """Each rule of each shipped exercise is named on every rep of the reference with its fault injected,
+    and on no rep of the same view without it. The list above must name every shipped rule."""
+    reference = load_reference(references_dir, exercise)
+    shipped = {(name, r.id) for name in ("pushup", "squat") for r in load_reference(references_dir, name).spec.faults}
+    assert shipped == set(_inject_every_rule()), "a shipped rule without an injection test (or one too many)"
+    how = _inject_every_rule()[(exercise, rule)]
+    turn = None
+    if isinstance(how, tuple):
+        how, turn = how
+    p, ts = reference.poses_3d.astype(np.float64), reference.timestamps_ms
+    if isinstance(how, float):  # a tempo: the same poses played faster or slower
+        keep = np.arange(0, len(p), how) if how > 1 else np.arange(len(p))
+        times = ts[: len(keep)] if how > 1 else ts[0] + (ts - ts[0]) / how
+        clean_poses, faulty_poses = p, p[np.round(keep).astype(int)] if how > 1 else p
+        clean_ts, faulty_ts = ts, times
+    else:
+        clean_poses, faulty_poses = p, how(p, spans(reference))  # type: ignore[operator]
+        clean_ts = faulty_ts = ts
+    if turn is not None:
+        clean_poses, faulty_poses = _turned(clean_poses, turn), _turned(faulty_poses, turn)
+
+    def run(poses: np.ndarray, times: np.ndarray):  # type: ignore[no-untyped-def]
+        return analyze_poses(reference, [
+            Pose3D(poses[i], float(times[i]), "mediapipe-world", bool(np.isfinite(poses[i]).all()))
+            for i in range(len(times))
+        ])  # fmt: skip
+
+    clean, slowed = run(clean_poses, clean_ts).reps, run(faulty_poses, faulty_ts)
+    faulty = slowed.reps
+    # a rep slowed past the longest movement that counts (10 s) is reported as not counted, too slow
+    dropped = [d for d in slowed.not_counted if rule == "too_slow" and d.reason.startswith("too slow")]
+    assert len(clean) == len(faulty) + len(dropped) == len(reference.calibration.reps), (len(clean), len(faulty))
+    assert not any(rule in {f.id for f in r.faults} for r in clean)
+    judged = [r for r in faulty if rule not in r.checks_skipped]
+    assert judged and all(rule in {f.id for f in r.faults} for r in judged), [
+        ([f.id for f in r.faults], r.checks_skipped.get(rule)) for r in faulty
+    ]
+
+
+OTHER_PEOPLE = {  # clips of other people, form labelled correct (media/dev/labels.json), and their counts
+    "dev/fit__incline-pushup.mp4": ("pushup", (3, 4)),
+    "dev/fit__bodyweight-squat.mp4": ("squat", (3, 4)),
+    "dev/tfjs-models__pose_squats.mp4": ("squat", (2,)),
+    "dev/2DPoseToAR__Squat.mp4": ("squat", (2,)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", sorted(OTHER_PEOPLE))
+def test_correct_reps_of_other_people_get_no_fault(clip: str, pose_tracks, references_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Other bodies, other views (side close-up, front, two oblique): counted, and no verdict against
+    correct form. Every rule's bound must clear these, not just the reference's own reps."""
+    exercise, counts = OTHER_PEOPLE[clip]
+    analysis = analyze_track(load_reference(references_dir, exercise), pose_tracks(clip))
+    assert len(analysis.reps) in counts
+    assert [(r.index, [f.message for f in r.faults]) for r in analysis.reps if r.faults] == []
+    assert analysis.warnings == []

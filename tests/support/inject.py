@@ -167,3 +167,27 @@ def flare_elbows(p: np.ndarray, degrees: float) -> np.ndarray:
             c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
             out[:, joint] = p[:, shoulder] + v * c + np.cross(axis, v) * s + axis * dot * (1 - c)
     return out
+
+
+def one_side_shallow(
+    p: np.ndarray, spans: Sequence[Span], joints: Sequence[H36M], root: H36M, share: float
+) -> np.ndarray:
+    """One limb bends only ``share`` as far as the other: ``joints`` (e.g. the left elbow and wrist)
+    blended, relative to ``root`` (the left shoulder), back toward where they were at each rep's start."""
+    out = p.copy()
+    for start, _, end in spans:
+        for joint in joints:
+            rel = p[start : end + 1, joint] - p[start : end + 1, root]
+            rel0 = p[start, joint] - p[start, root]
+            out[start : end + 1, joint] = p[start : end + 1, root] + rel0 + share * (rel - rel0)
+    return out
+
+
+def lag_joints(p: np.ndarray, joints: Sequence[H36M], root: H36M, frames: int) -> np.ndarray:
+    """``joints`` follow the same motion ``frames`` later, relative to ``root`` (a leg or an arm lagging)."""
+    out = p.copy()
+    for joint in joints:
+        rel = p[:, joint] - p[:, root]
+        delayed = np.concatenate([np.repeat(rel[:1], frames, axis=0), rel[:-frames]])
+        out[:, joint] = p[:, root] + delayed
+    return out
