@@ -19,7 +19,9 @@ reference's start posture, 1 at its turning point, whichever way the angle moves
 
 The person lost for longer than ``max_gap_ms``, or the posture leaving ``posture_rep_tolerance`` mid-rep
 (wider than at the start: the reference's own in-rep excursion is allowed on top), abandons the rep.
-Nothing is counted while the person gets into position, stands, talks or is out of frame. A full
+Nothing is counted while the person gets into position, stands, talks or is out of frame. Half reps
+at the bottom that never come back up to the start posture are reported, one by one, with how far
+down they stayed ("straighten fully between reps"), instead of a silent 0. A full
 rep-like cycle of the driving angle made in a steady posture outside the gate (a wall push-up, upright,
 with push-up chosen) is not counted either, but reported with the posture measured: a movement that
 looked like a rep is never silently dropped. A cycle while the posture swings (getting down to the
@@ -31,6 +33,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+PARTIAL_RISE = 0.3
+"""How far (in the reference's range) a movement must come back up from its deepest point, short of the
+top, to count as a half rep at the bottom; half of it down again completes the cycle. Well above the
+0.04 the top is held to, so holding still or shaking at the bottom is no cycle."""
 
 STEADY_SHARE = 0.5
 """A posture counts as steady over a cycle when it moved less than this share of the gate's tolerance
@@ -126,6 +133,7 @@ class RepSegmenter:
         self._return_ms = 0.0
         self._last_seen_ms = -math.inf
         self._wrong = _Cycle()  # a rep-like cycle while out of position, reported when it completes
+        self._partial = _Cycle()  # down-and-up cycles in position that never reach the top
 
     @property
     def state(self) -> str:
@@ -192,6 +200,7 @@ class RepSegmenter:
             return events
         if not in_posture:
             self._set(events, "out_of_position", frame)
+            self._partial = _Cycle()
             self._watch_wrong_posture(events, frame, timestamp_ms, p, posture)
         elif p < o.enter:
             if self._state != "ready":
@@ -204,10 +213,31 @@ class RepSegmenter:
             self._ready_min = min(self._ready_min, p)
         elif self._state == "ready":
             events.append(self._begin(frame, p))
-        else:
+        else:  # in position, but never back at the top since: half reps at the bottom?
             self._set(events, "out_of_position", frame)
-            self._watch_wrong_posture(events, frame, timestamp_ms, p, posture)
+            self._watch_partial(events, frame, timestamp_ms, p)
         return events
+
+    def _watch_partial(self, events: list[SegmentEvent], frame: int, ms: float, p: float) -> None:
+        """In position but never back up at the start posture: report each down-and-up that turned
+        around short of the top (half reps at the bottom), with how far down it stayed."""
+        o, c = self.options, self._partial
+        if c.top_frame < 0:
+            c.top_frame, c.top_ms, c.peak, c.low = frame, ms, p, p
+            return
+        if not c.active:  # going down: wait for a turn that rose clearly back up
+            c.peak = max(c.peak, p)
+            if c.peak >= o.min_depth and p <= c.peak - PARTIAL_RISE:
+                c.active, c.low = True, p
+            return
+        c.low = min(c.low, p)
+        if p >= c.low + PARTIAL_RISE / 2 and ms - c.top_ms >= o.min_duration_ms:  # turned down again: one cycle
+            reason = (
+                f"it never came back up to the start position (stayed {c.low:.0%} of the way down): "
+                "straighten fully between reps"
+            )
+            events.append(SegmentEvent("discard", frame, start_frame=c.top_frame, peak_progress=c.peak, state=reason))
+            self._partial = _Cycle(top_frame=frame, top_ms=ms, peak=p, low=p)
 
     def _watch_wrong_posture(self, events: list[SegmentEvent], frame: int, ms: float, p: float, posture: float) -> None:
         """Follow the driving angle while out of position; report a whole rep-like cycle made in a
@@ -245,6 +275,7 @@ class RepSegmenter:
     def _set(self, events: list[SegmentEvent], state: str, frame: int) -> None:
         if state != "out_of_position":
             self._wrong = _Cycle()
+            self._partial = _Cycle()
         if state != self._state:
             self._state = state
             events.append(SegmentEvent("posture", frame, state=state))

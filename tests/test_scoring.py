@@ -728,3 +728,22 @@ def test_correct_reps_of_other_people_get_no_fault(clip: str, pose_tracks, refer
     assert len(analysis.reps) in counts
     assert [(r.index, [f.message for f in r.faults]) for r in analysis.reps if r.faults] == []
     assert analysis.warnings == []
+
+
+def test_half_reps_that_never_come_back_up_are_explained() -> None:
+    """Squats that bounce at the bottom without standing up: each is reported, with how far down it
+    stayed; holding still at the bottom reports nothing."""
+    start = [170.0] * 3 + [150.0, 120.0, 95.0]
+    bounces = [90.0, 100.0, 115.0, 125.0, 115.0, 100.0] * 3 + [90.0]  # 90 <-> 125, never back to 170
+    knees = [100.0] * 3 + bounces  # already down at the start: never at the top
+    events = _segment(knees, [20.0] * len(knees))
+    assert events and all(kind == "discard" for kind, _ in events)
+    assert events[0][1].startswith("it never came back up to the start position (stayed ")
+    assert events[0][1].endswith("of the way down): straighten fully between reps")
+    assert len(events) >= 2
+    assert _segment([100.0] * 20, [20.0] * 20) == []  # resting at the bottom
+    shaking = [100.0, 104.0] * 10
+    assert _segment(shaking, [20.0] * len(shaking)) == []
+    # A normal set is untouched: full reps from the top count.
+    full = start + [90.0, 95.0, 120.0, 150.0] + [170.0] * 3
+    assert _segment(full, [20.0] * len(full)) == [("start", ""), ("end", "")]
