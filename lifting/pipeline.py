@@ -17,7 +17,7 @@ from lifting.people import follow_offline
 from lifting.pose2d import PoseBackend
 from lifting.track import PoseTrack
 from lifting.types import Pose2D
-from lifting.video import ReaderOptions, VideoReader
+from lifting.video import ReaderOptions, VideoError, VideoReader
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(frames_done, frames_expected); frames_expected is 0 when unknown."""
@@ -63,12 +63,21 @@ class PosePipeline:
         self.lifter = lifter
         self.reader_options = ReaderOptions(max_side=max_side, prefetch=prefetch)
 
-    def run(self, video: str | Path, progress: ProgressFn | None = None) -> tuple[PoseTrack, StageTimes]:
-        """Process a whole video. Raises VideoError for a file that is not a readable video."""
+    def run(
+        self,
+        video: str | Path,
+        progress: ProgressFn | None = None,
+        max_duration_s: float | None = None,
+        max_frames: int | None = None,
+    ) -> tuple[PoseTrack, StageTimes]:
+        """Process a whole video. Raises VideoError for a file that is not a readable video, and
+        (``kind="too_long"``) as soon as the frames pass ``max_duration_s`` of video or ``max_frames``,
+        checked while decoding: a file that declares no duration (a raw .h264) cannot slip past."""
         times = StageTimes()
         start = time.perf_counter()
         poses_2d: list[Pose2D] = []
         people: list[list[Pose2D]] = []  # with several people looked for: everyone, chosen from at the end
+        first_ms: float | None = None
         with VideoReader(video, self.reader_options) as reader:
             expected = reader.info.frame_count
             self.backend.reset()
@@ -80,6 +89,13 @@ class PosePipeline:
                 times.decode_wait_s += t1 - t0
                 if frame is None:
                     break
+                first_ms = frame.timestamp_ms if first_ms is None else first_ms
+                seen = len(poses_2d) + len(people) + 1
+                if (max_duration_s is not None and frame.timestamp_ms - first_ms > max_duration_s * 1000) or (
+                    max_frames is not None and seen > max_frames
+                ):
+                    limit = f"{max_duration_s:.0f} s" if max_duration_s is not None else f"{max_frames} frames"
+                    raise VideoError(f"the video runs past the {limit} limit: trim it", kind="too_long")
                 if self.backend.max_people == 1:
                     poses_2d.append(self.backend.detect(frame.image, frame.timestamp_ms, frame.source_size))
                 else:

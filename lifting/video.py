@@ -23,7 +23,7 @@ import numpy as np
 
 class VideoError(Exception):
     """The file is missing, is not a video, is empty, or is corrupt. The message says which; ``kind``
-    says it for programs: ``missing``, ``not_video``, ``corrupt`` or ``unsupported``."""
+    says it for programs: ``missing``, ``not_video``, ``corrupt``, ``unsupported`` or ``too_long``."""
 
     def __init__(self, message: str, kind: str = "not_video") -> None:
         super().__init__(message)

@@ -128,8 +128,8 @@ class SessionManager:
         except KeyError:
             raise UnknownSessionError(session_id) from None
 
-    async def create(self, exercise: str, persona: str) -> Session:
-        """A new session with its own 2D model and scoring core, attached to the inference loop.
+    async def create(self, exercise: str, persona: str, owner: str = "local") -> Session:
+        """A new session of ``owner`` with its own 2D model and scoring core, attached to the inference loop.
 
         Raises ``SessionLimitError`` when full, ``ValueError`` for an unknown persona and whatever
         the reference loader raises for an unknown exercise.
@@ -157,7 +157,7 @@ class SessionManager:
             framing,
             self.options.max_side,
         )
-        session = Session(exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake)
+        session = Session(exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake, owner)
         self._sessions[session.id] = session
         self.loop_thread.attach(session, pipeline)
         return session

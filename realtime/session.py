@@ -133,7 +133,10 @@ class Session:
         persona: str,
         loop: asyncio.AbstractEventLoop,
         wake: Callable[[], None],
+        owner: str = "local",
     ) -> None:
+        self.owner = owner
+        """The user who started it (``server.auth``); its history row is theirs."""
         self.id = secrets.token_hex(8)
         """Public id (in URLs)."""
         self.token = secrets.token_urlsafe(24)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
 from realtime.manager import SessionLimitError, UnknownSessionError
 from realtime.session import Session, SessionStateError
 from scoring.coach.model import describe
 from scoring.reference import ReferenceError, list_exercises, read_spec
+from server.auth import UserDep, rate_limits
 from server.schemas import (
     Exercise,
     Health,
@@ -20,6 +21,7 @@ from server.schemas import (
     SessionInfo,
     SessionRequest,
 )
+from server.security import client_address
 from server.services import ManagerDep, ServicesDep, SettingsDep, TipsDep
 from server.signalling import OfferError, answer_offer
 
@@ -27,8 +29,7 @@ router = APIRouter(prefix="/api")
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No `Authorization: Bearer <token>` header"},
-    403: {"model": Problem, "description": "The token is not this session's"},
-    404: {"model": Problem, "description": "No such session (never existed, or ended)"},
+    404: {"model": Problem, "description": "No such session (never existed, or ended), or not this token's"},
 }
 
 
@@ -48,8 +49,8 @@ def authorized_session(
             "send the session's token as `Authorization: Bearer <token>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not session.check_token(token.strip()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token does not belong to the session")
+    if not session.check_token(token.strip()):  # as for a session that does not exist: nothing revealed
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id!r} (it never existed or it ended)")
     return session
 
 
@@ -104,15 +105,22 @@ def personas(tips: TipsDep) -> list[PersonaInfo]:
     summary="Start a live session",
     responses={
         400: {"model": Problem, "description": "Unknown exercise or persona"},
+        401: {"model": Problem, "description": "Not signed in (auth=accounts)"},
+        429: {"model": Problem, "description": "Too many sessions started this minute (Retry-After)"},
         503: {"model": Problem, "description": "The server already coaches its maximum of sessions"},
     },
 )
-async def create_session(body: SessionRequest, manager: ManagerDep, settings: SettingsDep) -> SessionCreated:
+async def create_session(
+    body: SessionRequest, request: Request, manager: ManagerDep, settings: SettingsDep, user: UserDep
+) -> SessionCreated:
+    limits = rate_limits(request)
+    limits.check("session", f"user:{user}", settings.sessions_per_minute)
+    limits.check("session", f"address:{client_address(request)}", settings.sessions_per_minute)
     names = list_exercises(settings.references_dir)
     if body.exercise not in names:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown exercise {body.exercise!r}; choose one of {names}")
     try:
-        session = await manager.create(body.exercise, body.persona)
+        session = await manager.create(body.exercise, body.persona, owner=user)
     except SessionLimitError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from None
     except (ValueError, ReferenceError) as exc:

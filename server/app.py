@@ -34,7 +34,10 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
     """The application for ``settings`` (defaults and ``COACH_*`` variables when None); ``lifter``
     and ``tips`` (``make_tips``) when the caller already built them (``coach serve`` does, to report
     a bad checkpoint or model folder cleanly)."""
-    from server import api, uploads, ws
+    from fastapi.exceptions import RequestValidationError
+
+    from server import api, auth, uploads, ws
+    from server.security import SecurityMiddleware, validation_error
 
     settings = settings or Settings.model_validate({})
 
@@ -48,6 +51,9 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
                 del app.state.services
 
     app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(uploads.router)
     app.include_router(ws.router)

@@ -38,6 +38,7 @@ from scoring.reference import Reference, ReferenceError, list_exercises, load_re
 from scoring.score import summarize
 from server.jobs.runner import JobOptions, JobRunner
 from server.jobs.store import Store
+from server.security import RateLimits
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class Services:
     """The upload analysis pool."""
     manager: SessionManager
     """The live sessions and the inference thread."""
+    limits: RateLimits
+    """Per-user and per-address rate limits (``server.security``)."""
 
 
 def _probe_backend(settings: Settings) -> tuple[str, str]:
@@ -181,7 +184,7 @@ def record_session(store: Store, session: Session) -> None:
     """Keep a finished live session in the history (called in a worker thread)."""
     started = time.time() - (time.monotonic() - session.created_at)
     summary = (session.summary or summarize([])).as_dict()
-    store.add_live_session(session.info(), summary, started)
+    store.add_live_session(session.info(), summary, started, session.owner)
 
 
 def remove_expired_uploads(store: Store, retention_s: float) -> int:
@@ -228,7 +231,7 @@ async def running_services(
     store = await asyncio.to_thread(Store, settings.database_path)
     runner = JobRunner(
         store,
-        JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side),
+        JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side, settings.max_video_s),
         lifter,
         lambda: make_backend(settings),
         references,
@@ -260,6 +263,7 @@ async def running_services(
                 store=store,
                 runner=runner,
                 manager=manager,
+                limits=RateLimits(),
             )
     finally:
         sweeper.cancel()

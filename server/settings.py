@@ -77,6 +77,31 @@ class Settings(BaseSettings):
     upload_retention_h: float = Field(
         24.0, ge=0, description="Hours an analysed upload is kept (for the overlay player) before it is deleted"
     )
+    auth: Literal["single", "accounts"] = Field(
+        "single",
+        description="single: one local user, nothing to set up (loopback only unless allow_open_single); "
+        "accounts: users made with `coach users add`, signed in on the page or with a personal token",
+    )
+    allow_open_single: bool = Field(
+        False, description="Serve auth=single on a non-loopback address anyway (everyone reaching it is one user)"
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host headers served (DNS rebinding defence); the --host address is added; '*' allows any",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins (scheme://host:port) whose pages may call the API; the page's own always may",
+    )
+    max_json_kb: float = Field(64.0, gt=0, le=4096, description="Largest JSON request body, kilobytes")
+    max_ws_message_bytes: int = Field(4096, ge=256, le=1 << 20, description="Largest WebSocket command, bytes")
+    max_video_side: int = Field(4096, ge=64, description="Largest width or height of an uploaded video, pixels")
+    session_cookie_hours: float = Field(12.0, gt=0, description="How long a sign-in lasts (auth=accounts)")
+    sessions_per_minute: int = Field(
+        10, ge=1, description="Live sessions one user or address may start a minute; more get 429"
+    )
+    uploads_per_minute: int = Field(10, ge=1, description="Uploads one user or address may send a minute")
+    logins_per_minute: int = Field(10, ge=1, description="Sign-in attempts one address may make a minute")
 
     @property
     def database_path(self) -> Path:

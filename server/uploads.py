@@ -4,7 +4,6 @@ the history of uploads and live sessions."""
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import secrets
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ from starlette.datastructures import UploadFile
 
 from lifting.video import VideoError, VideoInfo, probe
 from scoring.reference import list_exercises
+from server.auth import UserDep, rate_limits
 from server.jobs.runner import QueueFullError
 from server.jobs.store import JobErrorCode, JobStatus
 from server.schemas import Problem
+from server.security import client_address
 from server.services import RunnerDep, SettingsDep, StoreDep, TipsDep
 
 router = APIRouter(prefix="/api")
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/api")
 JOB_ERROR_STATUS: dict[JobErrorCode, int] = {
     JobErrorCode.NOT_VIDEO: 422,
     JobErrorCode.CORRUPT: 422,
+    JobErrorCode.TOO_LONG: 422,
     JobErrorCode.NO_PERSON: 422,
     JobErrorCode.UPLOAD_MISSING: 410,
     JobErrorCode.UNKNOWN_PERSONA: 400,
@@ -78,15 +80,20 @@ async def _save_upload(upload: UploadFile, target: Path, limit: int) -> int:
     openapi_extra=_UPLOAD_SCHEMA,
     responses={
         400: {"model": Problem, "description": "Missing field, unknown exercise or persona"},
+        401: {"model": Problem, "description": "Not signed in (auth=accounts)"},
         413: {"model": Problem, "description": "Larger than max_upload_mb"},
+        429: {"model": Problem, "description": "Too many uploads this minute (Retry-After)"},
         415: {"model": Problem, "description": "Not a video"},
         422: {"model": Problem, "description": "Corrupt video, or longer than max_video_s"},
         503: {"model": Problem, "description": "Too many videos waiting"},
     },
 )
 async def analyze(
-    request: Request, settings: SettingsDep, store: StoreDep, runner: RunnerDep, tips: TipsDep
+    request: Request, settings: SettingsDep, store: StoreDep, runner: RunnerDep, tips: TipsDep, user: UserDep
 ) -> JSONResponse:
+    limits = rate_limits(request)
+    limits.check("upload", f"user:{user}", settings.uploads_per_minute)
+    limits.check("upload", f"address:{client_address(request)}", settings.uploads_per_minute)
     limit = int(settings.max_upload_mb * 1e6)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -124,7 +131,13 @@ async def analyze(
         raise _problem(
             422, f"the video lasts {info.duration_s:.0f} s; the limit is {settings.max_video_s:.0f} s: trim it"
         )
-    job = await asyncio.to_thread(store.add_job, job_id, exercise, persona, filename, target)
+    if max(info.width, info.height) > settings.max_video_side:
+        target.unlink(missing_ok=True)
+        raise _problem(
+            422,
+            f"the video is {info.width}x{info.height}; the largest side accepted is {settings.max_video_side} px",
+        )
+    job = await asyncio.to_thread(store.add_job, job_id, exercise, persona, filename, target, user)
     try:
         runner.submit(job)
     except QueueFullError as exc:
@@ -151,8 +164,8 @@ async def _probe(path: Path) -> VideoInfo:
     summary="An analysis job: status, progress, error or result",
     responses={404: {"model": Problem, "description": "No such job"}},
 )
-async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
-    job = await asyncio.to_thread(store.get_job, job_id)
+async def get_job(job_id: str, store: StoreDep, user: UserDep) -> dict[str, Any]:
+    job = await asyncio.to_thread(store.get_job, job_id, user)  # somebody else's: as if there were none
     if job is None:
         raise _problem(404, f"no job {job_id!r}")
     out = job.summary()
@@ -169,16 +182,39 @@ async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     response_class=FileResponse,
     responses={404: {"model": Problem}, 410: {"model": Problem, "description": "Removed by the retention policy"}},
 )
-async def job_video(job_id: str, store: StoreDep) -> FileResponse:
-    job = await asyncio.to_thread(store.get_job, job_id)
+async def job_video(job_id: str, store: StoreDep, user: UserDep) -> FileResponse:
+    job = await asyncio.to_thread(store.get_job, job_id, user)
     if job is None:
         raise _problem(404, f"no job {job_id!r}")
     if job.upload_path is None or not job.upload_path.is_file():
         raise _problem(410, "the video was removed by the retention policy; the results are still here")
-    media_type = mimetypes.guess_type(job.filename)[0] or "video/mp4"
-    return FileResponse(job.upload_path, media_type=media_type, filename=job.filename)
+    # the type comes from what the file is, never from the name the user gave it (evil.html)
+    media_type = await asyncio.to_thread(video_type, job.upload_path)
+    return FileResponse(job.upload_path, media_type=media_type, filename=Path(job.filename).stem + _SUFFIX[media_type])
 
 
-@router.get("/history", summary="Past uploads and live sessions, newest first")
-async def history(store: StoreDep, limit: int = 100) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(store.history, max(1, min(limit, 500)))
+_SUFFIX = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv", "application/octet-stream": ".bin"}
+
+
+def video_type(path: Path) -> str:
+    """A fixed Content-Type from the container PyAV finds in the file (mp4/mov, webm, mkv), else
+    ``application/octet-stream``."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            names = set(container.format.name.split(","))
+    except Exception:
+        return "application/octet-stream"
+    if names & {"mp4", "mov"}:
+        return "video/mp4"
+    if "webm" in names:
+        return "video/webm"
+    if "matroska" in names:
+        return "video/x-matroska"
+    return "application/octet-stream"
+
+
+@router.get("/history", summary="Your past uploads and live sessions, newest first")
+async def history(store: StoreDep, user: UserDep, limit: int = 100) -> list[dict[str, Any]]:
+    return await asyncio.to_thread(store.history, user, max(1, min(limit, 500)))

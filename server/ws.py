@@ -4,7 +4,11 @@ Commands from the client: ``{"type": "stop"}`` ends the set (the summary follows
 closes the socket with code 1000); ``{"type": "persona", "persona": "<id>"}`` switches the coach's
 voice from the next tip on (answered by a ``status`` event with the new ``persona``, or a notice).
 A client that disconnects ends its session. A refused handshake
-gets an HTTP answer: 404 unknown session, 401 no token, 403 wrong token, 409 already connected.
+gets an HTTP answer: 404 unknown session (or not this token's), 401 no token, 409 already connected.
+
+Hostile messages keep the session: a binary frame, a text over ``max_ws_message_bytes``, or JSON nested
+deeper than ``MAX_DEPTH`` is answered with a notice saying why and logged; frames over uvicorn's
+``ws_max_size`` (set by ``coach serve``) close the socket with 1009 (message too big).
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
 from realtime.manager import SessionManager, UnknownSessionError
 from realtime.session import Session, SessionState
-from server.services import ManagerDep
+from server.services import ManagerDep, services_of
+
+log = logging.getLogger("coach.ws")
 
 router = APIRouter()
 
@@ -38,8 +45,8 @@ async def session_events(websocket: WebSocket, session_id: str, manager: Manager
     if not token:
         await _refuse(websocket, 401, "add the session's token as ?token=<token>")
         return
-    if not session.check_token(token):
-        await _refuse(websocket, 403, "this token does not belong to the session")
+    if not session.check_token(token):  # as for an unknown session: nothing revealed
+        await _refuse(websocket, 404, f"no session {session_id!r} (it never existed or it ended)")
         return
     if session.websocket_attached:
         await _refuse(websocket, 409, "this session already has its WebSocket")
@@ -47,7 +54,8 @@ async def session_events(websocket: WebSocket, session_id: str, manager: Manager
     session.websocket_attached = True
     await websocket.accept()
     sender = asyncio.create_task(_send(websocket, session), name=f"ws-send:{session.id}")
-    receiver = asyncio.create_task(_receive(websocket, session, manager), name=f"ws-receive:{session.id}")
+    limit = services_of(websocket.app).settings.max_ws_message_bytes
+    receiver = asyncio.create_task(_receive(websocket, session, manager, limit), name=f"ws-receive:{session.id}")
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -71,12 +79,45 @@ async def _send(websocket: WebSocket, session: Session) -> None:
             session.stats.record(item.metric, item.since, time.monotonic())
 
 
-async def _receive(websocket: WebSocket, session: Session, manager: SessionManager) -> None:
+MAX_DEPTH = 4
+"""Deepest JSON nesting a command may have (the real ones are flat objects)."""
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of brackets in ``text`` (counted before parsing, so no parser recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+async def _receive(websocket: WebSocket, session: Session, manager: SessionManager, limit: int) -> None:
     while True:
-        try:
-            message = await websocket.receive_text()
-        except WebSocketDisconnect:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
             return
+        message = frame.get("text")
+        if message is None:
+            log.warning("session %s: a binary WebSocket frame was ignored", session.id)
+            manager.notice(session, 'binary messages are not accepted: send JSON text, e.g. {"type": "stop"}')
+            continue
+        if len(message.encode()) > limit:
+            log.warning("session %s: a %d-byte WebSocket command was ignored", session.id, len(message.encode()))
+            manager.notice(session, f"that command was {len(message.encode())} bytes; commands are at most {limit}")
+            continue
+        if _depth(message) > MAX_DEPTH:
+            log.warning("session %s: a WebSocket command nested too deep was ignored", session.id)
+            manager.notice(session, f"that command is nested more than {MAX_DEPTH} levels deep; commands are flat")
+            continue
         try:
             command = json.loads(message)
         except json.JSONDecodeError:

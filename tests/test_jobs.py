@@ -19,7 +19,8 @@ from server.settings import Settings
 
 
 def client_for(data_dir: Path, **overrides: Any) -> TestClient:
-    return TestClient(create_app(Settings.model_validate({"data_dir": data_dir, **overrides})))
+    hosts = ["testserver", "127.0.0.1", "localhost"]  # Starlette's TestClient calls itself testserver
+    return TestClient(create_app(Settings.model_validate({"data_dir": data_dir, "allowed_hosts": hosts, **overrides})))
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,51 @@ def test_size_and_duration_limits(media: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_raw_stream_without_a_duration_cannot_run_past_the_limit(media: Path, ffmpeg: str, tmp_path: Path) -> None:
+    """A raw H.264 stream declares no duration, so the upload check passes it; decoding stops at the
+    limit and the job fails with the reason (the original finding: decoded to the end, progress 0)."""
+    import subprocess
+
+    raw = tmp_path / "set.h264"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(media / "pushup_front_phone.mp4"), "-vf", "scale=320:-2",
+         "-c:v", "libx264", "-an", "-f", "h264", str(raw)],
+        check=True,
+    )  # fmt: skip
+    with client_for(tmp_path / "data", max_video_s=3) as client:
+        response = upload(client, raw, name="set.h264")
+        assert response.status_code == 202, response.text  # no duration declared: only decoding can tell
+        job = wait_job(client, response.json()["job_id"])
+    assert job["status"] == "failed" and job["error_code"] == "too_long" and job["error_status"] == 422
+    assert job["error"] == "the video runs past the 3 s limit: trim it"
+    assert job["progress"] > 0  # it moved while decoding, without a frame count to divide by
+
+
+@pytest.mark.slow
+def test_a_truncated_video_is_analysed_and_says_so(
+    client: TestClient, media: Path, ffmpeg: str, tmp_path: Path
+) -> None:
+    """A download that stopped half way (index at the front, so still readable): analysed as far as it
+    goes, and the report says the file is truncated."""
+    import subprocess
+
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(media / "squat_side.mp4"), "-c", "copy", "-movflags", "+faststart",
+         str(whole)],
+        check=True,
+    )  # fmt: skip
+    data = whole.read_bytes()
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    response = upload(client, truncated)
+    assert response.status_code == 202, response.text
+    job = wait_job(client, response.json()["job_id"])
+    assert job["status"] == "done", job
+    assert any("probably truncated" in w for w in job["result"]["warnings"]), job["result"]["warnings"]
+
+
+@pytest.mark.slow
 def test_no_person_fails_the_job_with_its_reason(client: TestClient, empty_room_clip: Path) -> None:
     response = upload(client, empty_room_clip)
     assert response.status_code == 202
@@ -178,5 +224,5 @@ def test_retention_removes_old_uploads_but_not_results(tmp_path: Path) -> None:
     job = store.get_job("job1")
     assert not video.exists() and job is not None and job.upload_path is None
     assert job.status is JobStatus.DONE and job.result == {"summary": {"reps": 3, "mean_score": 80.0}, "reps": []}
-    assert store.history()[0]["reps"] == 3
+    assert store.history("local")[0]["reps"] == 3
     store.close()

@@ -44,9 +44,13 @@ def offer_sdp() -> str:
     return make_offer()
 
 
+TEST_HOSTS = {"allowed_hosts": ["testserver", "127.0.0.1", "localhost"]}
+"""Starlette's TestClient calls itself ``testserver``."""
+
+
 def app_client(**overrides: Any) -> TestClient:
     overrides.setdefault("data_dir", tempfile.mkdtemp(prefix="coach-test-"))
-    return TestClient(create_app(Settings.model_validate(overrides)))
+    return TestClient(create_app(Settings.model_validate({**TEST_HOSTS, **overrides})))
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +111,10 @@ def test_the_offer_needs_the_token_and_a_real_sdp(client: TestClient, offer_sdp:
     missing = client.post(url, json=offer)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     wrong = client.post(url, json=offer, headers=bearer("not-the-token"))
-    assert wrong.status_code == 403
+    # a wrong token is answered as an unknown session: it tells nobody the session exists
+    assert wrong.status_code == 404 and wrong.json()["detail"].startswith("no session ")
     other = new_session(client)
-    assert client.post(url, json=offer, headers=bearer(other["token"])).status_code == 403
+    assert client.post(url, json=offer, headers=bearer(other["token"])).status_code == 404
     unknown = client.post("/api/sessions/0000/offer", json=offer, headers=bearer(session["token"]))
     assert unknown.status_code == 404
     assert_up(client)
@@ -150,7 +155,7 @@ def test_the_websocket_needs_the_token(client: TestClient) -> None:
     cases = {
         "/ws/sessions/nope?token=x": 404,
         f"/ws/sessions/{session['id']}": 401,
-        f"/ws/sessions/{session['id']}?token=wrong": 403,
+        f"/ws/sessions/{session['id']}?token=wrong": 404,
     }
     for url, code in cases.items():
         with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect(url):

@@ -3,6 +3,7 @@
 // pose -> skeleton overlay, rep -> counter and a card, tip -> feed (optionally spoken),
 // status -> connection state and guidance, summary -> the set at a glance.
 
+import { csrfHeaders, signedIn } from "./auth.js";
 import { Overlay } from "./overlay.js";
 import { connectCamera, problem } from "./webrtc.js";
 
@@ -154,7 +155,7 @@ async function start(event) {
     setState("connecting", "connecting");
     const response = await fetch("/api/sessions", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...(await csrfHeaders()) },
       body: JSON.stringify({ exercise: ui.exercise.value, persona: ui.persona.value }),
     });
     if (!response.ok) throw new Error(await problem(response));
@@ -368,4 +369,4 @@ ui.stop.addEventListener("click", stop);
 ui.exercise.addEventListener("change", showCameraHint);
 ui.persona.addEventListener("change", switchPersona);
 window.addEventListener("beforeunload", () => live?.ws?.readyState === WebSocket.OPEN && live.ws.send(JSON.stringify({ type: "stop" })));
-loadChoices();
+signedIn().then(loadChoices);

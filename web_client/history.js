@@ -1,5 +1,6 @@
 // Past live sessions and uploads, newest first, with the trend of the mean score.
 
+import { signedIn } from "./auth.js";
 import { lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,6 +35,7 @@ function render() {
 }
 
 async function main() {
+  await signedIn();
   items = await (await fetch("/api/history")).json();
   const exercises = [...new Set(items.map((i) => i.exercise))].sort();
   $("filter").append(...exercises.map((e) => new Option(e, e)));

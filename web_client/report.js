@@ -4,6 +4,7 @@
 import { barChart, lineChart, scoreClass } from "./charts.js";
 import { Overlay } from "./overlay.js";
 import { problem } from "./webrtc.js";
+import { signedIn } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
 const text = (s) => {
@@ -107,6 +108,7 @@ function player(job, r) {
 }
 
 async function main() {
+  await signedIn();
   const jobId = new URLSearchParams(location.search).get("job");
   if (!jobId) throw new Error("No job given: open a report from the upload or history page.");
   const response = await fetch(`/api/jobs/${encodeURIComponent(jobId)}`);

@@ -1,6 +1,7 @@
 // Upload a recorded set: the file goes up with a progress bar (XMLHttpRequest reports upload
 // progress, fetch does not), then the job's progress is polled until the report is ready.
 
+import { csrfHeaders, signedIn } from "./auth.js";
 import { problem } from "./webrtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -17,10 +18,11 @@ function showError(message) {
   $("send").disabled = false;
 }
 
-function send(form) {
+function send(form, headers) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/analyze");
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) $("progress").value = (event.loaded / event.total) * 0.3;
@@ -61,7 +63,7 @@ $("upload-form").addEventListener("submit", async (event) => {
   form.append("exercise", $("exercise").value);
   form.append("persona", $("persona").value);
   try {
-    const { job_id: jobId } = await send(form);
+    const { job_id: jobId } = await send(form, await csrfHeaders());
     await follow(jobId);
     location.href = `/report.html?job=${encodeURIComponent(jobId)}`;
   } catch (error) {
@@ -70,4 +72,6 @@ $("upload-form").addEventListener("submit", async (event) => {
   }
 });
 
-fillPickers().catch((error) => showError(`Cannot reach the coach server: ${error.message}`));
+signedIn()
+  .then(fillPickers)
+  .catch((error) => showError(`Cannot reach the coach server: ${error.message}`));

@@ -6,6 +6,7 @@
     coach checkpoints [--verify]                            which weight files are present or missing
     coach personas [--json] [--preview ID]                  the coach personas; checks every persona file
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
+    coach users add|list|remove|token|password [NAME]      the accounts of auth=accounts
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
 2 bad input or configuration (the message says what to do).
@@ -20,10 +21,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from server.cli import analyze, checkpoints, personas, poses, reference, serve
+from server.cli import analyze, checkpoints, personas, poses, reference, serve, users
 from server.cli.common import EXIT_BAD_INPUT, EXIT_OK, input_errors
 
-COMMANDS = (poses, analyze, reference, checkpoints, serve, personas)
+COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users)
 """Each module adds its parser (``add_parser``) and runs its command."""
 
 

@@ -57,6 +57,8 @@ _OVERRIDES = {
     "tips_budget_s": "tips_budget",
     "tips_seed": "seed",
     "tip_cooldown_s": "tip_cooldown",
+    "data_dir": "data_dir",
+    "auth": "auth",
 }
 
 

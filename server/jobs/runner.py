@@ -57,6 +57,8 @@ class JobOptions:
     """Jobs waiting or running at most; more are refused (503)."""
     max_side: int | None = 640
     """Frames are downscaled to this longer side before the 2D model."""
+    max_video_s: float | None = None
+    """Longest video analysed, checked while decoding (a file may declare no duration, or a false one)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.max_queued < 1:
@@ -72,20 +74,38 @@ def analyze_video(
     max_side: int | None,
     progress: Callable[[float], None],
     alternatives: Sequence[Reference] = (),
+    max_video_s: float | None = None,
 ) -> dict[str, Any]:
-    """The report of one video (``scoring.coach.report``); ``JobError`` when there is none to give."""
+    """The report of one video (``scoring.coach.report``); ``JobError`` when there is none to give.
+    What the decoder noticed (a truncated file, repaired timestamps) is among the report's warnings."""
     backend.follow(focus_joints(reference.spec.driver))  # with several people in it: the one exercising
     try:
-        track, _ = PosePipeline(backend, lifter, max_side=max_side).run(
-            path, lambda done, expected: progress(0.95 * done / expected if expected else 0.0)
+        track, times = PosePipeline(backend, lifter, max_side=max_side).run(
+            path, _progress(path, progress), max_duration_s=max_video_s
         )
     except VideoError as exc:
         message = str(exc).replace(str(path), "the video")
-        code = JobErrorCode.CORRUPT if exc.kind == "corrupt" else JobErrorCode.NOT_VIDEO
-        raise JobError(message, code) from exc
+        codes = {"corrupt": JobErrorCode.CORRUPT, "too_long": JobErrorCode.TOO_LONG}
+        raise JobError(message, codes.get(exc.kind, JobErrorCode.NOT_VIDEO)) from exc
     if track.detected_fraction == 0.0:
         raise JobError("no person was found in any frame: film the whole body, in good light", JobErrorCode.NO_PERSON)
-    return build_report(reference, track, tips, alternatives=alternatives)
+    report = build_report(reference, track, tips, alternatives=alternatives)
+    report["warnings"] = [*times.warnings, *report.get("warnings", [])]
+    return report
+
+
+def _progress(path: Path, progress: Callable[[float], None]) -> Callable[[int, int], None]:
+    """Progress by frames when the file declares how many, else by how far into the file the frames
+    are (an estimate: frames over the frames a file of this size and bit rate holds is not known)."""
+    size = max(path.stat().st_size, 1)
+
+    def report(done: int, expected: int) -> None:
+        if expected:
+            progress(0.95 * min(done / expected, 1.0))
+        else:  # no frame count: 0.95 at most, creeping toward it as frames come (never stuck at 0)
+            progress(0.95 * (1.0 - 1.0 / (1.0 + done / max(size / 200_000, 1.0))))
+
+    return report
 
 
 class JobRunner:
@@ -175,5 +195,13 @@ class JobRunner:
         with self._backend_factory() as backend:
             others = self._alternatives(job.exercise)
             return analyze_video(
-                job.upload_path, reference, tips, backend, self._lifter, self.options.max_side, progress, others
+                job.upload_path,
+                reference,
+                tips,
+                backend,
+                self._lifter,
+                self.options.max_side,
+                progress,
+                others,
+                self.options.max_video_s,
             )

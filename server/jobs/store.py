@@ -50,7 +50,24 @@ CREATE TABLE IF NOT EXISTS live_sessions (
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS live_sessions_started ON live_sessions (started_at);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sign_ins (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
+
+LOCAL_USER = "local"
+"""The one user of ``auth=single``; rows stored before owners existed belong to it."""
+
+_OWNER_COLUMNS = ("jobs", "live_sessions")
 
 
 class JobErrorCode(enum.StrEnum):
@@ -60,6 +77,8 @@ class JobErrorCode(enum.StrEnum):
     """The upload is not a video PyAV can read."""
     CORRUPT = "corrupt"
     """A video whose stream cannot be decoded."""
+    TOO_LONG = "too_long"
+    """The frames ran past the longest video analysed (checked while decoding)."""
     NO_PERSON = "no_person"
     """Nobody was found in any frame."""
     UPLOAD_MISSING = "upload_missing"
@@ -140,7 +159,13 @@ class Store:
         self._db.row_factory = sqlite3.Row
         with self._tx() as db:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
             db.executescript(_SCHEMA)
+            for table in _OWNER_COLUMNS:  # databases from before owners: every row is the local user's
+                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if "owner" not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT NOT NULL DEFAULT '{LOCAL_USER}'")
+            db.execute("CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -153,20 +178,26 @@ class Store:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def add_job(self, job_id: str, exercise: str, persona: str, filename: str, upload_path: Path) -> Job:
+    def add_job(
+        self, job_id: str, exercise: str, persona: str, filename: str, upload_path: Path, owner: str = LOCAL_USER
+    ) -> Job:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (id, status, exercise, persona, filename, upload_path, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), time.time()),
+                "INSERT INTO jobs (id, status, exercise, persona, filename, upload_path, created_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), time.time(), owner),
             )
         job = self.get_job(job_id)
         assert job is not None
         return job
 
-    def get_job(self, job_id: str) -> Job | None:
+    def get_job(self, job_id: str, owner: str | None = None) -> Job | None:
+        """The job, or None when there is none (or, with ``owner``, when it is somebody else's)."""
         with self._tx() as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if owner is None:
+                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            else:
+                row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
         return None if row is None else _job(row)
 
     def job_started(self, job_id: str) -> None:
@@ -228,11 +259,13 @@ class Store:
 
     # -- live sessions ------------------------------------------------------------------------
 
-    def add_live_session(self, info: dict[str, Any], summary: dict[str, Any], started_at: float) -> None:
+    def add_live_session(
+        self, info: dict[str, Any], summary: dict[str, Any], started_at: float, owner: str = LOCAL_USER
+    ) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO live_sessions (id, exercise, persona, started_at, ended_at, end_reason, "
-                "reps, mean_score, summary, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reps, mean_score, summary, stats, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     info["id"],
                     info["exercise"],
@@ -244,21 +277,22 @@ class Store:
                     summary["mean_score"],
                     json.dumps(summary),
                     json.dumps(info),
+                    owner,
                 ),
             )
 
-    def history(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Past uploads and live sessions, newest first."""
+    def history(self, owner: str, limit: int = 200) -> list[dict[str, Any]]:
+        """``owner``'s past uploads and live sessions, newest first."""
         with self._tx() as db:
             jobs = db.execute(
                 "SELECT id, status, exercise, persona, filename, created_at, reps, mean_score, error "
-                "FROM jobs ORDER BY created_at DESC LIMIT ?",
-                (limit,),
+                "FROM jobs WHERE owner = ? ORDER BY created_at DESC LIMIT ?",
+                (owner, limit),
             ).fetchall()
             live = db.execute(
                 "SELECT id, exercise, persona, started_at, reps, mean_score, end_reason "
-                "FROM live_sessions ORDER BY started_at DESC LIMIT ?",
-                (limit,),
+                "FROM live_sessions WHERE owner = ? ORDER BY started_at DESC LIMIT ?",
+                (owner, limit),
             ).fetchall()
         items = [
             {
@@ -291,6 +325,67 @@ class Store:
         ]
         items.sort(key=lambda item: item["at"], reverse=True)
         return items[:limit]
+
+    # -- users (auth=accounts) -------------------------------------------------------------------
+
+    def add_user(self, name: str, password_hash: str, token_hash: str) -> None:
+        """A new user; ValueError when the name is taken."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO users (name, password_hash, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                    (name, password_hash, token_hash, time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"there is already a user {name!r}") from None
+
+    def users(self) -> list[str]:
+        with self._tx() as db:
+            return [row["name"] for row in db.execute("SELECT name FROM users ORDER BY name")]
+
+    def password_hash(self, name: str) -> str | None:
+        with self._tx() as db:
+            row = db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row["password_hash"])
+
+    def set_user(self, name: str, password_hash: str | None = None, token_hash: str | None = None) -> bool:
+        """Change a user's password hash and/or token hash; False when there is no such user."""
+        fields = {k: v for k, v in (("password_hash", password_hash), ("token_hash", token_hash)) if v is not None}
+        with self._tx() as db:
+            cursor = db.execute(
+                f"UPDATE users SET {', '.join(f'{k} = ?' for k in fields)} WHERE name = ?", (*fields.values(), name)
+            )
+        return cursor.rowcount == 1
+
+    def remove_user(self, name: str) -> bool:
+        """Remove a user and their sign-ins (their jobs and history stay, unreachable); False if unknown."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 1
+
+    def user_by_token(self, token_hash: str) -> str | None:
+        with self._tx() as db:
+            row = db.execute("SELECT name FROM users WHERE token_hash = ?", (token_hash,)).fetchone()
+        return None if row is None else str(row["name"])
+
+    def add_sign_in(self, id_hash: str, user: str, csrf: str, expires_at: float) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sign_ins WHERE expires_at < ?", (time.time(),))
+            db.execute(
+                "INSERT INTO sign_ins (id_hash, user, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                (id_hash, user, csrf, expires_at),
+            )
+
+    def sign_in(self, id_hash: str) -> tuple[str, str] | None:
+        """(user, csrf token) of a live sign-in, or None."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT user, csrf FROM sign_ins WHERE id_hash = ? AND expires_at >= ?", (id_hash, time.time())
+            ).fetchone()
+        return None if row is None else (str(row["user"]), str(row["csrf"]))
+
+    def remove_sign_in(self, id_hash: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM sign_ins WHERE id_hash = ?", (id_hash,))
 
 
 def _job(row: sqlite3.Row) -> Job:
