@@ -69,10 +69,13 @@ class PosePipeline:
         progress: ProgressFn | None = None,
         max_duration_s: float | None = None,
         max_frames: int | None = None,
+        share_read: Callable[[float], None] | None = None,
     ) -> tuple[PoseTrack, StageTimes]:
         """Process a whole video. Raises VideoError for a file that is not a readable video, and
         (``kind="too_long"``) as soon as the frames pass ``max_duration_s`` of video or ``max_frames``,
-        checked while decoding: a file that declares no duration (a raw .h264) cannot slip past."""
+        checked while decoding: a file that declares no duration (a raw .h264) cannot slip past.
+        ``share_read``: for a file that declares no frame count, called with the share of its bytes
+        read so far (progress by byte position)."""
         times = StageTimes()
         start = time.perf_counter()
         poses_2d: list[Pose2D] = []
@@ -103,6 +106,8 @@ class PosePipeline:
                 times.pose2d_s += time.perf_counter() - t1
                 if progress is not None:
                     progress(len(poses_2d) + len(people), expected)
+                if share_read is not None and not expected:
+                    share_read(reader.fraction_read)
             ended_early = reader.ended_early()
             if ended_early:
                 times.warnings.append(ended_early)

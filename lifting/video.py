@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import av
 import numpy as np
@@ -154,6 +155,8 @@ class VideoReader:
         self.info = probe(self.path)
         self.repaired_timestamps = 0
         self.last_timestamp_ms: float | None = None
+        self.bytes_read = 0
+        """How far into the file the demuxer is, bytes (``fraction_read``)."""
         self._container: av.container.InputContainer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,7 +221,7 @@ class VideoReader:
         previous_ms = -math.inf
         index = 0
         try:
-            for frame in self._container.decode(stream):
+            for frame in self._decoded(stream):
                 if self._stop.is_set():
                     return
                 if frame.pts is not None:
@@ -243,6 +246,21 @@ class VideoReader:
             if self._container is not None:
                 self._container.close()
                 self._container = None
+
+    def _decoded(self, stream: Any) -> Iterator[Any]:
+        """The stream's frames, packet by packet, keeping ``bytes_read`` (how far into the file the
+        demuxer is: the progress of a file that declares no frame count)."""
+        assert self._container is not None
+        for packet in self._container.demux(stream):
+            if packet.pos is not None and packet.pos >= 0:
+                self.bytes_read = max(self.bytes_read, int(packet.pos) + int(packet.size))
+            yield from packet.decode()
+
+    @property
+    def fraction_read(self) -> float:
+        """Share of the file's bytes the demuxer has passed (0 to 1)."""
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        return min(1.0, self.bytes_read / size) if size else 0.0
 
     def _prefetched(self) -> Iterator[VideoFrame]:
         frames: queue.Queue[VideoFrame | BaseException | None] = queue.Queue(maxsize=self.options.prefetch)

@@ -81,7 +81,10 @@ def analyze_video(
     backend.follow(focus_joints(reference.spec.driver))  # with several people in it: the one exercising
     try:
         track, times = PosePipeline(backend, lifter, max_side=max_side).run(
-            path, _progress(path, progress), max_duration_s=max_video_s
+            path,
+            lambda done, expected: progress(0.95 * min(done / expected, 1.0)) if expected else None,
+            max_duration_s=max_video_s,
+            share_read=lambda share: progress(0.95 * share),  # no frame count: by byte position
         )
     except VideoError as exc:
         message = str(exc).replace(str(path), "the video")
@@ -91,20 +94,6 @@ def analyze_video(
         raise JobError("no person was found in any frame: film the whole body, in good light", JobErrorCode.NO_PERSON)
     report = build_report(reference, track, tips, alternatives=alternatives)
     report["warnings"] = [*times.warnings, *report.get("warnings", [])]
-    return report
-
-
-def _progress(path: Path, progress: Callable[[float], None]) -> Callable[[int, int], None]:
-    """Progress by frames when the file declares how many, else by how far into the file the frames
-    are (an estimate: frames over the frames a file of this size and bit rate holds is not known)."""
-    size = max(path.stat().st_size, 1)
-
-    def report(done: int, expected: int) -> None:
-        if expected:
-            progress(0.95 * min(done / expected, 1.0))
-        else:  # no frame count: 0.95 at most, creeping toward it as frames come (never stuck at 0)
-            progress(0.95 * (1.0 - 1.0 / (1.0 + done / max(size / 200_000, 1.0))))
-
     return report
 
 
