@@ -79,15 +79,7 @@ class PoseBackend(abc.ABC):
             source_size: ``(width, height)`` in which keypoints are reported, when ``image`` was
                 downscaled from a larger source; defaults to the image's own size.
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
-        if not timestamp_ms > self._last_timestamp_ms:
-            raise ValueError(
-                f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp_ms} ms; "
-                "call reset() before a new stream"
-            )
-        self._last_timestamp_ms = timestamp_ms
-        size = source_size or (image.shape[1], image.shape[0])
+        size = self._accept(image, timestamp_ms, source_size)
         if self.max_people == 1:
             return self._detect(image, timestamp_ms, size)
         return self.follower.choose(self._detect_people(image, timestamp_ms, size), timestamp_ms, size)
@@ -97,6 +89,12 @@ class PoseBackend(abc.ABC):
     ) -> list[Pose2D]:
         """Like ``detect``, but every person found (each tracked by the backend from frame to frame),
         or ``[Pose2D.missing]``; for a caller that picks the person itself (``follow_offline``)."""
+        size = self._accept(image, timestamp_ms, source_size)
+        people = [p for p in self._detect_people(image, timestamp_ms, size) if p.detected]
+        return people or [Pose2D.missing(timestamp_ms, size)]
+
+    def _accept(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None) -> tuple[int, int]:
+        """Check a frame (RGB, later than the last one) and note its time; the size to report in."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         if not timestamp_ms > self._last_timestamp_ms:
@@ -105,9 +103,7 @@ class PoseBackend(abc.ABC):
                 "call reset() before a new stream"
             )
         self._last_timestamp_ms = timestamp_ms
-        size = source_size or (image.shape[1], image.shape[0])
-        people = [p for p in self._detect_people(image, timestamp_ms, size) if p.detected]
-        return people or [Pose2D.missing(timestamp_ms, size)]
+        return source_size or (image.shape[1], image.shape[0])
 
     def detect_video(self, frames: Iterable[VideoFrame]) -> Iterator[Pose2D]:
         """Batch mode: one pose per frame of a whole video, in order; never drops a frame."""
