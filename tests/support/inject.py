@@ -17,12 +17,28 @@ Span = tuple[int, int, int]
 """(start, bottom, end) frame indices of one rep."""
 
 
-def forward_axis(p: np.ndarray) -> np.ndarray:
+def body_up_left(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 3)`` unit axes of the body: up (pelvis -> thorax) and left (right hip -> left hip, made
+    orthogonal to up)."""
     up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
     up /= np.linalg.norm(up, axis=-1, keepdims=True)
     left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
     left -= np.sum(left * up, axis=-1, keepdims=True) * up
     left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    return up, left
+
+
+def bend_share(p: np.ndarray, a: H36M, b: H36M, c: H36M) -> np.ndarray:
+    """``(T,)`` how bent the joint ``b`` is in each frame (180 deg minus the angle a-b-c), as a share
+    of its deepest bend in the track: 0 straight, 1 at the deepest."""
+    u, v = p[:, a] - p[:, b], p[:, c] - p[:, b]
+    cos = np.sum(u * v, axis=-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return np.clip(bend / np.nanmax(bend), 0.0, 1.0)
+
+
+def forward_axis(p: np.ndarray) -> np.ndarray:
+    up, left = body_up_left(p)
     return np.cross(left, up)
 
 
@@ -99,17 +115,10 @@ def knees_in(p: np.ndarray, degrees: float) -> np.ndarray:
     inside its hip-ankle line (seen from the middle of that line) at the deepest bend, in proportion
     to the bend (straight legs stay straight, as in a real valgus squat)."""
     out = p.copy()
-    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
-    up /= np.linalg.norm(up, axis=-1, keepdims=True)
-    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
-    left -= np.sum(left * up, axis=-1, keepdims=True) * up
-    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    _, left = body_up_left(p)
     legs = ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, -left), (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, left))
     for hip, knee, ankle, medial in legs:
-        thigh, shin = p[:, hip] - p[:, knee], p[:, ankle] - p[:, knee]
-        cos = np.sum(thigh * shin, axis=-1) / (np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1))
-        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        share = np.clip(bend / np.nanmax(bend), 0.0, 1.0)[:, None]
+        share = bend_share(p, hip, knee, ankle)[:, None]
         half = np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1, keepdims=True) / 2
         out[:, knee] += medial * half * np.tan(np.radians(degrees)) * share
     return out
@@ -126,10 +135,7 @@ def lift_heels(p: np.ndarray, extras: np.ndarray, degrees: float) -> np.ndarray:
     legs = ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, Extra.L_HEEL, Extra.L_TOE),
             (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, Extra.R_HEEL, Extra.R_TOE))  # fmt: skip
     for hip, knee, ankle, heel, toe in legs:
-        thigh, shin = p[:, hip] - p[:, knee], p[:, ankle] - p[:, knee]
-        cos = np.sum(thigh * shin, axis=-1) / (np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1))
-        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        share = np.clip(bend / np.nanmax(bend), 0.0, 1.0)
+        share = bend_share(p, hip, knee, ankle)
         foot = extras[:, heel] - extras[:, toe]
         length = np.linalg.norm(foot, axis=-1)
         # the foot's angle rises by `degrees * share`: rotate the toe->heel vector in the plane that holds
@@ -147,17 +153,11 @@ def flare_elbows(p: np.ndarray, degrees: float) -> np.ndarray:
     the shoulder away from the body's midline by up to ``degrees`` at the deepest bend, in proportion to
     the bend (straight arms stay where they were)."""
     out = p.copy()
-    up = p[:, H36M.THORAX] - p[:, H36M.PELVIS]
-    up /= np.linalg.norm(up, axis=-1, keepdims=True)
-    left = p[:, H36M.L_HIP] - p[:, H36M.R_HIP]
-    left -= np.sum(left * up, axis=-1, keepdims=True) * up
-    left /= np.linalg.norm(left, axis=-1, keepdims=True)
+    _, left = body_up_left(p)
     arms = ((H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST, left), (H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST, -left))
     for shoulder, elbow, wrist, outward in arms:
-        upper, fore = p[:, elbow] - p[:, shoulder], p[:, wrist] - p[:, elbow]
-        cos = -np.sum(upper * fore, axis=-1) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(fore, axis=-1))
-        bend = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        theta = np.radians(degrees) * np.clip(bend / np.nanmax(bend), 0.0, 1.0)
+        upper = p[:, elbow] - p[:, shoulder]
+        theta = np.radians(degrees) * bend_share(p, shoulder, elbow, wrist)
         # the axis that turns the upper arm toward `outward` (Rodrigues' rotation about the shoulder)
         axis = np.cross(upper, outward)
         axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
