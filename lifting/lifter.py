@@ -72,8 +72,9 @@ class Lifter(abc.ABC):
                 detected=True,
                 scores=target.scores,
                 extras=extras,
-                extra_scores=target.extra_scores if extras is not None else None,
+                extra_scores=target.extra_scores,
                 keypoints_2d=target.keypoints,
+                extras_2d=target.extras,
                 person=target.person,
             )
         return out

@@ -49,7 +49,11 @@ class PoseTrack:
     """(T, 6, 3) float32 metres, the feet and hands (``lifting.joints.Extra``) in the frame of
     ``poses_3d``; NaN where not known; None when the lifter gives none."""
     extra_scores: np.ndarray | None = None
-    """(T, 6) float32 their 2D confidence (0 where not known); None with ``extras_3d``."""
+    """(T, 6) float32 the feet and hands' 2D confidence (0 where not known); None when the backend gives
+    none."""
+    extras_2d: np.ndarray | None = None
+    """(T, 6, 2) float32 pixels of the upright source frame, the feet and hands in the picture; NaN where
+    not known; None when the backend gives none (COCO-17 has no feet)."""
     person: np.ndarray | None = None
     """(T,) int32 the id of the person followed in each frame (``lifting.people``); None: one person
     looked for (all 0)."""
@@ -65,6 +69,7 @@ class PoseTrack:
             raise ValueError(f"{len(poses_2d)} 2D poses but {len(poses_3d)} 3D poses")
         n = len(poses_2d)
         has_extras = any(p.extras is not None for p in poses_3d)
+        has_extras_2d = any(p.extras is not None for p in poses_2d)
         several = any(p.person != 0 or p.people > 1 for p in poses_2d)
         return cls(
             keypoints_2d=np.stack([p.keypoints for p in poses_2d]) if n else np.zeros((0, NUM_JOINTS, 2), np.float32),
@@ -77,7 +82,10 @@ class PoseTrack:
             image_size=poses_2d[0].image_size if n else (0, 0),
             source=source,
             extras_3d=np.stack([_or_nan(p.extras, (NUM_EXTRAS, 3)) for p in poses_3d]) if has_extras else None,
-            extra_scores=np.stack([_or_zero(p.extra_scores) for p in poses_3d]) if has_extras else None,
+            extra_scores=(
+                np.stack([_or_zero(p.extra_scores) for p in poses_2d]) if has_extras or has_extras_2d else None
+            ),
+            extras_2d=np.stack([_or_nan(p.extras, (NUM_EXTRAS, 2)) for p in poses_2d]) if has_extras_2d else None,
             person=np.array([p.person for p in poses_2d], dtype=np.int32) if several else None,
             people=np.array([p.people if p.detected else 0 for p in poses_2d], dtype=np.int32) if several else None,
         )
@@ -94,10 +102,11 @@ class PoseTrack:
 
     def save_npz(self, path: str | Path) -> None:
         """Write the arrays and the backend/lifter names to a compressed .npz (``extras_3d``,
-        ``extra_scores``, ``person`` and ``people`` only when the track has them)."""
+        ``extras_2d``, ``extra_scores``, ``person`` and ``people`` only when the track has them)."""
         extras: dict[str, np.ndarray] = {}
-        if self.extras_3d is not None and self.extra_scores is not None:
-            extras = {"extras_3d": self.extras_3d, "extra_scores": self.extra_scores}
+        for name in ("extras_3d", "extras_2d", "extra_scores"):
+            if getattr(self, name) is not None:
+                extras[name] = getattr(self, name)
         if self.person is not None and self.people is not None:
             extras.update(person=self.person, people=self.people)
         np.savez_compressed(
@@ -130,6 +139,7 @@ class PoseTrack:
                 source=str(data["source"]),
                 extras_3d=data.get("extras_3d"),
                 extra_scores=data.get("extra_scores"),
+                extras_2d=data.get("extras_2d"),
                 person=data.get("person"),
                 people=data.get("people"),
             )

@@ -107,13 +107,17 @@ class Pose3D:
     """(6, 3) float32 metres, the feet and hands (``lifting.joints.Extra`` order) in the same frame as
     ``joints``; None when the lifter does not give them (PoseFormerV2 lifts the 17 joints only)."""
     extra_scores: np.ndarray | None = field(default=None)
-    """(6,) float32 in [0, 1], their 2D confidence; None with ``extras``."""
+    """(6,) float32 in [0, 1], their 2D confidence; None when the backend gives no feet and hands."""
     person: int = 0
     """The id of the person followed in this frame (``Pose2D.person``): a change mid-set is reported."""
     keypoints_2d: np.ndarray | None = field(default=None)
     """(17, 2) float32 pixels: the 2D pose this one was lifted from (H36M order); None when unknown.
     From the side, the picture shows a push-up's elbows or a squat's knees without the lifter's
     depth guess, so the scoring reads depth from it too (``scoring.features.image_angle``)."""
+    extras_2d: np.ndarray | None = field(default=None)
+    """(6, 2) float32 pixels: the feet and hands in the picture (``Pose2D.extras``), whatever the
+    lifter; None when the backend gives none. From the side the picture shows a heel leave the floor
+    without the lifter's depth guess (``scoring.features.compute_extra_features``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joints", _frozen_array(self.joints, (NUM_JOINTS, 3), "joints"))
@@ -122,6 +126,7 @@ class Pose3D:
             ("extras", (NUM_EXTRAS, 3)),
             ("extra_scores", (NUM_EXTRAS,)),
             ("keypoints_2d", (NUM_JOINTS, 2)),
+            ("extras_2d", (NUM_EXTRAS, 2)),
         )
         for name, shape in shapes:
             if getattr(self, name) is not None:

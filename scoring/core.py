@@ -166,10 +166,10 @@ class ScoringCore:
         if view is not None:
             self.view_counts[view] += 1
         extra = _NO_EXTRA
-        if features is not None and pose.extras is not None:
+        if features is not None and pose.extras_2d is not None:
             self._has_extras = True
             scores = pose.extra_scores[None] if pose.extra_scores is not None else None
-            extra = compute_extra_features(pose.extras[None], scores)[0]
+            extra = compute_extra_features(pose.extras_2d[None], scores)[0]
         image_driver = math.nan
         if features is not None and pose.keypoints_2d is not None and self._image_driver is not None:
             image_driver = image_angle(pose.keypoints_2d, pose.scores, self._image_driver)
@@ -355,7 +355,7 @@ def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Seque
 
 def analyze_track(reference: Reference, track: PoseTrack, alternatives: Sequence[Reference] = ()) -> Analysis:
     """Batch mode over a pose track (from ``coach poses`` or ``PosePipeline``)."""
-    extras, extra_scores = track.extras_3d, track.extra_scores
+    extras, extra_scores, extras_2d = track.extras_3d, track.extra_scores, track.extras_2d
     poses = [
         Pose3D(
             track.poses_3d[i],
@@ -367,6 +367,7 @@ def analyze_track(reference: Reference, track: PoseTrack, alternatives: Sequence
             extra_scores[i] if extra_scores is not None and bool(track.detected[i]) else None,
             person=int(track.person[i]) if track.person is not None else 0,
             keypoints_2d=track.keypoints_2d[i] if bool(track.detected[i]) else None,
+            extras_2d=extras_2d[i] if extras_2d is not None and bool(track.detected[i]) else None,
         )
         for i in range(track.frames)
     ]

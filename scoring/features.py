@@ -331,45 +331,54 @@ def feature_by_name(name: str) -> Feature:
 
 class ExtraFeature(IntEnum):
     """Measures of the feet and hands (``lifting.joints.Extra``), kept apart from ``Feature``: only some
-    pose pipelines give these points (MediaPipe's world landmarks do, PoseFormerV2 and COCO-17 do not)."""
+    2D backends give these points (MediaPipe's BlazePose does, COCO-17 does not)."""
 
     HEEL_LIFT = 0
-    """The higher heel above its toe, as the foot's angle: asin((toe y - heel y) / foot length),
-    degrees; about 0 with the foot flat, positive with the heel up. Against the camera's vertical."""
+    """How far the heels rose off the floor, as the foot's angle in the picture: heel above its toe,
+    ``atan2(toe y - heel y, |toe x - heel x|)``, degrees, about 0 with the foot flat on a level floor
+    seen from the side. Judged on both feet: each foot's change from the rep's own start (a rule's
+    ``from_start``), then the lower of the two (both heels up; a far foot half hidden behind the near
+    leg drifts by itself). Only the side view shows a foot at its true angle."""
 
 
-NUM_EXTRA_FEATURES = len(ExtraFeature)
+EXTRA_COLUMNS: dict[ExtraFeature, tuple[int, ...]] = {ExtraFeature.HEEL_LIFT: (0, 1)}
+"""The columns of ``compute_extra_features`` each extra feature is made of (the left and the right foot)."""
+
+NUM_EXTRA_FEATURES = 2
+"""Columns of ``compute_extra_features``: the left and the right foot's angle in the picture."""
 
 EXTRA_FEET = ((Extra.L_HEEL, Extra.L_TOE), (Extra.R_HEEL, Extra.R_TOE))
 
+MIN_FOOT_PX = 4.0
+"""A foot shorter than this in the picture (pixels, heel to toe) points at the camera: no angle is read."""
 
-def compute_extra_features(extras: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
-    """Extra features of the feet and hands.
+
+def compute_extra_features(extras_2d: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    """Per-frame measures of the feet in the picture.
 
     Args:
-        extras: ``(T, 6, 3)`` metres, camera axes (y down), ``Extra`` order; NaN where not known.
+        extras_2d: ``(T, 6, 2)`` pixels of the upright frame (y down), ``Extra`` order; NaN where not known.
         scores: ``(T, 6)`` their 2D confidence; a foot whose heel or toe was not seen
             (< ``VISIBLE_SCORE``) is left out. None: every point counts as seen.
     Returns:
-        ``(T, NUM_EXTRA_FEATURES)`` float64 degrees, columns as ``ExtraFeature``; NaN where no foot
-        was seen.
+        ``(T, NUM_EXTRA_FEATURES)`` float64 degrees: the left and the right foot's angle, heel above
+        toe (``ExtraFeature.HEEL_LIFT``); NaN where that foot was not seen.
     """
-    e = np.asarray(extras, dtype=np.float64)
-    if e.ndim != 3 or e.shape[1:] != (len(Extra), 3):
-        raise ValueError(f"extras must have shape (T, {len(Extra)}, 3), got {e.shape}")
-    lifts = []
-    for heel, toe in EXTRA_FEET:
-        foot = e[:, toe] - e[:, heel]
-        length = np.linalg.norm(foot, axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            lift = np.degrees(np.arcsin(np.clip(foot[:, 1] / length, -1.0, 1.0)))
-        if scores is not None:
-            lift[(scores[:, heel] < VISIBLE_SCORE) | (scores[:, toe] < VISIBLE_SCORE)] = np.nan
-        lifts.append(lift)
+    e = np.asarray(extras_2d, dtype=np.float64)
+    if e.ndim != 3 or e.shape[1:] != (len(Extra), 2):
+        raise ValueError(f"extras_2d must have shape (T, {len(Extra)}, 2), got {e.shape}")
+    if scores is not None and np.shape(scores) != e.shape[:2]:
+        raise ValueError(f"scores must have shape {e.shape[:2]}, got {np.shape(scores)}")
     out = np.full((e.shape[0], NUM_EXTRA_FEATURES), np.nan)
-    stacked = np.stack(lifts, axis=1)
-    seen = np.isfinite(stacked).any(axis=1)
-    out[seen, ExtraFeature.HEEL_LIFT] = np.nanmax(stacked[seen], axis=1)
+    for column, (heel, toe) in enumerate(EXTRA_FEET):
+        rise = e[:, toe, 1] - e[:, heel, 1]  # y grows downward: positive with the heel above the toe
+        run = np.abs(e[:, toe, 0] - e[:, heel, 0])
+        with np.errstate(invalid="ignore"):
+            angle = np.degrees(np.arctan2(rise, run))
+            angle[np.hypot(rise, run) < MIN_FOOT_PX] = np.nan
+        if scores is not None:
+            angle[(scores[:, heel] < VISIBLE_SCORE) | (scores[:, toe] < VISIBLE_SCORE)] = np.nan
+        out[:, column] = angle
     return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from scoring.dtw import Alignment
 from scoring.features import (
     BODY_PARTS,
+    EXTRA_COLUMNS,
     FEATURE_JOINTS,
     SYMMETRIC_PAIRS,
     VISIBLE_SCORE,
@@ -78,6 +79,24 @@ def start_value(angle: np.ndarray, valid: np.ndarray | None = None) -> float:
     head = angle[:n] if valid is None else angle[:n][valid[:n]]
     head = head[np.isfinite(head)]
     return float(np.median(head)) if head.size else float("nan")
+
+
+def both_feet(extra_features: np.ndarray | None, feature: ExtraFeature, from_start: bool) -> np.ndarray | None:
+    """A measure of both feet over one rep (``ExtraFeature``): each foot's own column, taken from that
+    foot's start (``from_start``), then the lower of the seen feet in each frame, so one foot's
+    misplaced points (the far foot, half hidden behind the near leg) cannot make a fault; None when no
+    foot was seen in any frame (or the pose pipeline has no feet)."""
+    if extra_features is None:
+        return None
+    columns = extra_features[:, EXTRA_COLUMNS[feature]]
+    if from_start:
+        columns = columns - np.array([start_value(columns[:, k]) for k in range(columns.shape[1])])
+    seen = np.isfinite(columns).any(axis=1)
+    if not seen.any():
+        return None
+    out = np.full(columns.shape[0], np.nan)
+    out[seen] = np.nanmin(columns[seen], axis=1)
+    return out
 
 
 def held_image_angles(angles: np.ndarray, timestamps_ms: np.ndarray) -> np.ndarray:
@@ -244,8 +263,10 @@ class RepScorer:
                 continue
             if rule.kind == "offset":
                 feature = resolve_feature(rule.feature)
+                judged = rule
                 if isinstance(feature, ExtraFeature):
-                    if extra_features is None or np.isnan(extra_features[:, feature]).all():
+                    feet = both_feet(extra_features, feature, rule.from_start)
+                    if feet is None:
                         rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
                         skipped[rule.id] = (
                             "this pose pipeline does not track the feet"
@@ -253,12 +274,13 @@ class RepScorer:
                             else f"the heels and toes not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
                         )
                         continue
-                    signal, template, valid, never = extra_features[:, feature], None, None, ["the heels and toes"]
+                    signal, template, valid, never = feet, None, None, ["the heels and toes"]
+                    judged = replace(rule, from_start=False)  # taken from each foot's own start already
                 else:
                     signal, template = features[:, feature], self.template_all[:, feature]
                     valid, never = (None, []) if visibility is None else visible_frames(visibility, feature)
                 rules[rule.id], fields[rule.id], fired[rule.id] = self._offset(
-                    rule, signal, template, timestamps_ms, phases, valid
+                    judged, signal, template, timestamps_ms, phases, valid
                 )
                 if not fields[rule.id].get("phase"):
                     unseen = " and ".join(never) if never else "the joints it needs"
@@ -326,7 +348,7 @@ class RepScorer:
                 never judged on guessed joints. None: every joint counts as seen.
             view: where the camera saw the rep from (``scoring.view``); a rule that cannot be judged
                 from there is skipped. None: unknown, every rule is judged.
-            extra_features: ``(n, NUM_EXTRA_FEATURES)`` of the feet and hands (NaN where not seen);
+            extra_features: ``(n, NUM_EXTRA_FEATURES)`` of the feet in the picture (NaN where not seen);
                 None when the pose pipeline gives no such points (those rules are then skipped).
             image_driver: ``(n,)`` the driving angle read in the picture (``features.image_angle``,
                 NaN where it could not be); in a side view it is a second depth signal. None: not known.

@@ -51,12 +51,19 @@ def test_side_clip_has_a_person_in_95_percent_and_full_3d(side_npz: Path, labels
     assert np.isfinite(track.extras_3d[found]).all() and np.isnan(track.extras_3d[~found]).all()
     heel_to_ankle = np.linalg.norm(track.extras_3d[found, Extra.L_HEEL] - track.poses_3d[found, H36M.L_ANKLE], axis=-1)
     assert 0.02 < np.median(heel_to_ankle) < 0.15  # a heel sits a few centimetres from its ankle
+    # ... and in the picture, in source pixels like the skeleton's keypoints: a heel sits near its ankle
+    assert track.extras_2d is not None and track.extras_2d.shape == (325, 6, 2)
+    assert np.isfinite(track.extras_2d[found]).all() and np.isnan(track.extras_2d[~found]).all()
+    shin = np.linalg.norm(track.keypoints_2d[found, H36M.L_KNEE] - track.keypoints_2d[found, H36M.L_ANKLE], axis=-1)
+    heel_px = np.linalg.norm(track.extras_2d[found, Extra.L_HEEL] - track.keypoints_2d[found, H36M.L_ANKLE], axis=-1)
+    assert np.median(heel_px) < 0.4 * np.median(shin)
 
 
 def test_the_cli_writes_every_field(side_npz: Path) -> None:
     with np.load(side_npz) as data:
         assert set(data.files) >= {
             "extras_3d",
+            "extras_2d",
             "extra_scores",
             "keypoints_2d",
             "scores",

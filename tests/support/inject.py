@@ -124,23 +124,30 @@ def knees_in(p: np.ndarray, degrees: float) -> np.ndarray:
     return out
 
 
-def lift_heels(p: np.ndarray, extras: np.ndarray, degrees: float) -> np.ndarray:
-    """Heels coming off the floor as the knees bend: each heel raised about its toe (toward the camera's
-    up, -y) by up to ``degrees`` of foot angle at the deepest bend, in proportion to the bend (standing
-    feet stay flat). ``p``: the ``(T, 17, 3)`` poses (for the knee bend); ``extras``: ``(T, 6, 3)`` feet
-    and hands (``lifting.joints.Extra``). Returns the modified extras."""
+def lift_heels(p: np.ndarray, extras: np.ndarray, degrees: float, spans: Sequence[Span]) -> np.ndarray:
+    """Heels coming off the floor as the knees bend: in each rep, each heel raised about its toe (toward
+    the camera's up, -y) by up to ``degrees`` of foot angle at the rep's deepest bend, in proportion to
+    the bend beyond the rep's start (the feet flat as the rep starts, as in a real lift); frames
+    outside the reps are left as they were. ``p``: the ``(T, 17, 3)`` poses (for the knee bend);
+    ``extras``: the feet and hands (``lifting.joints.Extra``), ``(T, 6, 3)`` in 3D or ``(T, 6, 2)``
+    pixels of the picture (y down in both). Returns the modified extras."""
     from lifting.joints import Extra
 
     out = extras.copy()
     legs = ((H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, Extra.L_HEEL, Extra.L_TOE),
             (H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, Extra.R_HEEL, Extra.R_TOE))  # fmt: skip
+    up = np.zeros(extras.shape[-1])
+    up[1] = -1.0
     for hip, knee, ankle, heel, toe in legs:
-        share = bend_share(p, hip, knee, ankle)
+        bend = bend_share(p, hip, knee, ankle)
+        share = np.zeros(len(p))
+        for start, _, end in spans:
+            rep = bend[start : end + 1] - bend[start]
+            share[start : end + 1] = np.clip(rep / max(float(np.nanmax(rep)), 1e-6), 0.0, 1.0)
         foot = extras[:, heel] - extras[:, toe]
         length = np.linalg.norm(foot, axis=-1)
         # the foot's angle rises by `degrees * share`: rotate the toe->heel vector in the plane that holds
         # it and the camera's vertical
-        up = np.array([0.0, -1.0, 0.0])
         along = foot - np.sum(foot * up, axis=-1, keepdims=True) * up
         along /= np.linalg.norm(along, axis=-1, keepdims=True)
         angle = np.arcsin(np.clip(np.sum(foot * up, axis=-1) / length, -1.0, 1.0)) + np.radians(degrees) * share
