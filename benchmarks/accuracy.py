@@ -38,7 +38,7 @@ from lifting.pipeline import PosePipeline
 from lifting.pose2d import MediaPipeBackend, MediaPipeOptions
 from lifting.track import PoseTrack
 from scoring.core import Analysis, analyze_track
-from scoring.features import Feature, compute_features, focus_joints
+from scoring.features import Feature, compute_features, feature_by_name, focus_joints
 from scoring.reference import Reference, list_exercises, load_reference
 from tests.support.inject import (
     Span,
@@ -50,6 +50,7 @@ from tests.support.inject import (
     lift_heels,
     retime,
     shallow_to,
+    short_of_top,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,14 +162,17 @@ def judge_clip(tally: Tally, name: str, item: dict[str, Any], analysis: Analysis
     )
 
 
-NOT_COUNTED_NAMES = {"shallow": "too shallow", "too_fast": "too quick"}
+NOT_COUNTED_NAMES = {"shallow": "too shallow", "too_fast": "too quick", "lockout": "it never came back up"}
 """A fault the counter itself names when it drops the rep (the reason's first words): the user hears
 it either way, so such a dropped rep counts as the fault named."""
 
 
-def inject(kind: str, track: PoseTrack, spans: list[Span], speed: int = 3, share: float = 0.5) -> PoseTrack:
+def inject(
+    kind: str, track: PoseTrack, spans: list[Span], speed: int = 3, share: float = 0.5, driver: str = ""
+) -> PoseTrack:
     """The clean track with one fault added to every rep (``fast``: played ``speed`` times faster;
-    ``shallow``: each rep goes ``share`` of its way down)."""
+    ``shallow``: each rep goes ``share`` of its way down; ``no_lockout``: the ``driver`` angle comes back
+    up only to 20 deg short of the person's own lockout)."""
     p = track.poses_3d.astype(np.float64)
     if kind == "fast":
         keep, ts = retime(track.timestamps_ms, speed)
@@ -203,6 +207,12 @@ def inject(kind: str, track: PoseTrack, spans: list[Span], speed: int = 3, share
         picture = lift_heels(p, track.extras_2d.astype(np.float64), 25, spans).astype(np.float32)
         world = None if track.extras_3d is None else lift_heels(p, track.extras_3d.astype(np.float64), 25, spans)
         return replace(track, extras_2d=picture, extras_3d=None if world is None else world.astype(np.float32))
+    elif kind == "no_lockout":
+        # 20 deg short of the straightest the person held before the first rep: past the rule's 15 deg,
+        # within the counter's band (a rep comes back up to within 25% of the reference's range of the
+        # top, or it is told "it never came back up"). The lockout is read in 3D only.
+        column = feature_by_name(driver)
+        p = short_of_top(p, spans, 20, lambda poses: compute_features(poses)[:, column])
     elif kind == "lean":
         # the sense that tips the chest forward depends on the way the person faces
         incline = compute_features(p)[:, Feature.TORSO_INCLINE]
@@ -228,7 +238,7 @@ def judge_injection(tally: Tally, item: dict[str, Any], references: dict[str, Re
     injected = analyze(
         references,
         item["exercise"],
-        inject(item["inject"], track, spans, item.get("speed", 3), item.get("share", 0.5)),
+        inject(item["inject"], track, spans, item.get("speed", 3), item.get("share", 0.5), reference.spec.driver),
     )
     if item.get("expect") == "skipped":  # a view the rule cannot be judged from: it must say so, not guess
         said = sum(item["fault"] in rep.checks_skipped for rep in injected.reps)

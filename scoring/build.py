@@ -161,8 +161,10 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
     faults: dict[str, dict[str, float]] = {}
     for rule in reference.spec.faults:
         values = [m.rules[rule.id] for m in measures if np.isfinite(m.rules[rule.id])]
-        if not values:
-            continue  # judged on absolute bounds only (no relative threshold to widen), or general tempo bounds
+        if not values or rule.kind == "lockout":
+            # judged on absolute bounds only (no relative threshold to widen), general tempo bounds, or
+            # against the person's own lockout (the reference's reps say nothing about another body)
+            continue
         if rule.kind in ("offset", "symmetry", "lag"):
             margin = FAULT_MARGIN_S if rule.kind == "lag" else FAULT_MARGIN_DEG
             widened = max(rule.threshold, max(values) + margin)

@@ -30,6 +30,7 @@ from scoring.features import (
     feature_by_name,
     image_angle,
 )
+from scoring.phases import HOLD_MS
 from scoring.reference import Reference
 from scoring.reps import RepSegmenter, SegmentEvent
 from scoring.score import RepScorer, summarize
@@ -118,6 +119,12 @@ class ScoringCore:
         self._image_driver = driver if driver in IMAGE_ANGLES else None
         """The driving angle, when it can also be read in the picture (a second depth signal from the side)."""
         self._recent: deque[_Frame] = deque(maxlen=max_rep_frames)
+        cal = reference.calibration
+        self._straighter = 1.0 if cal.top > cal.bottom else -1.0  # +1: the driving angle grows as the limb straightens
+        self._own_top = math.nan
+        """The person's own lockout: the straightest driving angle held for ``HOLD_MS`` while in position
+        (ready or in a rep) since the set began; a rep that comes back up well short of it is told."""
+        self._top_window: deque[tuple[float, float]] = deque()  # (timestamp, straightness) of the last HOLD_MS
         self._frame = 0
         self._last_features: np.ndarray | None = None
         self._rep_start = -1
@@ -178,6 +185,7 @@ class ScoringCore:
             self._dtw.add(held[self.scorer.columns])
         driver = float(features[self._driver]) if features is not None else None
         posture = float(features[self._posture]) if features is not None else None
+        self._follow_own_top(pose.timestamp_ms, driver)
         out: list[CoachEvent] = changed
         for event in self.segmenter.add(index, pose.timestamp_ms, driver, posture):
             out.extend(self._handle(event, pose.timestamp_ms))
@@ -188,6 +196,33 @@ class ScoringCore:
             watcher.reps += sum(e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in events)
         out.extend(self._check_mismatch(MISMATCH_REPS, pose.timestamp_ms))
         return out
+
+    def _follow_own_top(self, timestamp_ms: float, driver: float | None) -> None:
+        """Update the person's own lockout with this frame (in position, as the segmenter saw the frames
+        so far): the straightest value the driving angle stayed at for ``HOLD_MS`` in a row."""
+        window = self._top_window
+        if driver is None or self.segmenter.state not in ("ready", "in_rep"):
+            window.clear()
+            return
+        window.append((timestamp_ms, self._straighter * driver))
+        while len(window) > 1 and window[1][0] <= timestamp_ms - HOLD_MS:
+            window.popleft()
+        if timestamp_ms - window[0][0] >= HOLD_MS:
+            held = self._straighter * min(value for _, value in window)
+            if not self._straighter * held <= self._straighter * self._own_top:  # also when NaN so far
+                self._own_top = held
+
+    def _lockout(self, event: SegmentEvent) -> tuple[float, float] | None:
+        """(the straightest the driving angle came back to after the turning point, up to the rep's top
+        frame; the person's own lockout), or None when either is unknown."""
+        values = [
+            self._straighter * float(f.features[self._driver])
+            for f in self._frames_since(event.start_frame)
+            if event.bottom_frame < f.index <= max(event.top_frame, event.frame) and f.features is not None
+        ]
+        if not values or not math.isfinite(self._own_top):
+            return None
+        return self._straighter * max(values), self._own_top
 
     def _person_changed(self, index: int, pose: Pose3D) -> list[CoachEvent]:
         """Another person is followed from this frame on: a rep under way is given up, the counter starts
@@ -201,6 +236,8 @@ class ScoringCore:
         self.segmenter.reset()
         for watcher in self._watchers:
             watcher.segmenter.reset()
+        self._own_top = math.nan  # another body, another lockout
+        self._top_window.clear()
         self._rep_start = -1
         if mid_rep or self.results:
             change = PersonChanged(
@@ -287,6 +324,7 @@ class ScoringCore:
                 view=majority_view([f.view for f in rows]),
                 extra_features=np.stack([f.extra for f in rows]) if self._has_extras else None,
                 image_driver=np.array([f.image_driver for f in rows]),
+                lockout=self._lockout(event),
             )
             self.results.append(result)
             return [RepScored(result)]

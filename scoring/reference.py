@@ -58,7 +58,7 @@ class FaultRule:
 
     id: str
     """Stable id (e.g. ``hips_sag``)."""
-    kind: Literal["offset", "rom", "tempo", "symmetry", "lag"]
+    kind: Literal["offset", "rom", "tempo", "symmetry", "lag", "lockout"]
     """offset: an angle's worst value held for ``HOLD_MS`` in one of ``phases`` beyond ``limit`` (absolute)
     and, when ``relative``, beyond the reference's own value in the same phase by ``threshold`` degrees;
     rom: range of motion below ``threshold`` percent of the reference's, unless the driving angle reached
@@ -67,7 +67,10 @@ class FaultRule:
     prescribes a tempo, its ratio to the prescribed duration outside [``min_ratio``, ``max_ratio``];
     symmetry: a left/right pair differing by ``threshold`` degrees more than in the reference; lag: one
     side of a pair following the other more than ``threshold`` seconds later (both judged only when both
-    sides were seen)."""
+    sides were seen); lockout: the straightest the driving angle came back to after the turning point
+    (``SegmentEvent.top_frame``) more than ``threshold`` degrees short of the person's own lockout (the
+    straightest they held in position earlier in the set), and short of ``limit`` (straight by any
+    standard; None: no such bound): a person's build is not a fault, nor is the reference's."""
     message: str
     """Template with ``{value}``, ``{reference}``, ``{delta}``; offset rules also ``{where}`` (the phase in
     words, e.g. "on the way up"); symmetry and lag ``{side}``, ``{other}``, ``{lag}``."""
@@ -85,7 +88,8 @@ class FaultRule:
     """offset: +1 flags values above the bounds, -1 below (the directed value is ``direction * angle``)."""
     limit: float | None = None
     """offset: absolute bound on the directed value, degrees (None: no absolute bound); rom: the driving
-    angle at the turning point that is full depth whatever the reference (None: the reference alone)."""
+    angle at the turning point that is full depth whatever the reference (None: the reference alone);
+    lockout: the driving angle at the top that is straight whatever the person's own lockout."""
     relative: bool = True
     """offset: also require ``threshold`` degrees beyond the reference's own value (the rule then depends
     on the reference's posture); False: judged against ``limit`` alone."""
@@ -94,7 +98,7 @@ class FaultRule:
     first ``START_SHARE`` of frames), so a tilted camera, a sloping floor or a person's build is not a
     fault; only the movement during the rep is judged."""
     threshold: float = 0.0
-    """offset (relative)/symmetry: degrees; rom: percent; lag: seconds."""
+    """offset (relative)/symmetry/lockout: degrees; rom: percent; lag: seconds."""
     pair: str = ""
     """symmetry/lag: one of ``SYMMETRIC_PAIRS``."""
     min_s: float = 0.0
@@ -121,8 +125,12 @@ class FaultRule:
             raise ReferenceError(f"fault {self.id!r}: views must be a non-empty subset of {list(VIEWS)}")
         if self.kind in ("symmetry", "lag") and self.pair not in SYMMETRIC_PAIRS:
             raise ReferenceError(f"fault {self.id!r}: pair must be one of {sorted(SYMMETRIC_PAIRS)}, got {self.pair!r}")
-        if self.kind not in ("offset", "rom", "tempo", "symmetry", "lag"):
+        if self.kind not in ("offset", "rom", "tempo", "symmetry", "lag", "lockout"):
             raise ReferenceError(f"fault {self.id!r}: unknown kind {self.kind!r}")
+        if self.kind == "lockout" and not self.threshold > 0:
+            raise ReferenceError(
+                f"fault {self.id!r}: a lockout rule needs threshold > 0 (degrees short of the own lockout)"
+            )
         unknown = set(self.body_parts) - set(BODY_PARTS)
         if unknown:
             raise ReferenceError(f"fault {self.id!r}: unknown body parts {sorted(unknown)}")
@@ -455,6 +463,7 @@ def list_exercises(references_dir: Path) -> list[str]:
 EXAMPLE_MEASURES: dict[str, dict[str, float | str]] = {
     "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3, "where": "on the way up", "phase": "ascent"},
     "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
+    "lockout": {"value": 138.0, "reference": 160.0, "delta": 22.0, "where": "at the top", "phase": "top"},
     "tempo": {"value": 0.5, "reference": 0.8, "delta": 0.3, "ratio": 0.25},
     "symmetry": {"value": 24.0, "reference": 3.0, "delta": 12.0, "side": "left", "other": "right", "lag": 0.1},
     "lag": {"value": 0.23, "reference": 0.0, "delta": 0.23, "side": "left", "other": "right", "lag": 0.23,

@@ -11,11 +11,18 @@ reference's start posture, 1 at its turning point, whichever way the angle moves
    the movement began;
 3. turns in the middle of the plateau around peak p (frames within ``top_margin`` of the peak), so
    a flat bottom gives its centre, not whichever frame happened to be deepest;
-4. ends at the first frame clearly back at the top (p below 0.4 ``enter``), mirroring the start; if
-   the return stops short of that, the rep closes once p stops falling (rises by ``top_margin``,
-   goes down into a new rep, or ``settle_ms`` passed) and ends at the lowest p after the turn;
+4. ends at the first frame clearly back at the top (p below 0.4 ``enter``), mirroring the start, and
+   closes once the person stops straightening there (no straighter frame for ``top_hold_ms``, or p
+   rises by ``top_margin``): the straightest frame is the rep's ``top_frame``, where its lockout is
+   judged. If the return stops short of the top band, the rep closes once p stops falling (rises by
+   ``top_margin``, goes down into a new rep, or ``settle_ms`` passed) and ends at the lowest p after
+   the turn;
 5. counts only if the peak reached ``min_depth``, it lasted at least ``min_duration_ms`` and its last
-   frame is back in the start posture (the posture gate's own tolerance).
+   frame is back in the start posture (the posture gate's own tolerance);
+6. is not counted, and is reported ("it never came back up to the start position"), when it comes
+   clearly back up from its deepest (by ``PARTIAL_RISE``) but turns down again before reaching the
+   start posture: two reps without a lockout between them are not merged into one; the next rep
+   starts where the movement turned.
 
 The person lost for longer than ``max_gap_ms``, or the posture leaving ``posture_rep_tolerance`` mid-rep
 (wider than at the start: the reference's own in-rep excursion is allowed on top), abandons the rep.
@@ -69,6 +76,9 @@ class SegmenterOptions:
     """Progress within which a frame still counts as the top (rep boundaries sit on the top)."""
     settle_ms: float = 800.0
     """Longest wait after the return for the movement to settle before the rep is closed."""
+    top_hold_ms: float = 200.0
+    """Back at the top, how long without a straighter frame closes the rep: the person has stopped
+    straightening, so the top they reached (``SegmentEvent.top_frame``) is known."""
     max_gap_ms: float = 600.0
     """Longest run of frames without a person inside a rep."""
     smoothing: float = 0.5
@@ -103,6 +113,9 @@ class SegmentEvent:
     """For end: the turning point."""
     peak_progress: float = math.nan
     """For end/discard: the deepest progress reached."""
+    top_frame: int = -1
+    """For end: the straightest frame after the return, where the person stopped straightening (the top
+    they came back to, at or after ``frame``); the lockout is judged there."""
     state: str = ""
     """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason ("" for a
     flicker of the driving angle too small and too short to be a movement: nothing to report)."""
@@ -125,12 +138,17 @@ class RepSegmenter:
         self._ready_min = math.inf
         self._peak = -math.inf
         self._trace: list[tuple[int, float]] = []  # (frame, progress) of the rep up to the return
+        self._rise_low = math.inf  # lowest p since the movement came clearly back up from its deepest
+        self._rise_frame, self._rise_ms = -1, 0.0
         self._returning = False  # back below `enter` after the turn, waiting for the top
         self._end = -1
         self._end_ms = 0.0
         self._end_p = math.inf
         self._end_posture = math.nan
         self._return_ms = 0.0
+        self._topped = False  # back in the top band (p <= 0.4 enter) since the return
+        self._top, self._top_ms, self._top_p = -1, 0.0, math.inf  # the straightest frame since the return
+        self._band, self._band_ms = -1, 0.0  # the last frame still at that top
         self._last_seen_ms = -math.inf
         self._wrong = _Cycle()  # a rep-like cycle while out of position, reported when it completes
         self._partial = _Cycle()  # down-and-up cycles in position that never reach the top
@@ -182,19 +200,48 @@ class RepSegmenter:
             if not self._returning:
                 self._trace.append((frame, p))
                 self._peak = max(self._peak, p)
+                if self._peak - p < PARTIAL_RISE:
+                    self._rise_low = math.inf
+                elif p < self._rise_low:
+                    self._rise_low, self._rise_frame, self._rise_ms = p, frame, timestamp_ms
+                if self._peak >= o.min_depth and p >= self._rise_low + PARTIAL_RISE / 2:
+                    # Up from the bottom, short of the top, and down again: this rep never came back up
+                    # (told, not counted); the next one starts where it turned.
+                    reason = (
+                        f"it never came back up to the start position (stayed {self._rise_low:.0%} of the way "
+                        "down): straighten fully between reps"
+                    )
+                    events.append(self._discard(frame, reason))
+                    self._start, self._start_ms = self._rise_frame, self._rise_ms
+                    events.append(self._begin(frame, p))
+                    return events
                 if p < o.enter:
                     self._returning = True
                     self._end, self._end_ms, self._end_p, self._return_ms = frame, timestamp_ms, p, timestamp_ms
+                    self._top, self._top_ms, self._top_p = frame, timestamp_ms, p
+                    self._band, self._band_ms = frame, timestamp_ms
+                    self._topped = p <= 0.4 * o.enter
                     self._end_posture = posture
                 return events
-            if p < self._end_p:
+            if p < self._end_p and not self._topped:
                 self._end, self._end_ms, self._end_p, self._end_posture = frame, timestamp_ms, p, posture
-            at_top = p <= 0.4 * o.enter
-            settled = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
-            if at_top or settled or p >= o.enter:
+            if p < self._top_p:
+                self._top, self._top_ms, self._top_p = frame, timestamp_ms, p
+            if p <= max(self._top_p + o.top_margin, 0.4 * o.enter):  # still at the top reached
+                self._band, self._band_ms = frame, timestamp_ms
+            self._topped = self._topped or p <= 0.4 * o.enter
+            if self._topped:  # back at the top: wait until the person stops straightening
+                done = timestamp_ms - self._top_ms >= o.top_hold_ms or p > self._top_p + o.top_margin
+            else:
+                done = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
+            if done or p >= o.enter:
+                topped = self._topped
                 events.extend(self._close())
-                # The rep's last frame is the next one's candidate first frame.
-                self._start, self._start_ms, self._ready_min = self._end, self._end_ms, self._end_p
+                # The rep's last frame at the top is the next one's candidate first frame.
+                if topped:
+                    self._start, self._start_ms, self._ready_min = self._band, self._band_ms, self._top_p
+                else:
+                    self._start, self._start_ms, self._ready_min = self._end, self._end_ms, self._end_p
                 if p >= o.enter:
                     events.append(self._begin(frame, p))
             return events
@@ -266,9 +313,15 @@ class RepSegmenter:
         self._wrong.top_frame, self._wrong.top_ms = frame, ms
 
     def flush(self) -> list[SegmentEvent]:
-        """End of stream: a rep that already came back below ``enter`` is complete and closes now;
-        one still before its return is dropped. The segmenter is reset."""
+        """End of stream: a rep that already came back below ``enter`` is complete and closes now; one
+        cut off on its way back up (clearly up from its deepest, not yet at the top) is reported as
+        such; one still on its way down is dropped. The segmenter is reset."""
         events = self._close() if self._state == "in_rep" and self._returning else []
+        p_now = self._trace[-1][1] if self._trace else math.nan
+        if self._state == "in_rep" and not self._returning and math.isfinite(self._rise_low):
+            # the stream ended on a rep on its way back up (a clip cut off mid-rep): say so
+            reason = f"the set ended before it came back up to the start position (still {p_now:.0%} of the way down)"
+            events.append(self._discard(self._rise_frame, reason))
         self.reset()
         return events
 
@@ -284,6 +337,7 @@ class RepSegmenter:
         self._state = "in_rep"
         self._returning = False
         self._peak = p
+        self._rise_low = math.inf  # lowest p since the movement came clearly back up from its deepest
         self._trace = [(frame, p)]
         return SegmentEvent("start", frame, start_frame=self._start)
 
@@ -311,7 +365,12 @@ class RepSegmenter:
             return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
         return [
             SegmentEvent(
-                "end", self._end, start_frame=self._start, bottom_frame=self._turn_frame(), peak_progress=self._peak
+                "end",
+                self._end,
+                start_frame=self._start,
+                bottom_frame=self._turn_frame(),
+                peak_progress=self._peak,
+                top_frame=max(self._top, self._end),
             )
         ]
 

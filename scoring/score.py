@@ -216,6 +216,7 @@ class RepScorer:
         view: CameraView | None = None,
         extra_features: np.ndarray | None = None,
         image_driver: np.ndarray | None = None,
+        lockout: tuple[float, float] | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -299,6 +300,11 @@ class RepScorer:
                     who = " and ".join(groups) if groups else "the joints it needs"
                     skipped[rule.id] = f"{who} not seen {fields[rule.id]['unjudged']}"
                 continue
+            if rule.kind == "lockout":
+                rules[rule.id], fields[rule.id], fired[rule.id] = self._lockout(rule, lockout)
+                if not fields[rule.id]:
+                    skipped[rule.id] = "the top of the rep or the straight start position not seen"
+                continue
             if rule.kind in ("symmetry", "lag") and visibility is not None:
                 hidden = self._hidden_side(rule.pair, visibility)
                 if hidden:  # comparing a seen arm with a guessed one would judge the guess
@@ -333,6 +339,7 @@ class RepScorer:
         view: CameraView | None = None,
         extra_features: np.ndarray | None = None,
         image_driver: np.ndarray | None = None,
+        lockout: tuple[float, float] | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -352,10 +359,15 @@ class RepScorer:
                 None when the pose pipeline gives no such points (those rules are then skipped).
             image_driver: ``(n,)`` the driving angle read in the picture (``features.image_angle``,
                 NaN where it could not be); in a side view it is a second depth signal. None: not known.
+            lockout: (the straightest the driving angle came back to after the turning point, the
+                person's own lockout before it), degrees (``ScoringCore``); None: not known, lockout
+                rules are skipped.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
-        m = self.measure(features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver)
+        m = self.measure(
+            features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver, lockout
+        )
         tol = self.tolerances
         part_scores = {
             part: round(
@@ -518,6 +530,26 @@ class RepScorer:
             if seen.all(axis=1).mean() < IMAGE_SEEN_SHARE:
                 return FEATURE_JOINTS[feature][1][0]  # the middle joint's name: "left elbow", "right knee"
         return ""
+
+    def _lockout(
+        self, rule: FaultRule, lockout: tuple[float, float] | None
+    ) -> tuple[float, dict[str, float | str], bool]:
+        """How far short of the person's own lockout the rep came back up (degrees, > 0: short), its
+        fields, and whether it fires; empty fields when it could not be judged."""
+        if lockout is None or not all(np.isfinite(lockout)):
+            return float("nan"), {}, False
+        finish, own = lockout
+        straighter = -1.0 if self._range > 0 else 1.0  # +1: the angle grows as the limb straightens
+        short = straighter * (own - finish)
+        straight = rule.limit is not None and straighter * finish >= straighter * rule.limit
+        fields: dict[str, float | str] = {
+            "value": finish,
+            "reference": own,
+            "delta": short,
+            "where": PHASE_WORDS["top"],
+            "phase": "top",
+        }
+        return short, fields, short > rule.threshold and not straight
 
     def _rule_measure(
         self,

@@ -5,9 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["offset", "rom", "tempo", "symmetry", "lag"]
+FaultKind = Literal["offset", "rom", "tempo", "symmetry", "lag", "lockout"]
 
-FAULT_UNITS: dict[str, str] = {"offset": "deg", "rom": "%", "tempo": "s", "symmetry": "deg", "lag": "s"}
+FAULT_UNITS: dict[str, str] = {
+    "offset": "deg",
+    "rom": "%",
+    "tempo": "s",
+    "symmetry": "deg",
+    "lag": "s",
+    "lockout": "deg",
+}
 """Unit of a fault's ``value`` by rule kind."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -288,6 +289,70 @@ def test_a_rep_may_lean_more_than_at_the_start_but_must_end_in_the_start_posture
     assert _segment(knees, getting_down) == [("start", ""), ("discard", "it did not end in the start posture")]
     lying = [20.0] * 3 + [35.0, 55.0, 75.0, 90.0, 75.0, 55.0, 35.0] + [20.0] * 3  # past the in-rep gate: not a squat
     assert _segment(knees, lying)[-1] == ("discard", "left the exercise posture")
+
+
+def test_a_rep_closes_once_the_person_stops_straightening_at_the_top() -> None:
+    """The rep ends where it comes back into the top band (frame 10, mirroring its start), but closes only
+    once no straighter frame came for ``top_hold_ms`` (0.2 s): its top frame is the straightest (frame
+    12, 178 deg), where the lockout is judged."""
+    options = SegmenterOptions(
+        top=170.0, bottom=90.0, posture_value=20.0, posture_tolerance=40.0, min_duration_ms=400.0,
+        max_duration_ms=10_000.0, smoothing=1.0,
+    )  # fmt: skip
+    knees = [170.0] * 3 + [150.0, 120.0, 95.0, 90.0, 95.0, 120.0, 150.0, 165.0, 172.0, 178.0, 177.0, 178.0, 176.0]
+    segmenter = RepSegmenter(options)
+    ends = []
+    for i, knee in enumerate(knees):
+        ends += [(i, e) for e in segmenter.add(i, i * 100.0, knee, 20.0) if e.kind == "end"]
+    [(closed_at, end)] = ends
+    assert (end.frame, end.top_frame, closed_at) == (10, 12, 14)
+
+
+def test_two_reps_without_a_lockout_between_them_are_not_merged() -> None:
+    """Down, three quarters of the way up, down again: the first is told ("never came back up", with how
+    far down it stayed), the second starts where the movement turned and counts once back at the top; a
+    set cut off on the way back up says so."""
+    knees = [170.0] * 3 + [150.0, 120.0, 95.0, 90.0, 100.0, 130.0, 145.0, 130.0, 100.0, 90.0, 120.0, 150.0]
+    knees += [170.0] * 4
+    events = _segment(knees, [20.0] * len(knees))
+    assert events == [
+        ("start", ""),
+        ("discard", "it never came back up to the start position (stayed 31% of the way down): straighten fully "
+                    "between reps"),
+        ("start", ""),
+        ("end", ""),
+    ]  # fmt: skip
+    cut = [*knees[:6], 90.0, 110.0, 130.0]  # the clip ends on the way up
+    segmenter = RepSegmenter(
+        SegmenterOptions(top=170.0, bottom=90.0, posture_value=20.0, posture_tolerance=40.0, min_duration_ms=400.0,
+                         max_duration_ms=10_000.0, smoothing=1.0)
+    )  # fmt: skip
+    for i, knee in enumerate(cut):
+        segmenter.add(i, i * 100.0, knee, 20.0)
+    [flushed] = segmenter.flush()
+    assert flushed.kind == "discard"
+    assert flushed.state == "the set ended before it came back up to the start position (still 50% of the way down)"
+
+
+def test_lockout_is_judged_against_the_persons_own_top(pushup: Reference) -> None:
+    """Short of the person's own lockout by more than 15 deg: told; a body whose straight arms read lower
+    than the reference's is not a fault (only its own top counts), nor is a finish straight by any
+    standard (165 deg), nor a rep whose top or whose person's lockout was not seen."""
+    from scoring.score import RepScorer
+
+    [rule] = [r for r in pushup.spec.faults if r.id == "lockout"]
+    scorer = RepScorer(pushup)
+    value, fields, fires = scorer._lockout(rule, (140.0, 160.0))
+    assert fires and value == 20.0 and fields["phase"] == "top"
+    assert rule.message.format(**fields) == (
+        "arms not straight at the top: elbows at 140 deg, 20 deg short of your own lockout: push all the way up"
+    )
+    assert not scorer._lockout(rule, (140.0, 150.0))[2]  # 10 deg short of a lower own top
+    assert not scorer._lockout(rule, (166.0, 185.0))[2]  # straight, though the person went straighter before
+    assert scorer._lockout(rule, None) == (pytest.approx(float("nan"), nan_ok=True), {}, False)
+    assert not scorer._lockout(rule, (140.0, float("nan")))[1]
+    with pytest.raises(ReferenceError, match="threshold > 0"):
+        dataclasses.replace(rule, threshold=0.0)
 
 
 def test_a_rep_like_cycle_in_a_steady_wrong_posture_is_explained_not_counted() -> None:
@@ -649,9 +714,16 @@ def test_elbows_flaring_out_are_judged_from_the_front_with_both_arms_seen(pushup
 def _inject_every_rule() -> dict[tuple[str, str], object]:
     """For each shipped rule, how to make the reference's own reps show it (pose array -> pose array,
     or a timing change), and the camera turn it must be seen from (None: as filmed, from the side)."""
-    from tests.support.inject import flare_elbows, knees_in, lag_joints, one_side_shallow
+    from tests.support.inject import flare_elbows, knees_in, lag_joints, one_side_shallow, short_of_top
 
     left_arm, left_leg = (H36M.L_ELBOW, H36M.L_WRIST), (H36M.L_KNEE, H36M.L_ANKLE)
+
+    def elbows(p: np.ndarray) -> np.ndarray:
+        return compute_features(p)[:, Feature.ELBOW_MEAN]
+
+    def knees(p: np.ndarray) -> np.ndarray:
+        return compute_features(p)[:, Feature.KNEE_MEAN]
+
     return {
         ("pushup", "hips_sag"): lambda p, s: drop_hips(p, 25),
         ("pushup", "hips_pike"): lambda p, s: drop_hips(p, -25),
@@ -661,6 +733,8 @@ def _inject_every_rule() -> dict[tuple[str, str], object]:
         ("pushup", "uneven_arms"): lambda p, s: one_side_shallow(p, s, left_arm, H36M.L_SHOULDER, 0.1),
         ("pushup", "arm_lag"): lambda p, s: lag_left_arm(p, 5),
         ("pushup", "elbow_flare"): (lambda p, s: flare_elbows(p, 60), 90),
+        ("pushup", "lockout"): lambda p, s: short_of_top(p, s, 20, elbows),
+        ("squat", "lockout"): lambda p, s: short_of_top(p, s, 20, knees),
         ("squat", "shallow"): lambda p, s: shallow_to(p, s, 0.5),
         ("squat", "forward_lean"): lambda p, s: lean_forward(p, 25 if _leans_forward(p) else -25),
         ("squat", "knee_valgus"): (lambda p, s: knees_in(p, 20), "front"),
@@ -705,7 +779,8 @@ def _turned(p: np.ndarray, how: object) -> np.ndarray:
 @pytest.mark.parametrize(
     ("exercise", "rule"), [(r.split("/")[0], r.split("/")[1]) for r in (
         "pushup/hips_sag", "pushup/hips_pike", "pushup/shallow", "pushup/too_fast", "pushup/too_slow",
-        "pushup/uneven_arms", "pushup/arm_lag", "pushup/elbow_flare", "squat/shallow", "squat/forward_lean",
+        "pushup/uneven_arms", "pushup/arm_lag", "pushup/elbow_flare", "pushup/lockout", "squat/shallow",
+        "squat/lockout", "squat/forward_lean",
         "squat/knee_valgus", "squat/heel_lift", "squat/too_fast", "squat/too_slow", "squat/uneven_knees",
         "squat/knee_lag",
     )],
@@ -749,7 +824,10 @@ def test_every_shipped_rule_fires_on_its_injection(exercise: str, rule: str, ref
     clean, slowed = run(clean_poses, clean_ts, clean_feet).reps, run(faulty_poses, faulty_ts, faulty_feet)
     faulty = slowed.reps
     # a rep slowed past the longest movement that counts (10 s) is reported as not counted, too slow
+    # ... and one that comes back up well short of the top, then goes down again, is not counted either,
+    # but told why (the lockout rule judges the reps that still came back into the top band)
     dropped = [d for d in slowed.not_counted if rule == "too_slow" and d.reason.startswith("too slow")]
+    dropped += [d for d in slowed.not_counted if rule == "lockout" and d.reason.startswith("it never came back up")]
     assert len(clean) == len(faulty) + len(dropped) == len(reference.calibration.reps), (len(clean), len(faulty))
     assert not any(rule in {f.id for f in r.faults} for r in clean)
     judged = [r for r in faulty if rule not in r.checks_skipped]

@@ -7,7 +7,7 @@ a clean clip was counted with).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -91,6 +91,40 @@ def shallow_to(p: np.ndarray, spans: Sequence[Span], share: float) -> np.ndarray
     out = p.copy()
     for start, _, end in spans:
         out[start : end + 1] = p[start] + share * (p[start : end + 1] - p[start])
+    return out
+
+
+def short_of_top(
+    p: np.ndarray, spans: Sequence[Span], degrees: float, angle: Callable[[np.ndarray], np.ndarray], hold: int = 5
+) -> np.ndarray:
+    """No lockout: from the first rep's turning point on, the limbs come back up only to ``degrees`` short
+    of the straightest the track held (for ``hold`` frames in a row, about 0.15 s at 30 fps) before it:
+    the person's own lockout. Between one turning point
+    and the next, every frame is pulled part of the way toward the bent pose of those turning points
+    (blended in time), as far as needed for ``angle`` (``(T, 17, 3)`` -> ``(T,)`` degrees, larger =
+    straighter, e.g. the mean elbow angle) to stay at or under that level; the straight posture before
+    the first rep is left as it was."""
+    out = p.copy()
+    bottoms = [bottom for _, bottom, _ in spans]
+    before = angle(p[: bottoms[0] + 1])
+    held = np.lib.stride_tricks.sliding_window_view(before, min(hold, len(before))).min(axis=1)
+    target = float(np.nanmax(held)) - degrees
+    for k, bottom in enumerate(bottoms):
+        nxt = bottoms[k + 1] if k + 1 < len(bottoms) else len(p)
+        frames = np.arange(bottom, nxt)
+        if k + 1 < len(bottoms):
+            along = ((frames - bottom) / (nxt - bottom))[:, None, None]
+            bent = p[bottom] + along * (p[nxt] - p[bottom])
+        else:
+            bent = np.broadcast_to(p[bottom], p[bottom:].shape)
+        lo, hi = 0.0, 1.0  # the least pull that keeps the gap's straightest frame at the target
+        for _ in range(20):
+            share = (lo + hi) / 2
+            if np.nanmax(angle(p[bottom:nxt] + share * (bent - p[bottom:nxt]))) > target:
+                lo = share
+            else:
+                hi = share
+        out[bottom:nxt] = p[bottom:nxt] + hi * (bent - p[bottom:nxt])
     return out
 
 
