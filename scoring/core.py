@@ -176,7 +176,9 @@ class ScoringCore:
         if features is not None and pose.extras_2d is not None:
             self._has_extras = True
             scores = pose.extra_scores[None] if pose.extra_scores is not None else None
-            extra = compute_extra_features(pose.extras_2d[None], scores)[0]
+            skeleton = pose.keypoints_2d[None] if pose.keypoints_2d is not None else None
+            joint_scores = pose.scores[None] if pose.scores is not None and skeleton is not None else None
+            extra = compute_extra_features(pose.extras_2d[None], scores, skeleton, joint_scores)[0]
         image_driver = math.nan
         if features is not None and pose.keypoints_2d is not None and self._image_driver is not None:
             image_driver = image_angle(pose.keypoints_2d, pose.scores, self._image_driver)

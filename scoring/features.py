@@ -330,8 +330,10 @@ def feature_by_name(name: str) -> Feature:
 
 
 class ExtraFeature(IntEnum):
-    """Measures of the feet and hands (``lifting.joints.Extra``), kept apart from ``Feature``: only some
-    2D backends give these points (MediaPipe's BlazePose does, COCO-17 does not)."""
+    """Measures of the feet (``lifting.joints.Extra``) in the picture, kept apart from ``Feature``: only
+    some 2D backends give these points (MediaPipe's BlazePose does, COCO-17 does not). Each is made of
+    one or more columns of ``compute_extra_features`` (``EXTRA_COLUMNS``), combined per frame after a
+    rule's ``from_start`` is taken per column (``EXTRA_COMBINE``)."""
 
     HEEL_LIFT = 0
     """How far the heels rose off the floor, as the foot's angle in the picture: heel above its toe,
@@ -339,13 +341,40 @@ class ExtraFeature(IntEnum):
     seen from the side. Judged on both feet: each foot's change from the rep's own start (a rule's
     ``from_start``), then the lower of the two (both heels up; a far foot half hidden behind the near
     leg drifts by itself). Only the side view shows a foot at its true angle."""
+    KNEE_OVER_TOES = 1
+    """How far a knee travelled past its toes, seen from the side: the angle at the toe tip between the
+    vertical and the line to the knee, positive with the knee ahead of the toes (the way the foot
+    points), degrees; 0 with the knee straight above the toe tip. The more forward of the two knees."""
+    STANCE_WIDTH = 2
+    """How far apart the feet stand, seen from the front or the back: the angle at the hips' midpoint
+    between the lines to the two heels, degrees. Heels a shoulder width apart (about 0.4 m) under hips
+    about 0.9 m above the floor make about 25 deg; feet together, about 8 deg."""
 
 
-EXTRA_COLUMNS: dict[ExtraFeature, tuple[int, ...]] = {ExtraFeature.HEEL_LIFT: (0, 1)}
-"""The columns of ``compute_extra_features`` each extra feature is made of (the left and the right foot)."""
+EXTRA_COLUMNS: dict[ExtraFeature, tuple[int, ...]] = {
+    ExtraFeature.HEEL_LIFT: (0, 1),
+    ExtraFeature.KNEE_OVER_TOES: (2, 3),
+    ExtraFeature.STANCE_WIDTH: (4,),
+}
+"""The columns of ``compute_extra_features`` each extra feature is made of (left and right, or one)."""
 
-NUM_EXTRA_FEATURES = 2
-"""Columns of ``compute_extra_features``: the left and the right foot's angle in the picture."""
+EXTRA_COMBINE: dict[ExtraFeature, str] = {
+    ExtraFeature.HEEL_LIFT: "min",
+    ExtraFeature.KNEE_OVER_TOES: "max",
+    ExtraFeature.STANCE_WIDTH: "max",
+}
+"""How the columns of an extra feature combine in a frame: ``min`` (both must show it) or ``max`` (either)."""
+
+EXTRA_NEEDS: dict[ExtraFeature, str] = {
+    ExtraFeature.HEEL_LIFT: "the heels and toes",
+    ExtraFeature.KNEE_OVER_TOES: "the knees and toes",
+    ExtraFeature.STANCE_WIDTH: "the hips and heels",
+}
+"""What must be seen for each extra feature, in words (a skipped rule's reason)."""
+
+NUM_EXTRA_FEATURES = 5
+"""Columns of ``compute_extra_features``: the left and right foot's angle, the left and right knee's
+travel past its toes, the stance's width."""
 
 EXTRA_FEET = ((Extra.L_HEEL, Extra.L_TOE), (Extra.R_HEEL, Extra.R_TOE))
 
@@ -353,32 +382,56 @@ MIN_FOOT_PX = 4.0
 """A foot shorter than this in the picture (pixels, heel to toe) points at the camera: no angle is read."""
 
 
-def compute_extra_features(extras_2d: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+def compute_extra_features(
+    extras_2d: np.ndarray,
+    scores: np.ndarray | None = None,
+    keypoints_2d: np.ndarray | None = None,
+    joint_scores: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-frame measures of the feet in the picture.
 
     Args:
         extras_2d: ``(T, 6, 2)`` pixels of the upright frame (y down), ``Extra`` order; NaN where not known.
-        scores: ``(T, 6)`` their 2D confidence; a foot whose heel or toe was not seen
-            (< ``VISIBLE_SCORE``) is left out. None: every point counts as seen.
+        scores: ``(T, 6)`` their 2D confidence; a point not seen (< ``VISIBLE_SCORE``) is left out.
+            None: every point counts as seen.
+        keypoints_2d: ``(T, 17, 2)`` the skeleton in the same picture (H36M order), for the knees and
+            hips; None: the measures that need them are NaN.
+        joint_scores: ``(T, 17)`` the skeleton's 2D confidence; None: every joint counts as seen.
     Returns:
-        ``(T, NUM_EXTRA_FEATURES)`` float64 degrees: the left and the right foot's angle, heel above
-        toe (``ExtraFeature.HEEL_LIFT``); NaN where that foot was not seen.
+        ``(T, NUM_EXTRA_FEATURES)`` float64 degrees (columns: ``EXTRA_COLUMNS``); NaN where not seen.
     """
     e = np.asarray(extras_2d, dtype=np.float64)
     if e.ndim != 3 or e.shape[1:] != (len(Extra), 2):
         raise ValueError(f"extras_2d must have shape (T, {len(Extra)}, 2), got {e.shape}")
     if scores is not None and np.shape(scores) != e.shape[:2]:
         raise ValueError(f"scores must have shape {e.shape[:2]}, got {np.shape(scores)}")
-    out = np.full((e.shape[0], NUM_EXTRA_FEATURES), np.nan)
-    for column, (heel, toe) in enumerate(EXTRA_FEET):
-        rise = e[:, toe, 1] - e[:, heel, 1]  # y grows downward: positive with the heel above the toe
-        run = np.abs(e[:, toe, 0] - e[:, heel, 0])
-        with np.errstate(invalid="ignore"):
-            angle = np.degrees(np.arctan2(rise, run))
-            angle[np.hypot(rise, run) < MIN_FOOT_PX] = np.nan
-        if scores is not None:
-            angle[(scores[:, heel] < VISIBLE_SCORE) | (scores[:, toe] < VISIBLE_SCORE)] = np.nan
-        out[:, column] = angle
+    n = e.shape[0]
+    if keypoints_2d is not None and np.shape(keypoints_2d) != (n, len(H36M), 2):
+        raise ValueError(f"keypoints_2d must have shape ({n}, {len(H36M)}, 2), got {np.shape(keypoints_2d)}")
+    seen = np.ones((n, len(Extra)), bool) if scores is None else np.asarray(scores) >= VISIBLE_SCORE
+    k = None if keypoints_2d is None else np.asarray(keypoints_2d, dtype=np.float64)
+    joint_seen = np.ones((n, len(H36M)), bool) if joint_scores is None else np.asarray(joint_scores) >= VISIBLE_SCORE
+    out = np.full((n, NUM_EXTRA_FEATURES), np.nan)
+    knees = (H36M.L_KNEE, H36M.R_KNEE)
+    with np.errstate(invalid="ignore"):
+        for side, (heel, toe) in enumerate(EXTRA_FEET):
+            rise = e[:, toe, 1] - e[:, heel, 1]  # y grows downward: positive with the heel above the toe
+            along = e[:, toe, 0] - e[:, heel, 0]
+            foot = seen[:, heel] & seen[:, toe] & (np.hypot(rise, along) >= MIN_FOOT_PX)
+            out[foot, side] = np.degrees(np.arctan2(rise, np.abs(along)))[foot]
+            if k is None:
+                continue
+            knee = k[:, knees[side]]
+            ahead = (knee[:, 0] - e[:, toe, 0]) * np.sign(along)  # toward where the foot points
+            above = e[:, toe, 1] - knee[:, 1]
+            ok = foot & joint_seen[:, knees[side]] & (np.abs(along) >= MIN_FOOT_PX)
+            out[ok, 2 + side] = np.degrees(np.arctan2(ahead, above))[ok]
+        if k is not None:
+            hips = (k[:, H36M.L_HIP] + k[:, H36M.R_HIP]) / 2
+            a, b = e[:, Extra.L_HEEL] - hips, e[:, Extra.R_HEEL] - hips
+            cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+            ok = seen[:, Extra.L_HEEL] & seen[:, Extra.R_HEEL] & joint_seen[:, H36M.L_HIP] & joint_seen[:, H36M.R_HIP]
+            out[ok, 4] = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))[ok]
     return out
 
 

@@ -25,6 +25,8 @@ from scoring.dtw import Alignment
 from scoring.features import (
     BODY_PARTS,
     EXTRA_COLUMNS,
+    EXTRA_COMBINE,
+    EXTRA_NEEDS,
     FEATURE_JOINTS,
     SYMMETRIC_PAIRS,
     VISIBLE_SCORE,
@@ -81,11 +83,11 @@ def start_value(angle: np.ndarray, valid: np.ndarray | None = None) -> float:
     return float(np.median(head)) if head.size else float("nan")
 
 
-def both_feet(extra_features: np.ndarray | None, feature: ExtraFeature, from_start: bool) -> np.ndarray | None:
-    """A measure of both feet over one rep (``ExtraFeature``): each foot's own column, taken from that
-    foot's start (``from_start``), then the lower of the seen feet in each frame, so one foot's
-    misplaced points (the far foot, half hidden behind the near leg) cannot make a fault; None when no
-    foot was seen in any frame (or the pose pipeline has no feet)."""
+def extra_signal(extra_features: np.ndarray | None, feature: ExtraFeature, from_start: bool) -> np.ndarray | None:
+    """An ``ExtraFeature`` over one rep from its columns: each taken from its own start (``from_start``),
+    then combined per frame (``EXTRA_COMBINE``: the lower of two feet, so one foot's misplaced points
+    cannot make a fault; the more forward knee); None when none of its columns was seen in any frame (or
+    the pose pipeline has no feet)."""
     if extra_features is None:
         return None
     columns = extra_features[:, EXTRA_COLUMNS[feature]]
@@ -95,7 +97,8 @@ def both_feet(extra_features: np.ndarray | None, feature: ExtraFeature, from_sta
     if not seen.any():
         return None
     out = np.full(columns.shape[0], np.nan)
-    out[seen] = np.nanmin(columns[seen], axis=1)
+    combine = np.nanmin if EXTRA_COMBINE[feature] == "min" else np.nanmax
+    out[seen] = combine(columns[seen], axis=1)
     return out
 
 
@@ -266,16 +269,16 @@ class RepScorer:
                 feature = resolve_feature(rule.feature)
                 judged = rule
                 if isinstance(feature, ExtraFeature):
-                    feet = both_feet(extra_features, feature, rule.from_start)
+                    feet = extra_signal(extra_features, feature, rule.from_start)
                     if feet is None:
                         rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
                         skipped[rule.id] = (
                             "this pose pipeline does not track the feet"
                             if extra_features is None
-                            else f"the heels and toes not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
+                            else f"{EXTRA_NEEDS[feature]} not seen for {HOLD_MS / 1000:.2f} s in any part of the rep"
                         )
                         continue
-                    signal, template, valid, never = feet, None, None, ["the heels and toes"]
+                    signal, template, valid, never = feet, None, None, [EXTRA_NEEDS[feature]]
                     judged = replace(rule, from_start=False)  # taken from each foot's own start already
                 else:
                     signal, template = features[:, feature], self.template_all[:, feature]

@@ -631,12 +631,64 @@ def test_foot_angles_are_read_in_the_picture_per_foot() -> None:
     feet[3, Extra.L_HEEL], feet[3, Extra.R_HEEL] = (340.0, 560.0), (340.0, 560.0)
     scores = np.ones((4, 6))
     scores[3, Extra.R_TOE] = 0.2  # the right toe guessed in the last frame
-    angles = compute_extra_features(feet, scores)
+    angles = compute_extra_features(feet, scores)[:, :2]  # the feet's own angles (HEEL_LIFT's columns)
     np.testing.assert_allclose(angles[:2], [[0.0, 0.0], [45.0, -45.0]], atol=1e-9)
     assert np.isnan(angles[2, 0]) and angles[2, 1] == 0.0
     assert angles[3, 0] == pytest.approx(np.degrees(np.arctan2(40, 60))) and np.isnan(angles[3, 1])
     with pytest.raises(ValueError, match="extras_2d must have shape"):
         compute_extra_features(np.zeros((4, 6, 3)))
+
+
+def test_knees_past_toes_and_stance_width_are_read_in_the_picture() -> None:
+    """A knee straight above its toe tip is 0 deg, ahead of it (the way the foot points) positive, behind
+    it negative, whichever way the person faces; heels 0.4 m apart under hips 0.9 m up (500 px a metre)
+    make the textbook 25 deg stance. Without the skeleton, or with a knee guessed, nothing is claimed."""
+    from lifting.joints import Extra
+    from scoring.features import EXTRA_COLUMNS, ExtraFeature, compute_extra_features
+
+    feet = np.full((3, 6, 2), np.nan)
+    skeleton = np.full((3, 17, 2), np.nan)
+    for i, facing in enumerate((1.0, -1.0, 1.0)):  # right, left (mirrored), right
+        feet[i, Extra.L_HEEL], feet[i, Extra.L_TOE] = (300.0, 600.0), (300.0 + 120 * facing, 600.0)
+        feet[i, Extra.R_HEEL], feet[i, Extra.R_TOE] = (500.0, 600.0), (500.0 + 120 * facing, 600.0)
+        skeleton[i, H36M.L_HIP], skeleton[i, H36M.R_HIP] = (380.0, 150.0), (420.0, 150.0)
+    skeleton[:, H36M.L_KNEE] = [(420.0, 400.0), (180.0, 400.0), (420.0, 400.0)]  # straight above the toe
+    skeleton[:, H36M.R_KNEE] = [(620.0 + 200 * np.tan(np.radians(20)), 400.0), (380.0 - 50.0, 400.0), (500.0, 400.0)]
+    joint_scores = np.ones((3, 17))
+    joint_scores[2, H36M.L_KNEE] = 0.1  # the left knee guessed in the last frame
+    x = compute_extra_features(feet, None, skeleton, joint_scores)
+    left, right = EXTRA_COLUMNS[ExtraFeature.KNEE_OVER_TOES]
+    np.testing.assert_allclose(x[:2, left], 0.0, atol=1e-9)
+    assert x[0, right] == pytest.approx(20.0) and x[1, right] == pytest.approx(np.degrees(np.arctan2(50, 200)))
+    assert np.isnan(x[2, left]) and x[2, right] == pytest.approx(-np.degrees(np.arctan2(120, 200)))
+    [stance] = EXTRA_COLUMNS[ExtraFeature.STANCE_WIDTH]
+    heels_apart = 2 * np.degrees(np.arctan2(100, 450))  # 200 px apart, 450 px below the hips' midpoint
+    np.testing.assert_allclose(x[:, stance], heels_apart)
+    assert heels_apart == pytest.approx(25.06, abs=0.01)
+    assert np.isnan(compute_extra_features(feet)[:, left:]).all()  # no skeleton: only the feet's own angles
+
+
+@pytest.mark.slow
+def test_knees_travel_past_the_toes_in_a_squat_and_a_wide_stance_reads_wide(pose_tracks, squat: Reference) -> None:  # type: ignore[no-untyped-def]
+    """On real clips: from the side the knees start behind the toe tips and travel at least 10 deg
+    forward by the bottom of each squat; from the front the wide-stance squat (labelled so) stands
+    wider than shoulder width (25 deg) at the start of every rep. Both are measures a coach's rule
+    can judge (``"feature": "knee_over_toes"`` / ``"stance_width"``); neither is a shipped rule."""
+    from scoring.features import EXTRA_COLUMNS, ExtraFeature, compute_extra_features
+
+    knees = list(EXTRA_COLUMNS[ExtraFeature.KNEE_OVER_TOES])
+    [stance] = EXTRA_COLUMNS[ExtraFeature.STANCE_WIDTH]
+    side = pose_tracks("squat_side.mp4")
+    x = compute_extra_features(side.extras_2d, side.extra_scores, side.keypoints_2d, side.scores)
+    reps = analyze_track(squat, side).reps
+    assert len(reps) == 2
+    for rep in reps:
+        start, bottom = np.nanmax(x[rep.start_frame, knees]), np.nanmax(x[rep.bottom_frame, knees])
+        assert start < 0 < bottom and bottom - start > 10, (start, bottom)
+    front = pose_tracks("dev/fit__bodyweight-squat.mp4")
+    x = compute_extra_features(front.extras_2d, front.extra_scores, front.keypoints_2d, front.scores)
+    starts = [x[rep.start_frame, stance] for rep in analyze_track(squat, front).reps]
+    assert len(starts) >= 3 and all(width > 25 for width in starts), starts
 
 
 @pytest.mark.slow
