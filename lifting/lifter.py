@@ -16,6 +16,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -134,10 +135,16 @@ class PoseFormerV2Options:
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     flip_augment: bool = True
     """Average with the mirrored input's prediction (the official demo does)."""
+    root: Literal["zero", "subtract"] = "zero"
+    """``zero``: after the flip average, the pelvis is set to (0, 0, 0) and the other joints are kept as
+    predicted (the official demo, ../shared/specs/poseformerv2.md 6.6); ``subtract``: the predicted
+    pelvis is subtracted from every joint (the pose moves by the model's small root prediction)."""
 
     def __post_init__(self) -> None:
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.root not in ("zero", "subtract"):
+            raise ValueError(f"root must be 'zero' or 'subtract', got {self.root!r}")
 
 
 def resolve_device(device: str) -> str:
@@ -163,7 +170,8 @@ class PoseFormerV2Lifter(Lifter):
 
     @torch.inference_mode()
     def lift_inputs(self, inputs: np.ndarray) -> np.ndarray:
-        """(B, T, 17, 2) normalised screen coords -> (B, 17, 3) float32 metres, pelvis at the origin."""
+        """(B, T, 17, 2) normalised screen coords -> (B, 17, 3) float32 metres, pelvis at the origin
+        (``PoseFormerV2Options.root``)."""
         x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.device)
         if self.options.flip_augment:
             flipped = x[:, :, self._flip].clone()
@@ -175,7 +183,11 @@ class PoseFormerV2Lifter(Lifter):
             joints = (plain + mirrored) / 2
         else:
             joints = self.model(x)[:, 0]
-        joints = joints - joints[:, :1]
+        if self.options.root == "subtract":
+            joints = joints - joints[:, :1]
+        else:
+            joints = joints.clone()
+            joints[:, 0] = 0.0
         return joints.float().cpu().numpy()
 
     def _lift(self, windows: Sequence[Window]) -> np.ndarray:

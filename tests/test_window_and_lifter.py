@@ -144,6 +144,30 @@ def test_flip_augmentation_is_mirror_consistent(narrow_lifter: PoseFormerV2Lifte
     assert not np.allclose(plain.lift_inputs(mirrored_input), flip_h36m(plain.lift_inputs(x)), atol=1e-3)
 
 
+def test_root_recipe_follows_the_official_demo(narrow_lifter: PoseFormerV2Lifter) -> None:
+    """The flip formula by hand (spec 6.5), then only the pelvis set to zero (6.6): the other joints keep
+    the model's prediction. The documented alternative subtracts the predicted pelvis from every joint,
+    which differs by exactly that prediction."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.4, size=(2, 243, 17, 2)).astype(np.float32)
+    with torch.no_grad():
+        plain = narrow_lifter.model(torch.from_numpy(x))[:, 0].numpy()
+        mirrored = narrow_lifter.model(torch.from_numpy(flip_h36m(x)))[:, 0].numpy()
+    expected = (plain + flip_h36m(mirrored)) / 2
+    root = expected[:, 0].copy()
+    expected[:, 0] = 0.0
+    out = narrow_lifter.lift_inputs(x)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert np.abs(root).max() > 1e-3  # a random network predicts a root away from zero: the check can fail
+    subtracting = PoseFormerV2Lifter(
+        PoseFormerV2Options(narrow_lifter.options.checkpoint, NARROW_243, "cpu", root="subtract")
+    )
+    np.testing.assert_allclose(subtracting.lift_inputs(x), out - root[:, None] * (np.arange(17) > 0)[None, :, None],
+                               atol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match="root must be"):
+        PoseFormerV2Options(narrow_lifter.options.checkpoint, NARROW_243, "cpu", root="centre")  # type: ignore[arg-type]
+
+
 def test_lifter_reports_its_temporal_needs(narrow_lifter: PoseFormerV2Lifter) -> None:
     assert narrow_lifter.receptive_field == 243 and narrow_lifter.max_lookahead == 121
     assert narrow_lifter.device == "cpu"
