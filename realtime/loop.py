@@ -5,6 +5,11 @@ each through its session's 2D backend, gathers the lifter windows that became co
 sessions and lifts them in one ``Lifter.lift_windows`` call (one batch on the GPU), then feeds each
 3D pose to its session's scoring core. Events go back to the event loop through ``Session.emit``.
 
+The 2D stage of a backend that cannot batch across sessions (MediaPipe: one graph per session, which
+releases the GIL while it runs) goes to a pool of ``pose_workers`` threads ("pose2d-N", one per CPU
+core by default) when more than one session has a frame waiting: each session's frame runs on its own
+pipeline, so two sessions on a 2-core machine use both cores. Everything else stays on this thread.
+
 The thread owns every session's ``LivePipeline`` (a map from session id); nothing else touches them.
 The event loop sends commands on a ``queue.Queue`` (attach a session with its pipeline, switch its
 persona, tell it something, finish it); ``None`` stops the thread. A failure in one session's
@@ -15,17 +20,21 @@ by ``_status``.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 from lifting.joints import h36m_skeleton
 from lifting.lifter import Lifter
+from lifting.types import Pose2D
 from lifting.window import Window
 from realtime.events import PoseEvent, StatusEvent
+from realtime.ingest import IncomingFrame
 from realtime.outbox import Outgoing
 from realtime.pipeline import LivePipeline
 from realtime.session import Session
@@ -75,7 +84,19 @@ class _Served:
 class InferenceLoop:
     """The thread that runs the models for all live sessions. ``start()``, then ``stop()``."""
 
-    def __init__(self, lifter: Lifter, status_interval_s: float = 1.0, idle_wait_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        lifter: Lifter,
+        status_interval_s: float = 1.0,
+        idle_wait_s: float = 0.25,
+        pose_workers: int | None = None,
+    ) -> None:
+        workers = (os.cpu_count() or 1) if pose_workers is None else pose_workers
+        if workers < 1:
+            raise ValueError(f"pose_workers must be >= 1, got {workers}")
+        self.pose_workers = workers
+        """Threads that run the sessions' 2D stages side by side (1: all on the loop thread)."""
+        self._pool: ThreadPoolExecutor | None = None
         self.lifter = lifter
         self.status_interval_s = status_interval_s
         self.idle_wait_s = idle_wait_s
@@ -91,6 +112,8 @@ class InferenceLoop:
         """How many lifter calls had each number of windows (sessions batched per step)."""
 
     def start(self) -> None:
+        if self.pose_workers > 1:
+            self._pool = ThreadPoolExecutor(self.pose_workers, thread_name_prefix="pose2d")
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -145,6 +168,8 @@ class InferenceLoop:
         for served in self._served.values():
             served.pipeline.close()
         self._served.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _handle_commands(self) -> bool:
         while True:
@@ -170,23 +195,35 @@ class InferenceLoop:
         """Process the waiting frame of every session once; returns how many frames were processed."""
         return self._process([s for s in self._served.values() if s.session.failure is None])
 
+    @staticmethod
+    def _detect(item: _Served, frame: IncomingFrame) -> tuple[Pose2D, list[Window], float] | Exception:
+        """One session's 2D stage (on the loop thread or a pose worker): its pose, the windows that became
+        complete and the milliseconds it took, or the exception it raised."""
+        started = time.perf_counter()
+        try:
+            pose, ready = item.pipeline.detect(frame)
+        except Exception as exc:  # one session's bad frame must not stop the others
+            return exc
+        return pose, ready, (time.perf_counter() - started) * 1000
+
     def _process(self, served: list[_Served]) -> int:
         windows: list[Window] = []
         owners: list[_Served] = []
         processed = 0
-        for item in served:
+        taken = [(item, frame) for item in served if (frame := item.session.slot.take()) is not None]
+        if self._pool is not None and len(taken) > 1:
+            futures = [self._pool.submit(self._detect, item, frame) for item, frame in taken]
+            results = [future.result() for future in futures]
+        else:
+            results = [self._detect(item, frame) for item, frame in taken]
+        for (item, frame), result in zip(taken, results, strict=True):
             session = item.session
-            frame = session.slot.take()
-            if frame is None:
+            if isinstance(result, Exception):
+                self._fail(item, f"2D pose estimation failed: {result}")
                 continue
-            started = time.perf_counter()
-            try:
-                pose, ready = item.pipeline.detect(frame)
-            except Exception as exc:  # one session's bad frame must not stop the others
-                self._fail(item, f"2D pose estimation failed: {exc}")
-                continue
+            pose, ready, elapsed_ms = result
             processed += 1
-            session.stats.frame_processed(time.monotonic(), pose.detected, (time.perf_counter() - started) * 1000)
+            session.stats.frame_processed(time.monotonic(), pose.detected, elapsed_ms)
             session.emit(PoseEvent.of(pose, frame.sequence), frame.arrival, "pose")
             windows.extend(ready)
             owners.extend([item] * len(ready))

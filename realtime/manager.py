@@ -57,10 +57,14 @@ class LiveOptions:
     """Seconds between periodic status events."""
     finish_timeout_s: float = 15.0
     """How long ``end`` waits for the inference thread to score the last frames."""
+    pose_workers: int | None = None
+    """Threads running the sessions' 2D stages side by side (None: one per CPU core; see ``InferenceLoop``)."""
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {self.max_sessions}")
+        if self.pose_workers is not None and self.pose_workers < 1:
+            raise ValueError(f"pose_workers must be >= 1, got {self.pose_workers}")
         if self.lookahead_frames < 0:
             raise ValueError(f"lookahead_frames must be >= 0, got {self.lookahead_frames}")
         for name in ("offer_timeout_s", "connect_timeout_s", "idle_timeout_s", "status_interval_s"):
@@ -89,7 +93,7 @@ class SessionManager:
         self.lookahead = min(options.lookahead_frames, lifter.max_lookahead)
         self._backend_factory = backend_factory
         self._reference_loader = reference_loader
-        self.loop_thread = InferenceLoop(lifter, options.status_interval_s)
+        self.loop_thread = InferenceLoop(lifter, options.status_interval_s, pose_workers=options.pose_workers)
         self._sessions: dict[str, Session] = {}
         self._reserved = 0
         self._reaper: asyncio.Task[None] | None = None

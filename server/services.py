@@ -117,6 +117,7 @@ def live_options(settings: Settings) -> LiveOptions:
         max_side=settings.max_side,
         offer_timeout_s=settings.offer_timeout_s,
         idle_timeout_s=settings.idle_timeout_s,
+        pose_workers=settings.pose_workers,
     )
 
 

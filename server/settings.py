@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `coach serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `coach serve` listens on")
     max_sessions: int = Field(4, ge=1, le=64, description="Live sessions served at once; more get 503")
+    pose_workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Threads running live sessions' 2D models side by side (None: one per CPU core)",
+    )
     lookahead_frames: int = Field(
         13, ge=0, description="Future frames the lifter waits for in live mode (clipped to the lifter's maximum)"
     )

@@ -469,3 +469,74 @@ def test_the_guidance_banner_names_the_mix_up(references_dir: Path) -> None:
         pipeline.score(Pose3D(squat.poses_3d[i], float(squat.timestamps_ms[i]), "mediapipe-world", True))
     assert pipeline.posture == "out_of_position"
     assert pipeline.message() == "this looks like a squat, not a push-up: pick Squat to count it"
+
+
+class _StubStats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+
+    def frame_processed(self, now: float, detected: bool, latency_ms: float) -> None:
+        self.latencies.append(latency_ms)
+
+
+class _StubSession:
+    """What the loop's 2D step touches of a session: its slot, stats, events and failure."""
+
+    def __init__(self, name: str) -> None:
+        self.id = name
+        self.slot: FrameSlot[Any] = FrameSlot()
+        self.stats = _StubStats()
+        self.failure: str | None = None
+        self.events: list[Any] = []
+
+    def emit(self, event: Any, arrival: float | None = None, kind: str = "") -> None:
+        self.events.append(event)
+
+
+class _MeetingPipeline:
+    """A 2D stage that only finishes when the other session's runs at the same time (a barrier), and
+    records the thread it ran on; or one that fails."""
+
+    def __init__(self, barrier: threading.Barrier, fail: bool = False) -> None:
+        self.barrier, self.fail, self.threads = barrier, fail, list[str]()
+
+    def detect(self, frame: Any) -> tuple[Pose2D, list[Any]]:
+        self.threads.append(threading.current_thread().name)
+        self.barrier.wait(timeout=5)
+        if self.fail:
+            raise RuntimeError("corrupt frame")
+        return Pose2D.missing(frame.timestamp_ms, (640, 360)), []
+
+
+def test_sessions_2d_stages_run_side_by_side_on_the_pose_workers() -> None:
+    """With two sessions waiting, their 2D stages run at the same time on the pool (each waits for the
+    other at a barrier, which only a parallel run passes); a failing one ends its own session only; with
+    one worker everything stays on the loop thread (and the barrier of one passes alone)."""
+    from realtime.ingest import IncomingFrame
+    from realtime.loop import InferenceLoop, _Served
+
+    loop = InferenceLoop(WorldLandmarkLifter(), pose_workers=2)
+    loop.start()
+    try:
+        barrier = threading.Barrier(2)
+        sessions = [_StubSession("a"), _StubSession("b")]
+        pipelines = [_MeetingPipeline(barrier), _MeetingPipeline(barrier, fail=True)]
+        served = [_Served(s, p) for s, p in zip(sessions, pipelines, strict=True)]  # type: ignore[arg-type]
+        failed: list[str] = []
+        loop._fail = lambda item, reason: failed.append(f"{item.session.id}: {reason}")  # type: ignore[method-assign]
+        for i, session in enumerate(sessions):
+            session.slot.put(IncomingFrame(None, 1000.0 + i, 0.0, 0))
+        assert loop._process(served) == 1  # type: ignore[arg-type]
+        assert all(p.threads[0].startswith("pose2d") for p in pipelines)
+        assert failed == ["b: 2D pose estimation failed: corrupt frame"]
+        assert len(sessions[0].events) == 1 and sessions[1].events == []
+    finally:
+        loop.stop()
+    alone = InferenceLoop(WorldLandmarkLifter(), pose_workers=1)
+    single = _MeetingPipeline(threading.Barrier(1))
+    session = _StubSession("c")
+    session.slot.put(IncomingFrame(None, 5.0, 0.0, 0))
+    assert alone._process([_Served(session, single)]) == 1  # type: ignore[arg-type, list-item]
+    assert single.threads == [threading.current_thread().name]
+    with pytest.raises(ValueError, match="pose_workers must be >= 1"):
+        InferenceLoop(WorldLandmarkLifter(), pose_workers=0)
