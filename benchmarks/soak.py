@@ -84,8 +84,11 @@ async def live_session(base: str, clip: Path, deadline: float, stats: list[dict[
             continue
         auth = {"Authorization": f"Bearer {session['token']}"}
         player = MediaPlayer(str(clip))
+        video = player.video
+        if video is None:
+            raise SystemExit(f"{clip}: no video track")
         pc = RTCPeerConnection()
-        pc.addTrack(player.video)
+        pc.addTrack(video)
         await pc.setLocalDescription(await pc.createOffer())
         code, answer = await asyncio.to_thread(http_json, "POST", f"{base}{session['offer_url']}",
                                                {"sdp": pc.localDescription.sdp, "type": "offer"}, auth)  # fmt: skip
@@ -119,7 +122,7 @@ async def live_session(base: str, clip: Path, deadline: float, stats: list[dict[
         if ended_early:
             lost.append(f"session {session['id']} ended without being told: {why}")
         await pc.close()
-        player.video.stop()
+        video.stop()
 
 
 def upload_loop(base: str, clip: Path, deadline: float, done: list[float], failed: list[str]) -> None:

@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,6 +111,10 @@ class InferenceLoop:
         """Steps that processed at least one frame."""
         self.batch_sizes: dict[int, int] = {}
         """How many lifter calls had each number of windows (sessions batched per step)."""
+        self.stage_ms: dict[str, deque[float]] = {"lift": deque(maxlen=20000), "score": deque(maxlen=20000)}
+        """Recent timings, milliseconds: ``lift`` per lifter call (all sessions' windows of a step),
+        ``score`` per 3D pose (scoring core and tip writer); the 2D stage is per session
+        (``SessionStats.process_ms``). Read by ``benchmarks/latency.py``."""
 
     def start(self) -> None:
         if self.pose_workers > 1:
@@ -229,15 +234,19 @@ class InferenceLoop:
             owners.extend([item] * len(ready))
         if windows:
             self.batch_sizes[len(windows)] = self.batch_sizes.get(len(windows), 0) + 1
+            started = time.perf_counter()
             try:
                 lifted = self.lifter.lift_windows(windows)
             except Exception as exc:
                 for owner in {id(o): o for o in owners}.values():
                     self._fail(owner, f"3D lifting failed: {exc}")
                 return processed
+            self.stage_ms["lift"].append((time.perf_counter() - started) * 1000)
             for owner, pose3d in zip(owners, lifted, strict=True):
                 if owner.session.failure is None:
+                    started = time.perf_counter()
                     self._deliver(owner, partial(owner.pipeline.score, pose3d))
+                    self.stage_ms["score"].append((time.perf_counter() - started) * 1000)
         return processed
 
     def _deliver(self, served: _Served, produce: Callable[[], list[Outgoing]]) -> None:

@@ -76,7 +76,7 @@ class SegmenterOptions:
     """Progress within which a frame still counts as the top (rep boundaries sit on the top)."""
     settle_ms: float = 800.0
     """Longest wait after the return for the movement to settle before the rep is closed."""
-    top_hold_ms: float = 200.0
+    top_hold_ms: float = 150.0
     """Back at the top, how long without a straighter frame closes the rep: the person has stopped
     straightening, so the top they reached (``SegmentEvent.top_frame``) is known."""
     max_gap_ms: float = 600.0
@@ -230,8 +230,12 @@ class RepSegmenter:
             if p <= max(self._top_p + o.top_margin, 0.4 * o.enter):  # still at the top reached
                 self._band, self._band_ms = frame, timestamp_ms
             self._topped = self._topped or p <= 0.4 * o.enter
-            if self._topped:  # back at the top: wait until the person stops straightening
-                done = timestamp_ms - self._top_ms >= o.top_hold_ms or p > self._top_p + o.top_margin
+            if self._topped:  # back at the top: wait until the person stops straightening (settle_ms at most)
+                done = (
+                    timestamp_ms - self._top_ms >= o.top_hold_ms
+                    or p > self._top_p + o.top_margin
+                    or timestamp_ms - self._return_ms > o.settle_ms
+                )
             else:
                 done = p > self._end_p + o.top_margin or timestamp_ms - self._return_ms > o.settle_ms
             if done or p >= o.enter:

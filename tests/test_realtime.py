@@ -540,3 +540,19 @@ def test_sessions_2d_stages_run_side_by_side_on_the_pose_workers() -> None:
     assert single.threads == [threading.current_thread().name]
     with pytest.raises(ValueError, match="pose_workers must be >= 1"):
         InferenceLoop(WorldLandmarkLifter(), pose_workers=0)
+
+
+def test_coach_bench_is_the_latency_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    """``coach bench`` hands every option to benchmarks/latency.py (its own --help and checks), while other
+    commands still refuse options they do not know."""
+    from server.cli import main
+
+    with pytest.raises(SystemExit) as help_exit:
+        main(["bench", "--help"])
+    assert help_exit.value.code == 0 and "--sessions" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as bad:
+        main(["bench", "--sessions", "0"])
+    assert bad.value.code == 2 and "--sessions, --fps and --seconds must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as unknown:
+        main(["checkpoints", "--sessions", "2"])
+    assert unknown.value.code == 2 and "unrecognized arguments: --sessions 2" in capsys.readouterr().err

@@ -7,6 +7,7 @@
     coach personas [--json] [--preview ID]                  the coach personas; checks every persona file
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
     coach users add|list|remove|token|password [NAME]      the accounts of auth=accounts
+    coach bench [--sessions N] [--fps F] [--webrtc] ...      live latency and throughput (benchmarks/latency.py)
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
 2 bad input or configuration (the message says what to do).
@@ -21,10 +22,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from server.cli import analyze, checkpoints, personas, poses, reference, serve, users
+from server.cli import analyze, bench, checkpoints, personas, poses, reference, serve, users
 from server.cli.common import EXIT_BAD_INPUT, EXIT_OK, input_errors
 
-COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users)
+COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, bench)
 """Each module adds its parser (``add_parser``) and runs its command."""
 
 
@@ -55,7 +56,12 @@ def _error(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point. Called with ``argv`` (tests, other Python code) it leaves stderr alone."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":  # the benchmark parses its own options (``coach bench --help``)
+        args.options = [*extra, *args.options]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if argv is None and not args.verbose:
         _silence_native_stderr()
     try:
