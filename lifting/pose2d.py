@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -269,17 +270,23 @@ class MediaPipeBackend(PoseBackend):
         )
 
 
-BACKENDS: dict[str, type[PoseBackend]] = {"mediapipe": MediaPipeBackend}
-"""Registry of 2D backends by name."""
+BACKENDS = ("mediapipe", "yolo-hrnet")
+"""Names accepted by ``create_backend``: the embedded BlazePose, and YOLOv3 + HRNet-W48 (``lifting.topdown``,
+official weights in the checkpoints folder)."""
 
 
-def create_backend(name: str = "mediapipe", max_people: int = 1) -> PoseBackend:
-    """Make a 2D backend by registry name, looking for up to ``max_people`` people a frame; raise
-    ValueError naming the choices for an unknown one."""
-    try:
-        cls = BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"unknown 2D backend {name!r}; choose one of {sorted(BACKENDS)}") from None
-    if cls is MediaPipeBackend:
+def create_backend(
+    name: str = "mediapipe", max_people: int = 1, checkpoints_dir: Path | None = None, device: str = "auto"
+) -> PoseBackend:
+    """Make a 2D backend by name, looking for up to ``max_people`` people a frame (``checkpoints_dir`` and
+    ``device``: for the backends with weight files); ValueError naming the choices for an unknown one,
+    BackendError for missing or broken weights."""
+    if name == "mediapipe":
         return MediaPipeBackend(MediaPipeOptions(max_people=max_people))
-    return cls()
+    if name == "yolo-hrnet":
+        from lifting.topdown import TopDownBackend, TopDownOptions  # torch models: only when asked for
+
+        if checkpoints_dir is None:
+            raise ValueError("the yolo-hrnet backend needs the checkpoints folder that holds its weights")
+        return TopDownBackend(TopDownOptions(checkpoints_dir, device, max_people))
+    raise ValueError(f"unknown 2D backend {name!r}; choose one of {list(BACKENDS)}")

@@ -60,7 +60,12 @@ def poseformerv2_config(settings: Settings) -> PoseFormerV2Config:
 
 def make_backend(settings: Settings, live: bool = False) -> PoseBackend:
     """The configured 2D backend, looking for as many people as configured for videos or for ``live``."""
-    return create_backend(settings.backend, settings.live_max_people if live else settings.max_people)
+    return create_backend(
+        settings.backend,
+        settings.live_max_people if live else settings.max_people,
+        settings.checkpoints_dir,
+        settings.device,
+    )
 
 
 def make_lifter(settings: Settings) -> Lifter:

@@ -23,7 +23,10 @@ class Settings(BaseSettings):
 
     checkpoints_dir: Path = Field(PROJECT_ROOT / "checkpoints", description="Folder holding weight files")
     references_dir: Path = Field(PROJECT_ROOT / "references", description="Folder of reference exercises")
-    backend: Literal["mediapipe"] = Field("mediapipe", description="2D pose backend")
+    backend: Literal["mediapipe", "yolo-hrnet"] = Field(
+        "mediapipe",
+        description="2D pose backend: the embedded BlazePose, or YOLOv3 + HRNet-W48 (their weights in checkpoints_dir)",
+    )
     lifter: Literal["auto", "poseformerv2", "mediapipe-world"] = Field(
         "auto", description="2D->3D lifter; auto = PoseFormerV2 when its checkpoint is present"
     )

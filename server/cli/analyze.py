@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli.common import (
+    BACKENDS,
     EXIT_NOTHING_FOUND,
     EXIT_OK,
     LIFTERS,
@@ -32,6 +33,9 @@ def add_parser(sub: Any) -> None:
     analyze.add_argument("-o", "--output", help="also write the JSON report to this file")
     analyze.add_argument("--references-dir", type=Path, help="folder of reference exercises")
     analyze.add_argument("--lifter", choices=LIFTERS, help="default: auto")
+    analyze.add_argument(
+        "--backend", choices=BACKENDS, help="2D model (default: mediapipe; yolo-hrnet needs its weight files)"
+    )
     add_tip_arguments(analyze)
     analyze.set_defaults(func=run)
 

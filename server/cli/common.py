@@ -46,6 +46,7 @@ _OVERRIDES = {
     "checkpoints_dir": "checkpoints_dir",
     "references_dir": "references_dir",
     "lifter": "lifter",
+    "backend": "backend",
     "device": "device",
     "host": "host",
     "port": "port",
@@ -139,4 +140,5 @@ def add_tip_arguments(parser: argparse.ArgumentParser, persona: bool = True) -> 
 
 
 LIFTERS = ["auto", "poseformerv2", "mediapipe-world"]
+BACKENDS = ["mediapipe", "yolo-hrnet"]
 """Choices of ``--lifter``."""

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from server.cli.common import EXIT_NOTHING_FOUND, EXIT_OK, LIFTERS, UsageError, run_pipeline, settings_from, warn
+from server.cli.common import (
+    BACKENDS,
+    EXIT_NOTHING_FOUND,
+    EXIT_OK,
+    LIFTERS,
+    UsageError,
+    run_pipeline,
+    settings_from,
+    warn,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -16,6 +25,9 @@ def add_parser(sub: Any) -> None:
     poses.add_argument("-o", "--output", required=True, help="where to write the .npz")
     poses.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     poses.add_argument("--lifter", choices=LIFTERS, help="default: auto")
+    poses.add_argument(
+        "--backend", choices=BACKENDS, help="2D model (default: mediapipe; yolo-hrnet needs its weight files)"
+    )
     poses.add_argument("--device", help="torch device for the lifter: auto, cpu, cuda, cuda:N")
     poses.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
     poses.set_defaults(func=run)

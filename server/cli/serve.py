@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.cli.common import EXIT_OK, LIFTERS, UsageError, add_tip_arguments, settings_from, warn
+from server.cli.common import BACKENDS, EXIT_OK, LIFTERS, UsageError, add_tip_arguments, settings_from, warn
 
 
 def add_parser(sub: Any) -> None:
@@ -18,6 +18,9 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--max-sessions", type=int, help="live sessions served at once (default 4)")
     serve.add_argument("--lifter", choices=LIFTERS, help="default: auto")
+    serve.add_argument(
+        "--backend", choices=BACKENDS, help="2D model (default: mediapipe; yolo-hrnet needs its weight files)"
+    )
     serve.add_argument("--device", help="torch device for the lifter: auto, cpu, cuda, cuda:N")
     serve.add_argument("--checkpoints-dir", type=Path, help="folder holding weight files")
     serve.add_argument("--references-dir", type=Path, help="folder of reference exercises")
