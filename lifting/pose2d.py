@@ -50,6 +50,9 @@ class PoseBackend(abc.ABC):
     max_people: int = 1
     """How many people it looks for in a frame; above 1, ``detect`` follows the one exercising
     (``lifting.people``)."""
+    batched: bool = False
+    """True when ``detect_batch`` runs several streams' frames through the model at once (the GPU
+    backends); the inference loop then gives it every live session's waiting frame in one call."""
 
     def __init__(self) -> None:
         self._last_timestamp_ms = -np.inf
@@ -84,6 +87,18 @@ class PoseBackend(abc.ABC):
         if self.max_people == 1:
             return self._detect(image, timestamp_ms, size)
         return self.follower.choose(self._detect_people(image, timestamp_ms, size), timestamp_ms, size)
+
+    @classmethod
+    def detect_batch(
+        cls,
+        backends: Sequence[PoseBackend],
+        images: Sequence[np.ndarray],
+        timestamps_ms: Sequence[float],
+        source_sizes: Sequence[tuple[int, int] | None],
+    ) -> list[Pose2D]:
+        """``detect`` for several streams (one backend, image, timestamp and size each); this default
+        runs them one after the other, a ``batched`` backend in one pass of its model."""
+        return [b.detect(i, t, s) for b, i, t, s in zip(backends, images, timestamps_ms, source_sizes, strict=True)]
 
     def detect_people(
         self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None

@@ -24,13 +24,14 @@ go and how to get them: ``checkpoints/manifest.json`` (``coach checkpoints``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lifting.hrnet import HRNet, HRNetConfig, estimate_poses, load_hrnet
+from lifting.hrnet import CropBatch, HRNet, HRNetConfig, crop_people, estimate_batch, load_hrnet
 from lifting.joints import coco_scores_to_h36m, coco_to_h36m
 from lifting.lifter import resolve_device
 from lifting.pose2d import BackendError, PoseBackend
@@ -42,6 +43,9 @@ from lifting.yolov3 import detect_people as yolo_people
 YOLO_CFG = "yolov3.cfg"
 YOLO_WEIGHTS = "yolov3.weights"
 HRNET_FILE = "pose_hrnet_w48_384x288.pth"
+
+MIN_BOX_PX = 2.0
+"""A detection narrower or lower than this (pixels of the model's frame) is no person to crop."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ class TopDownBackend(PoseBackend):
     """YOLOv3 + HRNet-W48 (``yolo-hrnet``): see the module docstring."""
 
     name = "yolo-hrnet"
+    batched = True
 
     def __init__(self, options: TopDownOptions) -> None:
         super().__init__()
@@ -192,35 +197,85 @@ class TopDownBackend(PoseBackend):
         super().reset()
         self.boxes.reset()
 
-    @torch.inference_mode()
-    def _people(
-        self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]
-    ) -> tuple[list[Pose2D], np.ndarray]:
-        """Every person found (best score first, at most ``max(max_people, 2)``): their poses in
-        ``source_size`` pixels, and their detector boxes ``(K, 5)`` (x1, y1, x2, y2 in the same pixels, score)."""
-        found = yolo_people(self.detector, [image], self.options.conf_threshold, self.options.nms_threshold)[0]
-        found = found[: max(self.max_people, 2)].astype(np.float64)
-        if len(found) == 0:
-            return [], np.zeros((0, 5))
-        keypoints, scores = estimate_poses(self.pose_model, image, found[:, :4], flip=self.options.flip)
-        sx, sy = source_size[0] / image.shape[1], source_size[1] / image.shape[0]
-        scale = np.array([sx, sy], dtype=np.float32)
-        people = [
-            Pose2D(
-                keypoints=coco_to_h36m(keypoints[k] * scale).astype(np.float32),
-                scores=np.clip(coco_scores_to_h36m(scores[k]), 0.0, 1.0).astype(np.float32),
-                timestamp_ms=timestamp_ms,
-                image_size=source_size,
-                detected=True,
+    @classmethod
+    def detect_batch(
+        cls,
+        backends: Sequence[PoseBackend],
+        images: Sequence[np.ndarray],
+        timestamps_ms: Sequence[float],
+        source_sizes: Sequence[tuple[int, int] | None],
+    ) -> list[Pose2D]:
+        """Live mode for several streams at once (one frame each, e.g. every live session's waiting
+        frame): all frames through YOLOv3 in one forward pass, all their people's crops through HRNet in
+        one more, then each stream's own person following. Gives each backend what its ``detect`` would.
+        The backends must share their models (``load_models``: the same files and device)."""
+        if not backends or not len(backends) == len(images) == len(timestamps_ms) == len(source_sizes):
+            raise ValueError("detect_batch needs one image, timestamp and size per backend")
+        streams = [b for b in backends if isinstance(b, TopDownBackend)]
+        first = streams[0] if len(streams) == len(backends) else None
+        if first is None or any(
+            b.detector is not first.detector or b.pose_model is not first.pose_model for b in streams
+        ):
+            raise ValueError(
+                "detect_batch needs yolo-hrnet backends that share their models (the same files and device)"
             )
-            for k in range(len(found))
-        ]
-        return people, found * np.array([sx, sy, sx, sy, 1.0])
+        given = zip(streams, images, timestamps_ms, source_sizes, strict=True)
+        sizes = [backend._accept(image, ts, size) for backend, image, ts, size in given]
+        found = first._people_batch(list(images), list(timestamps_ms), sizes, [b.max_people for b in streams])
+        out = []
+        for backend, (people, boxes), ts, size in zip(streams, found, timestamps_ms, sizes, strict=True):
+            if backend.max_people > 1:
+                out.append(backend.follower.choose(people[: backend.max_people], ts, size))
+            else:
+                chosen = backend.boxes.choose(boxes)
+                out.append(people[chosen] if chosen is not None else Pose2D.missing(ts, size))
+        return out
+
+    def detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None) -> Pose2D:
+        return self.detect_batch([self], [image], [timestamp_ms], [source_size])[0]
+
+    @torch.inference_mode()
+    def _people_batch(
+        self,
+        images: list[np.ndarray],
+        timestamps_ms: list[float],
+        source_sizes: list[tuple[int, int]],
+        max_people: list[int],
+    ) -> list[tuple[list[Pose2D], np.ndarray]]:
+        """Every person found in each image (best score first, at most ``max(max_people, 2)``): their poses
+        in that image's ``source_size`` pixels and their detector boxes ``(K, 5)`` (x1, y1, x2, y2 in the
+        same pixels, score). One YOLOv3 pass over all images, one HRNet pass over all crops."""
+        found = yolo_people(self.detector, images, self.options.conf_threshold, self.options.nms_threshold)
+        # a box clamped to the frame's edge can be empty (x2 == x1): nobody to crop there
+        found = [f[(f[:, 2] - f[:, 0] >= MIN_BOX_PX) & (f[:, 3] - f[:, 1] >= MIN_BOX_PX)] for f in found]
+        found = [f[: max(m, 2)].astype(np.float64) for f, m in zip(found, max_people, strict=True)]
+        config = self.pose_model.config
+        crops = [crop_people(image, f[:, :4], config) for image, f in zip(images, found, strict=True) if len(f)]
+        keypoints, scores = np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32)
+        if crops:
+            keypoints, scores = estimate_batch(self.pose_model, CropBatch.concat(crops), flip=self.options.flip)
+        out, start = [], 0
+        for image, f, ts, size in zip(images, found, timestamps_ms, source_sizes, strict=True):
+            sx, sy = size[0] / image.shape[1], size[1] / image.shape[0]
+            scale = np.array([sx, sy], dtype=np.float32)
+            people = [
+                Pose2D(
+                    keypoints=coco_to_h36m(keypoints[start + k] * scale).astype(np.float32),
+                    scores=np.clip(coco_scores_to_h36m(scores[start + k]), 0.0, 1.0).astype(np.float32),
+                    timestamp_ms=ts,
+                    image_size=size,
+                    detected=True,
+                )
+                for k in range(len(f))
+            ]
+            start += len(f)
+            out.append((people, f * np.array([sx, sy, sx, sy, 1.0]) if len(f) else np.zeros((0, 5))))
+        return out
 
     def _detect_people(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> list[Pose2D]:
-        return self._people(image, timestamp_ms, source_size)[0][: self.max_people]
+        return self._people_batch([image], [timestamp_ms], [source_size], [self.max_people])[0][0][: self.max_people]
 
     def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
-        people, boxes = self._people(image, timestamp_ms, source_size)
+        people, boxes = self._people_batch([image], [timestamp_ms], [source_size], [1])[0]
         chosen = self.boxes.choose(boxes)
         return people[chosen] if chosen is not None else Pose2D.missing(timestamp_ms, source_size)

@@ -8,7 +8,10 @@ sessions and lifts them in one ``Lifter.lift_windows`` call (one batch on the GP
 The 2D stage of a backend that cannot batch across sessions (MediaPipe: one graph per session, which
 releases the GIL while it runs) goes to a pool of ``pose_workers`` threads ("pose2d-N", one per CPU
 core by default) when more than one session has a frame waiting: each session's frame runs on its own
-pipeline, so two sessions on a 2-core machine use both cores. Everything else stays on this thread.
+pipeline, so two sessions on a 2-core machine use both cores. A backend that batches
+(``PoseBackend.batched``: YOLOv3 + HRNet) gets every such session's frame in one ``detect_batch`` call
+on this thread: one detector pass for all frames, one HRNet pass for all their people. Everything
+else stays on this thread.
 
 The thread owns every session's ``LivePipeline`` (a map from session id); nothing else touches them.
 The event loop sends commands on a ``queue.Queue`` (attach a session with its pipeline, switch its
@@ -211,19 +214,57 @@ class InferenceLoop:
             return exc
         return pose, ready, (time.perf_counter() - started) * 1000
 
+    @staticmethod
+    def _detect_batch(
+        taken: list[tuple[_Served, IncomingFrame]],
+        group: list[int],
+        results: list[tuple[Pose2D, list[Window], float] | Exception | None],
+    ) -> None:
+        """The 2D stage of several sessions whose backend batches (``PoseBackend.batched``: the GPU
+        models), in one call; each session's share of the time is the call's time over the sessions. A
+        failure fails every session of the call, with the reason."""
+        started = time.perf_counter()
+        try:
+            prepared = [taken[i][0].pipeline.prepare(taken[i][1]) for i in group]
+            backends = [taken[i][0].pipeline.backend for i in group]
+            poses = type(backends[0]).detect_batch(
+                backends, [image for image, _ in prepared], [taken[i][1].timestamp_ms for i in group],
+                [size for _, size in prepared],
+            )  # fmt: skip
+            elapsed_ms = (time.perf_counter() - started) * 1000 / len(group)
+            for i, pose in zip(group, poses, strict=True):
+                item, frame = taken[i]
+                accepted = item.pipeline.accept(frame, pose)
+                results[i] = (accepted[0], accepted[1], elapsed_ms)
+        except Exception as exc:  # one call for every session in it
+            for i in group:
+                results[i] = exc
+
     def _process(self, served: list[_Served]) -> int:
         windows: list[Window] = []
         owners: list[_Served] = []
         processed = 0
         taken = [(item, frame) for item in served if (frame := item.session.slot.take()) is not None]
-        if self._pool is not None and len(taken) > 1:
-            futures = [self._pool.submit(self._detect, item, frame) for item, frame in taken]
-            results = [future.result() for future in futures]
+        results: list[tuple[Pose2D, list[Window], float] | Exception | None] = [None] * len(taken)
+        alone = [i for i, (item, _) in enumerate(taken) if not item.pipeline.backend.batched]
+        groups: dict[type, list[int]] = {}
+        for i, (item, _) in enumerate(taken):
+            if item.pipeline.backend.batched:
+                groups.setdefault(type(item.pipeline.backend), []).append(i)
+        if self._pool is not None and len(alone) > 1:
+            futures = {i: self._pool.submit(self._detect, *taken[i]) for i in alone}
+            for group in groups.values():  # the GPU batch runs while the CPU backends run on the pool
+                self._detect_batch(taken, group, results)
+            for i, future in futures.items():
+                results[i] = future.result()
         else:
-            results = [self._detect(item, frame) for item, frame in taken]
+            for i in alone:
+                results[i] = self._detect(*taken[i])
+            for group in groups.values():
+                self._detect_batch(taken, group, results)
         for (item, frame), result in zip(taken, results, strict=True):
             session = item.session
-            if isinstance(result, Exception):
+            if result is None or isinstance(result, Exception):
                 self._fail(item, f"2D pose estimation failed: {result}")
                 continue
             pose, ready, elapsed_ms = result

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 from lifting.lifter import LiftStream
 from lifting.pose2d import PoseBackend
 from lifting.types import Pose2D, Pose3D
@@ -72,8 +74,17 @@ class LivePipeline:
 
     def detect(self, item: IncomingFrame) -> tuple[Pose2D, list[Window]]:
         """2D pose of one incoming frame, and the lifter windows that became complete."""
-        image, source_size = to_rgb(item.frame, self.max_side)
-        pose = self.backend.detect(image, item.timestamp_ms, source_size)
+        image, source_size = self.prepare(item)
+        return self.accept(item, self.backend.detect(image, item.timestamp_ms, source_size))
+
+    def prepare(self, item: IncomingFrame) -> tuple[np.ndarray, tuple[int, int]]:
+        """The first half of ``detect``: the frame as ``(H, W, 3)`` uint8 RGB downscaled to ``max_side``, and
+        the source size its keypoints are reported in (for a loop that batches the 2D model itself)."""
+        return to_rgb(item.frame, self.max_side)
+
+    def accept(self, item: IncomingFrame, pose: Pose2D) -> tuple[Pose2D, list[Window]]:
+        """The second half of ``detect``: the 2D pose of ``item`` (from this session's backend), and the
+        lifter windows that became complete."""
         if len(self._arrivals) == self._arrivals.maxlen:
             self._first += 1
         self._arrivals.append(item.arrival)

@@ -499,6 +499,7 @@ class _MeetingPipeline:
 
     def __init__(self, barrier: threading.Barrier, fail: bool = False) -> None:
         self.barrier, self.fail, self.threads = barrier, fail, list[str]()
+        self.backend = MediaPipeBackend  # a backend that does not batch (the class says so)
 
     def detect(self, frame: Any) -> tuple[Pose2D, list[Any]]:
         self.threads.append(threading.current_thread().name)

@@ -16,6 +16,7 @@ from lifting.pipeline import PosePipeline
 from lifting.pose2d import BackendError, create_backend
 from lifting.poseformerv2 import PoseFormerV2, PoseFormerV2Config, save_checkpoint
 from lifting.topdown import HRNET_FILE, YOLO_CFG, YOLO_WEIGHTS, BoxFollower, TopDownBackend, TopDownOptions
+from lifting.types import Pose2D
 from lifting.video import ReaderOptions, VideoReader
 from lifting.yolov3 import Darknet, parse_cfg, save_darknet_weights
 from scoring.core import analyze_track
@@ -120,3 +121,55 @@ def test_the_followed_person_is_kept_when_another_crosses_in_front() -> None:
     assert fresh.choose(np.array([[500.0, 500, 510, 510, 0.9]])) == 0  # the third: the other is followed
     assert fresh.choose(np.array([[0.0, 0, 10, 10, 0.5], [500.0, 500, 510, 510, 0.9]])) == 1  # and kept
     assert fresh.choose(np.zeros((0, 5))) is None
+
+
+def test_the_live_loop_batches_every_sessions_frame_through_the_gpu_models(
+    weights: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three live sessions on the yolo-hrnet backend: the inference loop sends their three waiting frames
+    through one ``detect_batch`` call (one detector pass, one HRNet pass), and each session gets the
+    pose its own backend finds when it runs alone on that frame."""
+    from types import SimpleNamespace
+
+    from realtime.ingest import FrameSlot, IncomingFrame
+    from realtime.loop import InferenceLoop, _Served
+    from tests.test_realtime import _StubSession
+
+    with VideoReader(media / "squat_side.mp4", ReaderOptions(max_side=320)) as reader:
+        images = [frame.image for _, frame in zip(range(3), reader, strict=False)]
+
+    class Pipeline:
+        def __init__(self, image: np.ndarray) -> None:
+            self.image, self.backend = image, TopDownBackend(options(weights))
+
+        def prepare(self, item: IncomingFrame) -> tuple[np.ndarray, tuple[int, int]]:
+            return self.image, (self.image.shape[1] * 2, self.image.shape[0] * 2)
+
+        def accept(self, item: IncomingFrame, pose: Pose2D) -> tuple[Pose2D, list[object]]:
+            return pose, []
+
+    calls: list[int] = []
+    original = TopDownBackend.detect_batch.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, backends, *args):  # type: ignore[no-untyped-def]
+        calls.append(len(backends))
+        return original(cls, backends, *args)
+
+    monkeypatch.setattr(TopDownBackend, "detect_batch", classmethod(spy))
+    sessions = [_StubSession(name) for name in "abc"]
+    pipelines = [Pipeline(image) for image in images]
+    for i, session in enumerate(sessions):
+        session.slot = FrameSlot()
+        session.slot.put(IncomingFrame(None, 100.0 + i, 0.0, 0))
+    loop = InferenceLoop(SimpleNamespace(), pose_workers=2)  # type: ignore[arg-type]
+    failed: list[str] = []
+    loop._fail = lambda item, reason: failed.append(reason)  # type: ignore[method-assign]
+    processed = loop._process([_Served(s, p) for s, p in zip(sessions, pipelines, strict=True)])  # type: ignore[arg-type]
+    assert failed == [] and processed == 3 and calls == [3]
+    for session, image in zip(sessions, images, strict=True):
+        [event] = session.events
+        alone = TopDownBackend(options(weights)).detect(image, 1.0, (image.shape[1] * 2, image.shape[0] * 2))
+        assert event.detected == alone.detected
+        if alone.detected:
+            picture = np.asarray(event.keypoints)[:, :2] * (event.width, event.height)  # sent as fractions
+            np.testing.assert_allclose(picture, alone.keypoints, atol=0.5)
