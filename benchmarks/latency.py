@@ -99,7 +99,7 @@ async def in_process(args: argparse.Namespace, frames: list[av.VideoFrame], chec
     from server.services import References, live_options, make_backend, make_lifter, make_tips
     from server.settings import Settings
 
-    overrides: dict[str, Any] = {"device": args.device, "lifter": args.lifter}
+    overrides: dict[str, Any] = {"device": args.device, "lifter": args.lifter, "backend": args.backend}
     if checkpoints is not None:
         overrides["checkpoints_dir"] = checkpoints
     settings = Settings(**overrides)
@@ -187,7 +187,7 @@ async def over_webrtc(args: argparse.Namespace, clip: Path) -> dict[str, Any]:
         )  # fmt: skip
         env = {**os.environ, "COACH_DATA_DIR": data, "COACH_MAX_SESSIONS": str(args.sessions),
                "COACH_SESSIONS_PER_MINUTE": "1000", "COACH_IDLE_TIMEOUT_S": "30", "COACH_LIFTER": args.lifter,
-               "COACH_DEVICE": args.device}  # fmt: skip
+               "COACH_DEVICE": args.device, "COACH_BACKEND": args.backend}  # fmt: skip
         if args.pose_workers is not None:
             env["COACH_POSE_WORKERS"] = str(args.pose_workers)
         server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env=env)
@@ -207,6 +207,22 @@ async def over_webrtc(args: argparse.Namespace, clip: Path) -> dict[str, Any]:
             server.terminate()
             server.wait(30)
     return {"sessions": stats, "lost": lost}
+
+
+def write_random_topdown(folder: Path) -> None:
+    """yolov3.cfg (the checkpoints folder's, else the spec's copy in ../shared/specs), yolov3.weights and
+    pose_hrnet_w48_384x288.pth of the official shapes with random weights, in the official layouts."""
+    from lifting.hrnet import HRNet, save_hrnet
+    from lifting.topdown import HRNET_FILE, YOLO_CFG, YOLO_WEIGHTS
+    from lifting.yolov3 import Darknet, parse_cfg, save_darknet_weights
+
+    places = (ROOT / "checkpoints" / YOLO_CFG, ROOT.parent / "shared" / "specs" / YOLO_CFG)
+    cfg = next((place for place in places if place.is_file()), None)
+    if cfg is None:
+        raise SystemExit(f"yolo-hrnet-random needs {YOLO_CFG} in checkpoints/ (`coach checkpoints` says where)")
+    shutil.copy(cfg, folder / YOLO_CFG)
+    save_darknet_weights(Darknet(parse_cfg(cfg)), folder / YOLO_WEIGHTS)
+    save_hrnet(HRNet(), folder / HRNET_FILE)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -243,7 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="mediapipe-world",
         help="poseformerv2-random: PoseFormerV2 with random weights (speed does not depend on them)",
     )
-    parser.add_argument("--device", default="auto", help="torch device of the lifter: auto, cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--backend",
+        choices=["mediapipe", "yolo-hrnet", "yolo-hrnet-random"],
+        default="mediapipe",
+        help="2D model; yolo-hrnet-random: YOLOv3 + HRNet-W48 of the official shapes with random weights "
+        "(written to a temporary folder with a random PoseFormerV2, which it then needs)",
+    )
+    parser.add_argument("--device", default="auto", help="torch device of the models: auto, cpu, cuda, cuda:N")
     parser.add_argument("--pose-workers", type=int, default=None, help="2D threads (default: one per CPU core)")
     parser.add_argument("--webrtc", action="store_true", help="real aiortc clients against coach serve")
     parser.add_argument("--json", action="store_true", help="print the JSON only")
@@ -256,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no such clip: {args.clip} (looked in {MEDIA} too)")
     with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp_name:
         checkpoints = None
+        if args.backend == "yolo-hrnet-random":
+            args.lifter = "poseformerv2-random"
         if args.lifter == "poseformerv2-random":
             from lifting.checkpoints import POSEFORMERV2_FILE
             from lifting.poseformerv2 import PoseFormerV2, save_checkpoint
@@ -264,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.copy(ROOT / "checkpoints" / "manifest.json", checkpoints)
             save_checkpoint(PoseFormerV2(), checkpoints / POSEFORMERV2_FILE)
             args.lifter = "poseformerv2"
+        if args.backend == "yolo-hrnet-random":
+            assert checkpoints is not None
+            write_random_topdown(checkpoints)
+            args.backend = "yolo-hrnet"
         if args.webrtc:
             if checkpoints is not None:
                 parser.error("--webrtc serves the checkpoints folder as it is: put the weights there")
