@@ -17,7 +17,7 @@ from lifting.people import follow_offline
 from lifting.pose2d import PoseBackend
 from lifting.track import PoseTrack
 from lifting.types import Pose2D
-from lifting.video import ReaderOptions, VideoError, VideoReader
+from lifting.video import ReaderOptions, VideoError, VideoFrame, VideoReader
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(frames_done, frames_expected); frames_expected is 0 when unknown."""
@@ -56,12 +56,28 @@ class StageTimes:
 class PosePipeline:
     """Video -> 2D -> 3D with a given backend and lifter (both owned by the caller)."""
 
-    def __init__(self, backend: PoseBackend, lifter: Lifter, max_side: int | None = 640, prefetch: int = 8) -> None:
+    def __init__(
+        self,
+        backend: PoseBackend,
+        lifter: Lifter,
+        max_side: int | None = 640,
+        prefetch: int = 8,
+        batch_frames: int = 16,
+    ) -> None:
         if lifter.name == "mediapipe-world" and not backend.estimates_world:
             raise ValueError(f"the mediapipe-world lifter needs world landmarks, which {backend.name} does not give")
         self.backend = backend
         self.lifter = lifter
         self.reader_options = ReaderOptions(max_side=max_side, prefetch=prefetch)
+        if batch_frames < 1:
+            raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
+        self.batch_frames = batch_frames
+        """Frames a batched 2D backend (``PoseBackend.batched``) gets at once."""
+
+    def _detect_chunk(self, frames: list[VideoFrame]) -> list[Pose2D]:
+        return self.backend.detect_frames(
+            [f.image for f in frames], [f.timestamp_ms for f in frames], [f.source_size for f in frames]
+        )
 
     def run(
         self,
@@ -81,6 +97,7 @@ class PosePipeline:
         poses_2d: list[Pose2D] = []
         people: list[list[Pose2D]] = []  # with several people looked for: everyone, chosen from at the end
         first_ms: float | None = None
+        chunk: list[VideoFrame] = []  # frames waiting for a batched backend
         with VideoReader(video, self.reader_options) as reader:
             expected = reader.info.frame_count
             self.backend.reset()
@@ -93,13 +110,18 @@ class PosePipeline:
                 if frame is None:
                     break
                 first_ms = frame.timestamp_ms if first_ms is None else first_ms
-                seen = len(poses_2d) + len(people) + 1
+                seen = len(poses_2d) + len(people) + len(chunk) + 1
                 if (max_duration_s is not None and frame.timestamp_ms - first_ms > max_duration_s * 1000) or (
                     max_frames is not None and seen > max_frames
                 ):
                     limit = f"{max_duration_s:.0f} s" if max_duration_s is not None else f"{max_frames} frames"
                     raise VideoError(f"the video runs past the {limit} limit: trim it", kind="too_long")
-                if self.backend.max_people == 1:
+                if self.backend.batched and self.backend.max_people == 1:
+                    chunk.append(frame)  # several frames through the model at once (a GPU backend)
+                    if len(chunk) == self.batch_frames:
+                        poses_2d.extend(self._detect_chunk(chunk))
+                        chunk = []
+                elif self.backend.max_people == 1:
                     poses_2d.append(self.backend.detect(frame.image, frame.timestamp_ms, frame.source_size))
                 else:
                     people.append(self.backend.detect_people(frame.image, frame.timestamp_ms, frame.source_size))
@@ -108,6 +130,10 @@ class PosePipeline:
                     progress(len(poses_2d) + len(people), expected)
                 if share_read is not None and not expected:
                     share_read(reader.fraction_read)
+            if chunk:
+                t1 = time.perf_counter()
+                poses_2d.extend(self._detect_chunk(chunk))
+                times.pose2d_s += time.perf_counter() - t1
             ended_early = reader.ended_early()
             if ended_early:
                 times.warnings.append(ended_early)

@@ -100,6 +100,16 @@ class PoseBackend(abc.ABC):
         runs them one after the other, a ``batched`` backend in one pass of its model."""
         return [b.detect(i, t, s) for b, i, t, s in zip(backends, images, timestamps_ms, source_sizes, strict=True)]
 
+    def detect_frames(
+        self,
+        images: Sequence[np.ndarray],
+        timestamps_ms: Sequence[float],
+        source_sizes: Sequence[tuple[int, int] | None],
+    ) -> list[Pose2D]:
+        """``detect`` over consecutive frames of one stream, in order (batch mode feeds a ``batched``
+        backend several frames at a time: one model pass for all of them)."""
+        return [self.detect(i, t, s) for i, t, s in zip(images, timestamps_ms, source_sizes, strict=True)]
+
     def detect_people(
         self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None
     ) -> list[Pose2D]:

@@ -234,6 +234,27 @@ class TopDownBackend(PoseBackend):
     def detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None) -> Pose2D:
         return self.detect_batch([self], [image], [timestamp_ms], [source_size])[0]
 
+    def detect_frames(
+        self,
+        images: Sequence[np.ndarray],
+        timestamps_ms: Sequence[float],
+        source_sizes: Sequence[tuple[int, int] | None],
+    ) -> list[Pose2D]:
+        """Consecutive frames of one stream: one detector pass and one HRNet pass for all of them, then
+        the person followed frame by frame, as ``detect`` would one frame at a time."""
+        if not len(images) == len(timestamps_ms) == len(source_sizes):
+            raise ValueError("detect_frames needs one timestamp and size per image")
+        sizes = [self._accept(i, t, s) for i, t, s in zip(images, timestamps_ms, source_sizes, strict=True)]
+        found = self._people_batch(list(images), list(timestamps_ms), sizes, [self.max_people] * len(images))
+        out = []
+        for (people, boxes), ts, size in zip(found, timestamps_ms, sizes, strict=True):
+            if self.max_people > 1:
+                out.append(self.follower.choose(people[: self.max_people], ts, size))
+            else:
+                chosen = self.boxes.choose(boxes)
+                out.append(people[chosen] if chosen is not None else Pose2D.missing(ts, size))
+        return out
+
     @torch.inference_mode()
     def _people_batch(
         self,
