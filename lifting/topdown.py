@@ -23,10 +23,12 @@ go and how to get them: ``checkpoints/manifest.json`` (``coach checkpoints``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -60,6 +62,9 @@ class TopDownOptions:
     """People followed at once (above 1, the base class picks the one exercising)."""
     flip: bool = False
     """HRNet's flip test (the official evaluation uses it, the PoseFormerV2 demo does not; twice the cost)."""
+    precision: Literal["float32", "float16", "bfloat16"] = "float32"
+    """The networks' arithmetic (``torch.autocast``; boxes and heatmaps are decoded in float32). Half
+    precision is for CUDA, where it is to be measured (issue 19); float32 keeps the official numbers."""
     detector_size: int = DEMO_INPUT_SIZE
     """YOLOv3 input side, a multiple of 32 (the demo's 416)."""
     conf_threshold: float = DEMO_CONF_THRESHOLD
@@ -76,6 +81,8 @@ class TopDownOptions:
             raise ValueError(f"detector_size must be a positive multiple of 32, got {self.detector_size}")
         if not 0.0 < self.conf_threshold < 1.0 or not 0.0 < self.nms_threshold <= 1.0:
             raise ValueError("conf_threshold must be in (0, 1) and nms_threshold in (0, 1]")
+        if self.precision not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"precision must be float32, float16 or bfloat16, got {self.precision!r}")
 
 
 _MODELS: dict[tuple[str, ...], tuple[Darknet, HRNet]] = {}
@@ -266,6 +273,23 @@ class TopDownBackend(PoseBackend):
         """Every person found in each image (best score first, at most ``max(max_people, 2)``): their poses
         in that image's ``source_size`` pixels and their detector boxes ``(K, 5)`` (x1, y1, x2, y2 in the
         same pixels, score). One YOLOv3 pass over all images, one HRNet pass over all crops."""
+        with self._arithmetic():
+            return self._people_batch_in(images, timestamps_ms, source_sizes, max_people)
+
+    def _arithmetic(self) -> contextlib.AbstractContextManager[object]:
+        """Autocast to the configured half precision on the models' device, or nothing for float32."""
+        if self.options.precision == "float32":
+            return contextlib.nullcontext()
+        kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        return torch.autocast(device_type=kind, dtype=getattr(torch, self.options.precision))
+
+    def _people_batch_in(
+        self,
+        images: list[np.ndarray],
+        timestamps_ms: list[float],
+        source_sizes: list[tuple[int, int]],
+        max_people: list[int],
+    ) -> list[tuple[list[Pose2D], np.ndarray]]:
         found = yolo_people(self.detector, images, self.options.conf_threshold, self.options.nms_threshold)
         # a box clamped to the frame's edge can be empty (x2 == x1): nobody to crop there
         found = [f[(f[:, 2] - f[:, 0] >= MIN_BOX_PX) & (f[:, 3] - f[:, 1] >= MIN_BOX_PX)] for f in found]

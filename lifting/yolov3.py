@@ -445,6 +445,7 @@ class YoloHead(nn.Module):
         self.register_buffer("anchors", torch.tensor(spec.anchors, dtype=torch.float32), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()  # decode in float32 even when the convolutions ran in half precision (autocast)
         b, c, gh, gw = x.shape
         a = self.anchors.shape[0]
         if c != a * (5 + self.classes):

@@ -219,3 +219,26 @@ class WorldLandmarkLifterStandIn:
             else Pose3D.missing(p.timestamp_ms, "flat")
             for p in poses
         ]
+
+
+def test_half_precision_is_an_option_that_decodes_in_float32(weights: Path, media: Path) -> None:
+    """``precision="bfloat16"`` runs the shared networks under autocast (here on the CPU, as it would on
+    CUDA) and still decodes boxes in float32: the detector's boxes stay within a few per cent of the
+    float32 ones; float32 is the default and keeps the official numbers."""
+    from lifting.yolov3 import letterbox
+
+    with VideoReader(media / "squat_side.mp4", ReaderOptions(max_side=320)) as reader:
+        image = next(iter(reader)).image
+    exact, half = TopDownBackend(options(weights)), TopDownBackend(options(weights, precision="bfloat16"))
+    assert exact.options.precision == "float32" and half.detector is exact.detector
+    tensor, _ = letterbox(image, 64)
+    with torch.inference_mode():
+        reference = exact.detector(tensor[None])
+        with half._arithmetic():
+            halved = half.detector(tensor[None])
+    assert halved.dtype == torch.float32
+    boxes, boxes_half = reference[0, :, :4], halved[0, :, :4]
+    relative = ((boxes_half - boxes).abs() / boxes.abs().clamp(min=1.0)).median()
+    assert 0 < relative < 0.05  # different arithmetic (not the same numbers), close boxes
+    with pytest.raises(ValueError, match="precision must be"):
+        options(weights, precision="int8")
