@@ -238,8 +238,14 @@ def table(result: dict[str, Any]) -> str:
                 f"session {i + 1}: {s['processed_fps']:.1f} fps processed, {s['dropped_fps']:.1f} fps dropped, "
                 f"{s['reps']} reps"
             )
-        else:
-            lines.append(f"session {i + 1}: {s}")
+        else:  # --webrtc: the server's own statistics of the session
+            pose = s.get("pose_latency_ms", {})
+            lines.append(
+                f"session {i + 1}: {s.get('mean_fps', 0):.1f} fps processed, {s.get('frames_dropped')} frames dropped "
+                f"of {s.get('frames_received')}; arrival -> pose event p50 {pose.get('p50')} / p95 {pose.get('p95')} ms"
+            )
+    for reason in result.get("lost", []):
+        lines.append(f"lost: {reason}")
     return "\n".join(lines)
 
 
@@ -315,6 +321,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.json:
         print(table(result))
     row = None
+    if args.append and args.webrtc:
+        fps = [s.get("mean_fps", 0.0) for s in result["sessions"]]
+        p95 = [s.get("pose_latency_ms", {}).get("p95") or 0.0 for s in result["sessions"]]
+        row = (
+            f"latency over WebRTC, {args.sessions} aiortc client(s) on loopback streaming {clip.name} at "
+            f"{args.height} px {args.fps:g} fps for {args.seconds:g} s against coach serve ({args.backend}, "
+            f"{args.lifter}; the clients' encoding shares the machine) | **{min(fps, default=0):.1f}-"
+            f"{max(fps, default=0):.1f} fps processed per session**; arrival -> pose event p95 "
+            f"{min(p95, default=0):.0f}-{max(p95, default=0):.0f} ms; {len(result['lost'])} sessions lost"
+        )
     if args.append and not args.webrtc:
         fps = [s["processed_fps"] for s in result["sessions"]]
         e2e = result["end_to_end_ms"]["frame_to_pose_event"]
