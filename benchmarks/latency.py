@@ -169,43 +169,22 @@ async def _drain(session: Any) -> None:
 
 async def over_webrtc(args: argparse.Namespace, clip: Path) -> dict[str, Any]:
     """``coach serve`` in its own process, N aiortc clients over loopback (benchmarks.soak's client)."""
-    import contextlib
-    import os
-    import subprocess
-
-    from benchmarks.soak import free_port, http_json, live_session
+    from benchmarks.soak import free_port, live_session, looped_clip, running_server
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="coach-latency-") as data:
-        streamed = Path(data) / "client.mp4"
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", str(clip), "-t", str(args.seconds + 60), "-vf",
-             f"scale=-2:{args.height},fps={args.fps:g}", "-c:v", "libx264", "-preset", "veryfast", "-an",
-             str(streamed)],
-            check=True,
-        )  # fmt: skip
-        env = {**os.environ, "COACH_DATA_DIR": data, "COACH_MAX_SESSIONS": str(args.sessions),
-               "COACH_SESSIONS_PER_MINUTE": "1000", "COACH_IDLE_TIMEOUT_S": "30", "COACH_LIFTER": args.lifter,
-               "COACH_DEVICE": args.device, "COACH_BACKEND": args.backend}  # fmt: skip
+        streamed = looped_clip(clip, Path(data) / "client.mp4", args.seconds + 60, args.height, args.fps)
+        env = {"COACH_DATA_DIR": data, "COACH_MAX_SESSIONS": str(args.sessions), "COACH_SESSIONS_PER_MINUTE": "1000",
+               "COACH_IDLE_TIMEOUT_S": "30", "COACH_LIFTER": args.lifter, "COACH_DEVICE": args.device,
+               "COACH_BACKEND": args.backend}  # fmt: skip
         if args.pose_workers is not None:
             env["COACH_POSE_WORKERS"] = str(args.pose_workers)
-        server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env=env)
-        try:
-            for _ in range(240):
-                with contextlib.suppress(OSError):
-                    if http_json("GET", f"{base}/api/health")[0] == 200:
-                        break
-                time.sleep(0.5)
-            else:
-                raise SystemExit("the server did not start")
+        with running_server(port, env):
             stats: list[dict[str, Any]] = []
             lost: list[str] = []
             deadline = time.monotonic() + args.seconds
             await asyncio.gather(*(live_session(base, streamed, deadline, stats, lost) for _ in range(args.sessions)))
-        finally:
-            server.terminate()
-            server.wait(30)
     return {"sessions": stats, "lost": lost}
 
 

@@ -35,6 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,38 @@ def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] |
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def looped_clip(clip: Path, out: Path, seconds: float, height: int, fps: float) -> Path:
+    """``clip`` looped into one file ``seconds`` long at ``height`` px and ``fps`` (aiortc's
+    ``MediaPlayer(loop=True)`` stops after one pass of an mp4), for the clients to stream."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", str(clip), "-t", str(seconds),
+         "-vf", f"scale=-2:{height},fps={fps:g}", "-c:v", "libx264", "-preset", "veryfast", "-an", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@contextlib.contextmanager
+def running_server(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``coach serve`` in its own process on ``port`` with these ``COACH_*`` variables, once it answers
+    /api/health (SystemExit if it never does); terminated on exit."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env={**os.environ, **env}
+    )
+    try:
+        for _ in range(240):
+            with contextlib.suppress(OSError):
+                if http_json("GET", f"http://127.0.0.1:{port}/api/health")[0] == 200:
+                    break
+            time.sleep(0.5)
+        else:
+            raise SystemExit("the server did not start")
+        yield server
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 async def live_session(base: str, clip: Path, deadline: float, stats: list[dict[str, Any]], lost: list[str]) -> None:
@@ -226,31 +259,12 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="coach-soak-") as data:
-        streamed = Path(data) / "client.mp4"
-        subprocess.run(
-            # looped into one long file: aiortc's MediaPlayer(loop=True) stops after one pass of an mp4
-            ["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", str(clip), "-t", str(args.minutes * 60 + 180),
-             "-vf", f"scale=-2:{args.client_height},fps=30", "-c:v", "libx264", "-preset", "veryfast", "-an",
-             str(streamed)],
-            check=True,
-        )  # fmt: skip
-        env = {**os.environ, "COACH_DATA_DIR": data, "COACH_MAX_SESSIONS": str(args.max_sessions),
+        streamed = looped_clip(clip, Path(data) / "client.mp4", args.minutes * 60 + 180, args.client_height, 30)
+        env = {"COACH_DATA_DIR": data, "COACH_MAX_SESSIONS": str(args.max_sessions),
                "COACH_SESSIONS_PER_MINUTE": "1000", "COACH_UPLOADS_PER_MINUTE": "1000",
                "COACH_IDLE_TIMEOUT_S": "30"}  # fmt: skip
-        server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env=env)
-        try:
-            for _ in range(240):
-                with contextlib.suppress(OSError):
-                    if http_json("GET", f"{base}/api/health")[0] == 200:
-                        break
-                time.sleep(0.5)
-            else:
-                print("the server did not start", file=sys.stderr)
-                return 1
+        with running_server(port, env) as server:
             result = asyncio.run(soak(base, server.pid, args, streamed, clip))
-        finally:
-            server.terminate()
-            server.wait(30)
     result.update(
         date=dt.date.today().isoformat(), commit=commit(), machine=machine(), minutes=args.minutes,
         sessions=args.sessions, uploads=args.uploads, max_sessions=args.max_sessions,

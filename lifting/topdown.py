@@ -229,14 +229,10 @@ class TopDownBackend(PoseBackend):
         given = zip(streams, images, timestamps_ms, source_sizes, strict=True)
         sizes = [backend._accept(image, ts, size) for backend, image, ts, size in given]
         found = first._people_batch(list(images), list(timestamps_ms), sizes, [b.max_people for b in streams])
-        out = []
-        for backend, (people, boxes), ts, size in zip(streams, found, timestamps_ms, sizes, strict=True):
-            if backend.max_people > 1:
-                out.append(backend.follower.choose(people[: backend.max_people], ts, size))
-            else:
-                chosen = backend.boxes.choose(boxes)
-                out.append(people[chosen] if chosen is not None else Pose2D.missing(ts, size))
-        return out
+        return [
+            backend._follow(people, boxes, ts, size)
+            for backend, (people, boxes), ts, size in zip(streams, found, timestamps_ms, sizes, strict=True)
+        ]
 
     def detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int] | None = None) -> Pose2D:
         return self.detect_batch([self], [image], [timestamp_ms], [source_size])[0]
@@ -253,14 +249,17 @@ class TopDownBackend(PoseBackend):
             raise ValueError("detect_frames needs one timestamp and size per image")
         sizes = [self._accept(i, t, s) for i, t, s in zip(images, timestamps_ms, source_sizes, strict=True)]
         found = self._people_batch(list(images), list(timestamps_ms), sizes, [self.max_people] * len(images))
-        out = []
-        for (people, boxes), ts, size in zip(found, timestamps_ms, sizes, strict=True):
-            if self.max_people > 1:
-                out.append(self.follower.choose(people[: self.max_people], ts, size))
-            else:
-                chosen = self.boxes.choose(boxes)
-                out.append(people[chosen] if chosen is not None else Pose2D.missing(ts, size))
-        return out
+        return [
+            self._follow(people, boxes, ts, size)
+            for (people, boxes), ts, size in zip(found, timestamps_ms, sizes, strict=True)
+        ]
+
+    def _follow(self, people: list[Pose2D], boxes: np.ndarray, timestamp_ms: float, size: tuple[int, int]) -> Pose2D:
+        """The followed person among a frame's ``people`` (``boxes``: their detector boxes, in order)."""
+        if self.max_people > 1:
+            return self.follower.choose(people[: self.max_people], timestamp_ms, size)
+        chosen = self.boxes.choose(boxes)
+        return people[chosen] if chosen is not None else Pose2D.missing(timestamp_ms, size)
 
     @torch.inference_mode()
     def _people_batch(
@@ -322,5 +321,4 @@ class TopDownBackend(PoseBackend):
 
     def _detect(self, image: np.ndarray, timestamp_ms: float, source_size: tuple[int, int]) -> Pose2D:
         people, boxes = self._people_batch([image], [timestamp_ms], [source_size], [1])[0]
-        chosen = self.boxes.choose(boxes)
-        return people[chosen] if chosen is not None else Pose2D.missing(timestamp_ms, source_size)
+        return self._follow(people, boxes, timestamp_ms, source_size)

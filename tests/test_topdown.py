@@ -3,6 +3,7 @@ weights written in the official formats, shared models, clear errors, and the pe
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def test_the_live_loop_batches_every_sessions_frame_through_the_gpu_models(
     from tests.test_realtime import _StubSession
 
     with VideoReader(media / "squat_side.mp4", ReaderOptions(max_side=320)) as reader:
-        images = [frame.image for _, frame in zip(range(3), reader, strict=False)]
+        images = [frame.image for frame in itertools.islice(reader, 3)]
+    assert len(images) == 3
 
     class Pipeline:
         def __init__(self, image: np.ndarray) -> None:

@@ -8,6 +8,7 @@ per second, GPU memory. Every option of the script is accepted (``coach bench --
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from typing import Any
 
@@ -31,8 +32,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"coach: error: the benchmark scripts are not here ({script}): run it from a source checkout",
               file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    from benchmarks.latency import main  # the repository's benchmarks/ folder, not an installed package
-
-    return main(args.options)
+    # the repository's benchmarks/ folder is not an installed package: run it as a module from the checkout
+    return subprocess.call([sys.executable, "-m", "benchmarks.latency", *args.options], cwd=PROJECT_ROOT)
