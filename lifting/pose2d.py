@@ -301,11 +301,15 @@ official weights in the checkpoints folder)."""
 
 
 def create_backend(
-    name: str = "mediapipe", max_people: int = 1, checkpoints_dir: Path | None = None, device: str = "auto"
+    name: str = "mediapipe",
+    max_people: int = 1,
+    checkpoints_dir: Path | None = None,
+    device: str = "auto",
+    precision: str = "float32",
 ) -> PoseBackend:
-    """Make a 2D backend by name, looking for up to ``max_people`` people a frame (``checkpoints_dir`` and
-    ``device``: for the backends with weight files); ValueError naming the choices for an unknown one,
-    BackendError for missing or broken weights."""
+    """Make a 2D backend by name, looking for up to ``max_people`` people a frame (``checkpoints_dir``,
+    ``device`` and ``precision``: for the backends with weight files); ValueError naming the choices for an
+    unknown one, BackendError for missing or broken weights."""
     if name == "mediapipe":
         return MediaPipeBackend(MediaPipeOptions(max_people=max_people))
     if name == "yolo-hrnet":
@@ -313,5 +317,7 @@ def create_backend(
 
         if checkpoints_dir is None:
             raise ValueError("the yolo-hrnet backend needs the checkpoints folder that holds its weights")
-        return TopDownBackend(TopDownOptions(checkpoints_dir, device, max_people))
+        if precision not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"precision must be float32, float16 or bfloat16, got {precision!r}")
+        return TopDownBackend(TopDownOptions(checkpoints_dir, device, max_people, precision=precision))  # type: ignore[arg-type]
     raise ValueError(f"unknown 2D backend {name!r}; choose one of {list(BACKENDS)}")

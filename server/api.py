@@ -69,7 +69,23 @@ def health(services: ServicesDep) -> Health:
         max_sessions=manager.options.max_sessions,
         tips=describe(services.tip_model),
         persona_errors=services.tips.library.errors,
+        gpu_memory_mb=gpu_memory_mb(lifter.device if lifter.device.startswith("cuda") else services.backend_device),
     )
+
+
+def gpu_memory_mb(device: str) -> dict[str, float] | None:
+    """CUDA memory on ``device`` (allocated, peak, total; MB), or None when it is not a CUDA device."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    index = torch.device(device).index or 0
+    mb = 2.0**20
+    return {
+        "allocated": round(torch.cuda.memory_allocated(index) / mb, 1),
+        "peak": round(torch.cuda.max_memory_allocated(index) / mb, 1),
+        "total": round(torch.cuda.get_device_properties(index).total_memory / mb, 1),
+    }
 
 
 @router.get("/exercises", response_model=list[Exercise], summary="Exercises with a reference")

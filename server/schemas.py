@@ -19,6 +19,12 @@ class Health(BaseModel):
     max_sessions: int = Field(description="Live sessions served at once")
     tips: dict[str, str] = Field(description="Who writes tip text: `backend` templates or transformers, its model")
     persona_errors: dict[str, str] = Field(description="Persona files left out, with the reason")
+    gpu_memory_mb: dict[str, float] | None = Field(
+        None,
+        description="CUDA memory of this process on the models' GPU, MB: `allocated` now, `peak` since start, "
+        "`total` on the device; null without a GPU. It grows with the live sessions' batch (one frame each a "
+        "step, at most `max_sessions`) and the uploads' 16-frame batches",
+    )
 
 
 class Exercise(BaseModel):

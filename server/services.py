@@ -65,6 +65,7 @@ def make_backend(settings: Settings, live: bool = False) -> PoseBackend:
         settings.live_max_people if live else settings.max_people,
         settings.checkpoints_dir,
         settings.device,
+        settings.precision,
     )
 
 

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         "auto", description="2D->3D lifter; auto = PoseFormerV2 when its checkpoint is present"
     )
     device: str = Field("auto", description="Torch device for the lifter: auto, cpu, cuda, cuda:N")
+    precision: Literal["float32", "float16", "bfloat16"] = Field(
+        "float32",
+        description="Arithmetic of the yolo-hrnet networks (half precision: torch.autocast, meant for CUDA; "
+        "float32 keeps the official numbers)",
+    )
     max_people: int = Field(
         2,
         ge=1,

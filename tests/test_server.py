@@ -80,6 +80,7 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
     assert health["backend"] == "mediapipe" and health["backend_device"] == "cpu"
     assert health["lifter"] == "mediapipe-world" and health["receptive_field"] == 1
     assert health["lookahead_frames"] == 0 and health["max_sessions"] == 4
+    assert health["gpu_memory_mb"] is None  # no CUDA device in use
     exercises = {e["name"]: e for e in client.get("/api/exercises").json()}
     assert set(exercises) == {"pushup", "squat"}
     assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]

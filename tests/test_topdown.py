@@ -244,3 +244,28 @@ def test_half_precision_is_an_option_that_decodes_in_float32(weights: Path, medi
     assert 0 < relative < 0.05  # different arithmetic (not the same numbers), close boxes
     with pytest.raises(ValueError, match="precision must be"):
         options(weights, precision="int8")
+
+
+def test_the_settings_choose_the_backend_and_its_precision(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """COACH_BACKEND / COACH_PRECISION reach the backend (the folder's tiny networks stand in for the
+    official ones, which the default shapes refuse by name)."""
+    import dataclasses
+
+    import lifting.topdown
+    from server.services import make_backend
+    from server.settings import Settings
+
+    settings = Settings(backend="yolo-hrnet", checkpoints_dir=weights, device="cpu", precision="bfloat16")
+    with pytest.raises(BackendError, match=r"pose_hrnet_w48_384x288\.pth"):
+        make_backend(settings)  # a narrow HRNet is not the W48 the default shapes describe: named, not loaded
+    official = lifting.topdown.load_models
+
+    def tiny(o: TopDownOptions, d: str):  # type: ignore[no-untyped-def]
+        return official(dataclasses.replace(o, hrnet=TINY_HRNET, detector_size=64), d)
+
+    monkeypatch.setattr(lifting.topdown, "load_models", tiny)
+    live = make_backend(settings, live=True)
+    assert isinstance(live, TopDownBackend) and live.options.precision == "bfloat16"
+    assert live.max_people == settings.live_max_people and live.device == "cpu"
+    with pytest.raises(ValueError, match="precision must be"):
+        create_backend("yolo-hrnet", checkpoints_dir=weights, precision="int8")
