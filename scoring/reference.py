@@ -12,6 +12,7 @@ Nothing in scoring knows exercise names: the core takes a ``Reference``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -422,11 +423,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def load_reference(references_dir: Path, name: str) -> Reference:
-    """Load ``references_dir/name``; ReferenceError naming what is missing or wrong."""
-    folder = references_dir / validate_exercise_name(name)
-    if not folder.is_dir():
-        known = list_exercises(references_dir)
-        raise ReferenceError(f"unknown exercise {name!r}; known: {known or 'none'} (in {references_dir})")
+    """Load the exercise ``name`` names (``resolve_exercise_name``: "Squat" is ``squat``); ReferenceError
+    naming what is missing or wrong."""
+    folder = references_dir / resolve_exercise_name(references_dir, name)
     data = _read_json(folder / SPEC_FILE)
     spec = ExerciseSpec.from_dict(data)
     if "calibration" not in data:
@@ -451,6 +450,33 @@ def load_reference(references_dir: Path, name: str) -> Reference:
     if not calibration.reps or not 0 <= calibration.template < len(calibration.reps):
         raise ReferenceError(f"{folder}: calibration has no valid template rep")
     return Reference(spec, calibration, poses, ts, compute_features(poses))
+
+
+def _alias(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def resolve_exercise_name(references_dir: Path, name: str) -> str:
+    """The folder name of the exercise a user means: case, spaces and punctuation do not matter when they
+    point at one exercise's folder or display name ("Squat", "push-up", "Push Up" -> "pushup");
+    ReferenceError otherwise, with the closest names ("did you mean 'squat'?") and the known ones."""
+    known = list_exercises(references_dir)
+    typed = name.strip().lower() if isinstance(name, str) else ""
+    if typed in known:
+        return typed
+    folders: dict[str, set[str]] = {}
+    for folder in known:
+        folders.setdefault(_alias(folder), set()).add(folder)
+        try:
+            folders.setdefault(_alias(read_spec(references_dir / folder).display_name), set()).add(folder)
+        except ReferenceError:
+            continue  # a broken exercise is still known by its folder name
+    matches = folders.get(_alias(typed), set()) if _alias(typed) else set()
+    if len(matches) == 1:
+        return next(iter(matches))
+    close = difflib.get_close_matches(typed, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ReferenceError(f"unknown exercise {name!r}{hint} (known: {', '.join(known) or 'none'}, in {references_dir})")
 
 
 def list_exercises(references_dir: Path) -> list[str]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from realtime.manager import SessionLimitError, UnknownSessionError
 from realtime.session import Session, SessionStateError
 from scoring.coach.model import describe
-from scoring.reference import ReferenceError, list_exercises, read_spec
+from scoring.reference import ReferenceError, list_exercises, read_spec, resolve_exercise_name
 from server.auth import UserDep, rate_limits
 from server.schemas import (
     Exercise,
@@ -132,11 +132,12 @@ async def create_session(
     limits = rate_limits(request)
     limits.check("session", f"user:{user}", settings.sessions_per_minute)
     limits.check("session", f"address:{client_address(request)}", settings.sessions_per_minute)
-    names = list_exercises(settings.references_dir)
-    if body.exercise not in names:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown exercise {body.exercise!r}; choose one of {names}")
     try:
-        session = await manager.create(body.exercise, body.persona, owner=user)
+        exercise = resolve_exercise_name(settings.references_dir, body.exercise)
+    except ReferenceError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    try:
+        session = await manager.create(exercise, body.persona, owner=user)
     except SessionLimitError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from None
     except (ValueError, ReferenceError) as exc:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from lifting.video import VideoError, VideoInfo, probe
-from scoring.reference import list_exercises
+from scoring.reference import ReferenceError, resolve_exercise_name
 from server.auth import UserDep, rate_limits
 from server.jobs.runner import QueueFullError
 from server.jobs.store import JobErrorCode, JobStatus
@@ -108,9 +108,10 @@ async def analyze(
             raise _problem(400, "the form field 'video' (a file) is missing")
         if not isinstance(exercise, str) or not exercise:
             raise _problem(400, "the form field 'exercise' is missing")
-        names = list_exercises(settings.references_dir)
-        if exercise not in names:
-            raise _problem(400, f"unknown exercise {exercise!r}; choose one of {names}")
+        try:
+            exercise = resolve_exercise_name(settings.references_dir, exercise)
+        except ReferenceError as exc:
+            raise _problem(400, str(exc)) from None
         personas = [p.id for p in tips.personas()]
         if not isinstance(persona, str) or persona not in personas:
             raise _problem(400, f"unknown persona {persona!r}; choose one of {personas}")

@@ -259,3 +259,26 @@ def test_signing_in_on_the_page(camera: Path, tmp_path: Path) -> None:
             assert status == 201
             page.context.clear_cookies()
             page.close()
+
+
+def test_the_pickers_remember_the_last_choice(camera: Path, live_app: tuple[str, Any]) -> None:
+    """An exercise and a coach picked once are picked again on the next visit, on both pages; a link's
+    ?exercise= still wins."""
+    base, _ = live_app
+    with chromium_with_camera(camera) as browser:
+        page = browser.new_page()
+        page.goto(f"{base}/")
+        expect(page.locator("#exercise option")).to_have_count(2)
+        assert page.input_value("#exercise") == "pushup"  # nothing remembered yet: the first one
+        page.select_option("#exercise", "squat")
+        page.select_option("#persona", "hype_beast")
+        page.reload()
+        expect(page.locator("#exercise option")).to_have_count(2)
+        expect(page.locator("#exercise")).to_have_value("squat")
+        expect(page.locator("#persona")).to_have_value("hype_beast")
+        page.goto(f"{base}/upload.html")
+        expect(page.locator("#exercise option")).to_have_count(2)
+        expect(page.locator("#exercise")).to_have_value("squat")
+        page.goto(f"{base}/?exercise=pushup")
+        expect(page.locator("#exercise option")).to_have_count(2)
+        expect(page.locator("#exercise")).to_have_value("pushup")

@@ -5,6 +5,7 @@
 
 import { csrfHeaders, signedIn } from "./auth.js";
 import { Overlay } from "./overlay.js";
+import { remember } from "./remember.js";
 import { connectCamera, problem } from "./webrtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -81,6 +82,8 @@ async function loadChoices() {
     exercises = exerciseList;
     fillSelect(ui.exercise, exercises, "name", "display_name");
     fillSelect(ui.persona, personas, "id", "name");
+    remember(ui.exercise, "exercise");
+    remember(ui.persona, "persona");
     for (const [key, select] of [["exercise", ui.exercise], ["persona", ui.persona], ["countdown", ui.countdown]]) {
       if (params.has(key)) select.value = params.get(key);
     }

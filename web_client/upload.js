@@ -2,6 +2,7 @@
 // progress, fetch does not), then the job's progress is polled until the report is ready.
 
 import { csrfHeaders, signedIn } from "./auth.js";
+import { remember } from "./remember.js";
 import { problem } from "./webrtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +11,8 @@ async function fillPickers() {
   const [exercises, personas] = await Promise.all([fetch("/api/exercises"), fetch("/api/personas")].map(async (p) => (await p).json()));
   $("exercise").replaceChildren(...exercises.map((e) => new Option(e.display_name, e.name)));
   $("persona").replaceChildren(...personas.map((p) => new Option(p.name, p.id)));
+  remember($("exercise"), "exercise");
+  remember($("persona"), "persona");
 }
 
 function showError(message) {

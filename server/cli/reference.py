@@ -38,7 +38,8 @@ def run_build(args: argparse.Namespace) -> int:
     from scoring.reference import ExerciseSpec, read_spec, save_reference, validate_exercise_name
 
     settings = settings_from(args)
-    folder = settings.references_dir / validate_exercise_name(args.exercise)
+    name = validate_exercise_name(args.exercise.strip().lower())  # names are case-insensitive: "Squat" is squat
+    folder = settings.references_dir / name
     if (folder / "exercise.json").is_file():
         spec = read_spec(folder)
     elif args.driver is None or not args.parts:
@@ -48,8 +49,8 @@ def run_build(args: argparse.Namespace) -> int:
         )
     else:
         spec = ExerciseSpec(
-            name=args.exercise,
-            display_name=args.display_name or args.exercise.replace("_", " ").title(),
+            name=name,
+            display_name=args.display_name or name.replace("_", " ").title(),
             camera=args.camera,
             body_parts=tuple(p.strip() for p in args.parts.split(",")),
             driver=args.driver,
