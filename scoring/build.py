@@ -6,7 +6,7 @@ reference's own reps.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from scoring.reference import (
     ExerciseSpec,
     Reference,
     ReferenceError,
+    RepSpan,
     Tolerances,
     parse_rep_range,
     segment,
@@ -35,17 +36,38 @@ FAULT_MARGIN_S = 0.05
 """Added to the largest left/right lag among the reference's reps to get a lag fault's threshold."""
 
 
-def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = None) -> Reference:
-    """Calibrate ``spec`` on a video's pose track.
+SHALLOW_SHARE = 0.5
+"""A movement found in a reference video that moves the driving angle less than this share of the deepest
+one found is not a rep of the exercise (walking into the picture, settling into position): it is listed,
+never chosen by default, and refused when asked for."""
 
-    1. Provisional thresholds from the driving angle's distribution (5th and 95th percentiles).
-    2. Segment with them; keep the asked reps (``"2-3"``, 1-based; default all).
-    3. Re-calibrate from those reps (medians at starts/ends, at turning points, posture at starts),
-       segment again with the final thresholds (exactly as live scoring will), and pick the template
-       rep: the medoid under DTW.
-    4. Score every reference rep against the template and widen the tolerances to their spread
-       (``calibrate_tolerances``).
-    """
+
+@dataclass(frozen=True)
+class FoundRep:
+    """One movement the segmenter counted in a reference video (before the reference is calibrated)."""
+
+    number: int
+    """1-based, as ``--reps`` counts."""
+    span: RepSpan
+    """Its frames."""
+    start_s: float
+    """Its first frame's time in the video, seconds."""
+    end_s: float
+    """Its last frame's time, seconds."""
+    range_deg: float
+    """How far the driving angle moved in it, degrees."""
+    like_others: bool
+    """Whether it moved at least ``SHALLOW_SHARE`` of the deepest movement found (a rep, not a fidget)."""
+
+    def describe(self) -> str:
+        note = "" if self.like_others else " (under half the deepest: not a rep)"
+        return f"rep {self.number}: {self.start_s:.1f}-{self.end_s:.1f} s, {self.range_deg:.0f} deg{note}"
+
+
+def find_reps(spec: ExerciseSpec, track: PoseTrack) -> tuple[Calibration, list[FoundRep]]:
+    """The movements a video shows, counted with thresholds from the driving angle's distribution (its 5th
+    and 95th percentiles): the provisional calibration, and each movement with its range. ReferenceError
+    when there is no person or no movement."""
     if track.frames == 0 or not track.detected.any():
         raise ReferenceError(f"{track.source}: no person was found in the video, so no reference can be built")
     features = compute_features(track.poses_3d)
@@ -72,8 +94,49 @@ def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = Non
             f"{track.source}: no {spec.display_name} rep was found (driver {spec.driver} moved between "
             f"{lo:.0f} and {hi:.0f} deg); check the video shows full reps from the start posture"
         )
-    first, last = parse_rep_range(reps, len(spans))
-    chosen = spans[first - 1 : last]
+    ranges = [float(np.nanmax(driver[s.start : s.end + 1]) - np.nanmin(driver[s.start : s.end + 1])) for s in spans]
+    deepest = max(ranges)
+    t0 = float(ts[0])
+    return provisional, [
+        FoundRep(i + 1, s, (ts[s.start] - t0) / 1000, (ts[s.end] - t0) / 1000, r, r >= SHALLOW_SHARE * deepest)
+        for i, (s, r) in enumerate(zip(spans, ranges, strict=True))
+    ]
+
+
+def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = None) -> Reference:
+    """Calibrate ``spec`` on a video's pose track.
+
+    1. Provisional thresholds from the driving angle's distribution (5th and 95th percentiles); the
+       movements they count (``find_reps``).
+    2. Keep the asked reps (``"2-3"``, 1-based; default: every movement like the others). A chosen
+       movement much shallower than the deepest found is refused: it is not a rep.
+    3. Re-calibrate from those reps (medians at starts/ends, at turning points, posture at starts),
+       segment again with the final thresholds (exactly as live scoring will), and pick the template
+       rep: the medoid under DTW.
+    4. Score every reference rep against the template and widen the tolerances to their spread
+       (``calibrate_tolerances``).
+    """
+    provisional, movements = find_reps(spec, track)
+    features = compute_features(track.poses_3d)
+    ts = track.timestamps_ms
+    driver = features[:, feature_by_name(spec.driver)]
+    posture = features[:, feature_by_name(spec.posture_feature)]
+    listing = "; ".join(m.describe() for m in movements)
+    if reps is None:
+        picked = [m for m in movements if m.like_others]
+        selected = ",".join(str(m.number) for m in picked)
+    else:
+        first, last = parse_rep_range(reps, len(movements))
+        picked = movements[first - 1 : last]
+        odd = [m for m in picked if not m.like_others]
+        if odd:
+            raise ReferenceError(
+                f"{track.source}: rep {odd[0].number} moved {spec.driver} only {odd[0].range_deg:.0f} deg, under "
+                f"{SHALLOW_SHARE:.0%} of the deepest movement found: it is not a rep of {spec.display_name}; pick "
+                f"other reps with --reps (found: {listing})"
+            )
+        selected = f"{first}-{last}"
+    chosen = [m.span for m in picked]
     ends = np.array([s.start for s in chosen] + [s.end for s in chosen])
     calibrated = replace(
         provisional,
@@ -94,7 +157,7 @@ def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = Non
             if a < b:
                 costs[a, b] = costs[b, a] = dtw(filled[sa.start : sa.end + 1], filled[sb.start : sb.end + 1]).mean_cost
     calibration = replace(
-        calibrated, reps=kept, template=int(np.argmin(costs.sum(axis=1))), extra={"reps_selected": f"{first}-{last}"}
+        calibrated, reps=kept, template=int(np.argmin(costs.sum(axis=1))), extra={"reps_selected": selected}
     )
     reference = Reference(spec, calibration, track.poses_3d.astype(np.float32), ts.astype(np.float64), features)
     image_top, image_bottom = reference_image_range(reference, track)

@@ -939,3 +939,27 @@ def test_exercise_names_are_case_insensitive_and_near_misses_get_a_suggestion(re
     with pytest.raises(ReferenceError, match=r"unknown exercise 'deadlift' \(known: pushup, squat"):
         resolve_exercise_name(references_dir, "deadlift")
     assert load_reference(references_dir, "Squat").spec.name == "squat"
+
+
+@pytest.mark.slow
+def test_a_reference_is_never_built_from_a_movement_that_is_not_a_rep(pose_tracks) -> None:  # type: ignore[no-untyped-def]
+    """The phone clip starts with the person walking in (the elbows move about 20 deg). Asked for that
+    movement (--reps 1), the build refuses and lists what it found; by default it takes the real reps
+    only, and the reference then counts the clip's own reps at about 100% of its range (a reference
+    built from the walk-in counted 4 "reps" at up to 268%)."""
+    from scoring.build import build_reference, find_reps
+    from scoring.reference import ExerciseSpec
+
+    track = pose_tracks("pushup_front_phone.mp4")
+    spec = ExerciseSpec(
+        name="phone_pushup", display_name="Phone push-up", camera="", body_parts=("left_arm", "right_arm"),
+        driver="elbow_mean", driver_direction="decrease", views=("side", "oblique", "front"),
+    )  # fmt: skip
+    _, movements = find_reps(spec, track)
+    assert [m.like_others for m in movements][:1] == [False] and sum(m.like_others for m in movements) == 2
+    with pytest.raises(ReferenceError, match=r"rep 1 moved elbow_mean only \d+ deg.*not a rep of Phone push-up"):
+        build_reference(spec, track, "1")
+    reference = build_reference(spec, track)
+    assert len(reference.calibration.reps) == 2
+    counted = analyze_track(reference, track).reps
+    assert len(counted) == 2 and all(80 <= r.rom_pct <= 125 for r in counted), [r.rom_pct for r in counted]

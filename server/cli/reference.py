@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from scoring.build import build_reference
+    from scoring.build import build_reference, find_reps
     from scoring.reference import ExerciseSpec, read_spec, save_reference, validate_exercise_name
 
     settings = settings_from(args)
@@ -58,6 +58,10 @@ def run_build(args: argparse.Namespace) -> int:
             views=tuple(v.strip() for v in args.views.split(",")),  # checked by the spec
         )
     track = track_of(args.video, settings)
+    _, movements = find_reps(spec, track)
+    print(f"found in {Path(args.video).name}:")
+    for movement in movements:
+        print(f"  {movement.describe()}")
     reference = build_reference(spec, track, args.reps)
     save_reference(reference, folder)
     cal = reference.calibration
