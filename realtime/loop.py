@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
+
 from lifting.joints import h36m_skeleton
 from lifting.lifter import Lifter
 from lifting.types import Pose2D
@@ -204,12 +206,20 @@ class InferenceLoop:
         return self._process([s for s in self._served.values() if s.session.failure is None])
 
     @staticmethod
-    def _detect(item: _Served, frame: IncomingFrame) -> tuple[Pose2D, list[Window], float] | Exception:
+    def _detect(
+        item: _Served, frame: IncomingFrame, prepared: tuple[np.ndarray, tuple[int, int]] | None = None
+    ) -> tuple[Pose2D, list[Window], float] | Exception:
         """One session's 2D stage (on the loop thread or a pose worker): its pose, the windows that became
-        complete and the milliseconds it took, or the exception it raised."""
+        complete and the milliseconds it took, or the exception it raised. ``prepared``: the frame already
+        converted on the loop thread (``LivePipeline.prepare``): PyAV frames are converted one at a time,
+        never from two threads."""
         started = time.perf_counter()
         try:
-            pose, ready = item.pipeline.detect(frame)
+            if prepared is None:
+                pose, ready = item.pipeline.detect(frame)
+            else:
+                image, size = prepared
+                pose, ready = item.pipeline.accept(frame, item.pipeline.backend.detect(image, frame.timestamp_ms, size))
         except Exception as exc:  # one session's bad frame must not stop the others
             return exc
         return pose, ready, (time.perf_counter() - started) * 1000
@@ -252,7 +262,15 @@ class InferenceLoop:
             if item.pipeline.backend.batched:
                 groups.setdefault(type(item.pipeline.backend), []).append(i)
         if self._pool is not None and len(alone) > 1:
-            futures = {i: self._pool.submit(self._detect, *taken[i]) for i in alone}
+            futures = {}
+            for i in alone:
+                item, frame = taken[i]
+                try:
+                    prepared = item.pipeline.prepare(frame)  # here: PyAV conversions one at a time
+                except Exception as exc:
+                    results[i] = exc
+                    continue
+                futures[i] = self._pool.submit(self._detect, item, frame, prepared)
             for group in groups.values():  # the GPU batch runs while the CPU backends run on the pool
                 self._detect_batch(taken, group, results)
             for i, future in futures.items():

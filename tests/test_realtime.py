@@ -493,20 +493,42 @@ class _StubSession:
         self.events.append(event)
 
 
-class _MeetingPipeline:
-    """A 2D stage that only finishes when the other session's runs at the same time (a barrier), and
+class _MeetingBackend:
+    """A 2D model that only finishes when the other session's runs at the same time (a barrier), and
     records the thread it ran on; or one that fails."""
+
+    batched = False
 
     def __init__(self, barrier: threading.Barrier, fail: bool = False) -> None:
         self.barrier, self.fail, self.threads = barrier, fail, list[str]()
-        self.backend = MediaPipeBackend  # a backend that does not batch (the class says so)
 
-    def detect(self, frame: Any) -> tuple[Pose2D, list[Any]]:
+    def detect(self, image: Any, timestamp_ms: float, size: tuple[int, int]) -> Pose2D:
         self.threads.append(threading.current_thread().name)
         self.barrier.wait(timeout=5)
         if self.fail:
             raise RuntimeError("corrupt frame")
-        return Pose2D.missing(frame.timestamp_ms, (640, 360)), []
+        return Pose2D.missing(timestamp_ms, size)
+
+
+class _MeetingPipeline:
+    """A session's pipeline around ``_MeetingBackend``: the frame conversion records its thread too (it
+    must stay on the loop thread: PyAV frames are never converted from two threads at once)."""
+
+    def __init__(self, barrier: threading.Barrier, fail: bool = False) -> None:
+        self.backend = _MeetingBackend(barrier, fail)
+        self.threads = self.backend.threads
+        self.prepared_on: list[str] = []
+
+    def prepare(self, frame: Any) -> tuple[None, tuple[int, int]]:
+        self.prepared_on.append(threading.current_thread().name)
+        return None, (640, 360)
+
+    def accept(self, frame: Any, pose: Pose2D) -> tuple[Pose2D, list[Any]]:
+        return pose, []
+
+    def detect(self, frame: Any) -> tuple[Pose2D, list[Any]]:
+        image, size = self.prepare(frame)
+        return self.accept(frame, self.backend.detect(image, frame.timestamp_ms, size))
 
 
 def test_sessions_2d_stages_run_side_by_side_on_the_pose_workers() -> None:
@@ -529,6 +551,7 @@ def test_sessions_2d_stages_run_side_by_side_on_the_pose_workers() -> None:
             session.slot.put(IncomingFrame(None, 1000.0 + i, 0.0, 0))
         assert loop._process(served) == 1  # type: ignore[arg-type]
         assert all(p.threads[0].startswith("pose2d") for p in pipelines)
+        assert all(p.prepared_on == [threading.current_thread().name] for p in pipelines)  # not on the pool
         assert failed == ["b: 2D pose estimation failed: corrupt frame"]
         assert len(sessions[0].events) == 1 and sessions[1].events == []
     finally:
