@@ -476,7 +476,7 @@ def resolve_exercise_name(references_dir: Path, name: str) -> str:
         return next(iter(matches))
     close = difflib.get_close_matches(typed, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise ReferenceError(f"unknown exercise {name!r}{hint} (known: {', '.join(known) or 'none'}, in {references_dir})")
+    raise ReferenceError(f"unknown exercise {name!r}{hint} (known: {', '.join(known) or 'none'})")
 
 
 def list_exercises(references_dir: Path) -> list[str]:

@@ -97,7 +97,10 @@ def test_creating_a_session_checks_its_inputs(client: TestClient) -> None:
     body = new_session(client)
     assert len(body["token"]) >= 24 and body["offer_url"] == f"/api/sessions/{body['id']}/offer"
     unknown = client.post("/api/sessions", json={"exercise": "lunge"})
-    assert unknown.status_code == 400 and "choose one of ['pushup', 'squat']" in unknown.json()["detail"]
+    assert unknown.status_code == 400 and unknown.json()["detail"] == "unknown exercise 'lunge' (known: pushup, squat)"
+    near = client.post("/api/sessions", json={"exercise": "sqat"})
+    assert near.status_code == 400 and "did you mean 'squat'?" in near.json()["detail"]
+    assert "/" not in near.json()["detail"]  # no server path in the answer
     persona = client.post("/api/sessions", json={"exercise": "pushup", "persona": "yoda"})
     assert persona.status_code == 400 and "unknown persona 'yoda'" in persona.json()["detail"]
     assert client.post("/api/sessions", json={}).status_code == 422
