@@ -261,6 +261,13 @@ class TopDownBackend(PoseBackend):
         chosen = self.boxes.choose(boxes)
         return people[chosen] if chosen is not None else Pose2D.missing(timestamp_ms, size)
 
+    def _arithmetic(self) -> contextlib.AbstractContextManager[object]:
+        """Autocast to the configured half precision on the models' device, or nothing for float32."""
+        if self.options.precision == "float32":
+            return contextlib.nullcontext()
+        kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        return torch.autocast(device_type=kind, dtype=getattr(torch, self.options.precision))
+
     @torch.inference_mode()
     def _people_batch(
         self,
@@ -273,23 +280,7 @@ class TopDownBackend(PoseBackend):
         in that image's ``source_size`` pixels and their detector boxes ``(K, 5)`` (x1, y1, x2, y2 in the
         same pixels, score). One YOLOv3 pass over all images, one HRNet pass over all crops."""
         with self._arithmetic():
-            return self._people_batch_in(images, timestamps_ms, source_sizes, max_people)
-
-    def _arithmetic(self) -> contextlib.AbstractContextManager[object]:
-        """Autocast to the configured half precision on the models' device, or nothing for float32."""
-        if self.options.precision == "float32":
-            return contextlib.nullcontext()
-        kind = "cuda" if self.device.startswith("cuda") else "cpu"
-        return torch.autocast(device_type=kind, dtype=getattr(torch, self.options.precision))
-
-    def _people_batch_in(
-        self,
-        images: list[np.ndarray],
-        timestamps_ms: list[float],
-        source_sizes: list[tuple[int, int]],
-        max_people: list[int],
-    ) -> list[tuple[list[Pose2D], np.ndarray]]:
-        found = yolo_people(self.detector, images, self.options.conf_threshold, self.options.nms_threshold)
+            found = yolo_people(self.detector, images, self.options.conf_threshold, self.options.nms_threshold)
         # a box clamped to the frame's edge can be empty (x2 == x1): nobody to crop there
         found = [f[(f[:, 2] - f[:, 0] >= MIN_BOX_PX) & (f[:, 3] - f[:, 1] >= MIN_BOX_PX)] for f in found]
         found = [f[: max(m, 2)].astype(np.float64) for f, m in zip(found, max_people, strict=True)]
@@ -297,7 +288,9 @@ class TopDownBackend(PoseBackend):
         crops = [crop_people(image, f[:, :4], config) for image, f in zip(images, found, strict=True) if len(f)]
         keypoints, scores = np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32)
         if crops:
-            keypoints, scores = estimate_batch(self.pose_model, CropBatch.concat(crops), flip=self.options.flip)
+            with self._arithmetic():
+                keypoints, scores = estimate_batch(self.pose_model, CropBatch.concat(crops), flip=self.options.flip)
+
         out, start = [], 0
         for image, f, ts, size in zip(images, found, timestamps_ms, source_sizes, strict=True):
             sx, sy = size[0] / image.shape[1], size[1] / image.shape[0]
