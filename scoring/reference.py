@@ -157,6 +157,78 @@ class FaultRule:
 
 
 @dataclass(frozen=True)
+class HoldSpec:
+    """What counts as holding the posture of a hold exercise (a plank), besides the posture gate."""
+
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Feature name -> (lowest, highest) degrees within which the posture is held (e.g. a plank's
+    ``hip_mean`` 140-200: hips not folded like a rest on the knees)."""
+    grace_s: float = 1.0
+    """Out of bounds for less than this does not end the hold (one wobble, a missed frame)."""
+    min_s: float = 2.0
+    """A hold shorter than this is not counted (getting into position and out again)."""
+    target_s: float | None = None
+    """The time the exercise asks for (tips and summaries say how far along it is); None: no target."""
+
+    def __post_init__(self) -> None:
+        for name, bound in self.bounds.items():
+            feature_by_name(name)
+            if len(bound) != 2 or not bound[0] < bound[1]:
+                raise ReferenceError(f"hold bounds of {name}: expected [lowest, highest], got {list(bound)}")
+        if not (self.grace_s >= 0 and self.min_s >= 0):
+            raise ReferenceError("hold: grace_s and min_s must be >= 0")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HoldSpec:
+        data = dict(data)
+        data["bounds"] = {k: tuple(v) for k, v in data.get("bounds", {}).items()}
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """One authored pose of a rep: joint angles (``scoring.authored.DOFS``) at a share of the rep."""
+
+    at: float
+    """Where in the rep, 0 (start posture) to 1 (back at the start)."""
+    angles: dict[str, float]
+    """Degrees by degree of freedom (``knee_flex``: both sides, ``knee_flex_l``: the left only); the
+    ones not named keep the previous keyframe's values (the first one's: the standard posture)."""
+
+
+@dataclass(frozen=True)
+class AuthoredSpec:
+    """A reference written as data: keyframes compiled into a smooth 3D rep (``scoring.authored``)."""
+
+    keyframes: tuple[Keyframe, ...]
+    """At least the start (``at`` 0) and the turning point; the end (``at`` 1) is the start again unless
+    given. A hold has one keyframe: the held posture."""
+    duration_s: float = 2.0
+    """One rep's duration at the tempo the template is drawn with (a hold: the time drawn)."""
+    moving: tuple[str, ...] = ()
+    """The degrees of freedom the rep moves (documentation, checked against the keyframes)."""
+    still: tuple[str, ...] = ()
+    """The degrees of freedom that must stay still (checked: no keyframe moves them)."""
+    source: str = ""
+    """Where the angles come from (a textbook, a measured clip): shown with the exercise."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuthoredSpec:
+        data = dict(data)
+        try:
+            frames = tuple(Keyframe(float(k["at"]), {str(a): float(v) for a, v in k["angles"].items()})
+                           for k in data.pop("keyframes"))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReferenceError(f"authored keyframes: each needs 'at' and 'angles' ({exc})") from None
+        return cls(
+            keyframes=frames,
+            moving=tuple(data.pop("moving", ())),
+            still=tuple(data.pop("still", ())),
+            **data,
+        )
+
+
+@dataclass(frozen=True)
 class ExerciseSpec:
     """The authored description of an exercise."""
 
@@ -188,6 +260,14 @@ class ExerciseSpec:
     tempo_s: float | None = None
     """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
     None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
+    kind: Literal["reps", "hold"] = "reps"
+    """reps: counted repetitions (the driving angle goes from the start posture to a turning point and
+    back); hold: a posture held still (a plank), coached as time under tension (``hold``)."""
+    hold: HoldSpec | None = None
+    """hold: what counts as being in the hold (required for ``kind`` hold, absent otherwise)."""
+    authored: AuthoredSpec | None = None
+    """The reference rep (or held posture) written as keyframe joint angles (``scoring.authored``): used
+    when no video of good reps was built into this exercise; a reference built from a video replaces it."""
 
     def __post_init__(self) -> None:
         validate_exercise_name(self.name)
@@ -197,6 +277,10 @@ class ExerciseSpec:
             raise ReferenceError(f"{self.name}: views must be a non-empty subset of {list(VIEWS)}, got {self.views}")
         feature_by_name(self.driver)
         feature_by_name(self.posture_feature)
+        if self.kind not in ("reps", "hold"):
+            raise ReferenceError(f"{self.name}: kind must be 'reps' or 'hold', got {self.kind!r}")
+        if (self.kind == "hold") != (self.hold is not None):
+            raise ReferenceError(f"{self.name}: a hold needs a 'hold' section, and only a hold has one")
         unknown = set(self.body_parts) - set(BODY_PARTS)
         if unknown or not self.body_parts:
             raise ReferenceError(f"{self.name}: body_parts must be a non-empty subset of {sorted(BODY_PARTS)}")
@@ -207,9 +291,13 @@ class ExerciseSpec:
         data = {k: v for k, v in data.items() if k != "calibration"}
         try:
             faults = tuple(FaultRule.from_dict(f) for f in data.pop("faults", []))
+            hold = data.pop("hold", None)
+            authored = data.pop("authored", None)
             return cls(
                 **{
                     **data,
+                    "hold": HoldSpec.from_dict(hold) if hold is not None else None,
+                    "authored": AuthoredSpec.from_dict(authored) if authored is not None else None,
                     "body_parts": tuple(data.get("body_parts", ())),
                     "faults": faults,
                     "views": tuple(data.get("views", ("side",))),
@@ -228,6 +316,9 @@ class ExerciseSpec:
             for key in ("max_ratio", "max_s"):
                 if fault[key] == float("inf"):
                     fault[key] = None
+        for key in ("hold", "authored"):
+            if data[key] is None:
+                del data[key]
         return data
 
 
@@ -297,6 +388,9 @@ class Calibration:
     against these two (a second depth signal beside the 3D one)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes (e.g. the rep selection asked for)."""
+    kind: Literal["video", "authored"] = "video"
+    """Where the reference poses come from: a video of good reps run through our pose pipeline, or the
+    exercise's authored keyframes compiled on the standard skeleton (``scoring.authored``)."""
 
 
 @dataclass(frozen=True)
