@@ -1,4 +1,5 @@
-"""``coach reference build --exercise NAME --video FILE [--reps I-J]``: calibrate a reference exercise."""
+"""``coach reference build --exercise NAME --video FILE [--reps I-J]``: calibrate a reference exercise from a
+video; ``coach reference compile --exercise NAME``: from its authored keyframes."""
 
 from __future__ import annotations
 
@@ -31,6 +32,31 @@ def add_parser(sub: Any) -> None:
     )
     build.add_argument("--references-dir", type=Path, help="folder of reference exercises")
     build.set_defaults(func=run_build)
+    compiled = reference_sub.add_parser(
+        "compile", help="build an exercise's reference from its authored keyframes (no video needed)"
+    )
+    compiled.add_argument("--exercise", required=True, help="exercise name (folder under references/)")
+    compiled.add_argument("--references-dir", type=Path, help="folder of reference exercises")
+    compiled.set_defaults(func=run_compile)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from scoring.authored import build_authored
+    from scoring.reference import read_spec, resolve_exercise_name, save_reference
+
+    settings = settings_from(args)
+    folder = settings.references_dir / resolve_exercise_name(settings.references_dir, args.exercise)
+    spec = read_spec(folder)
+    if spec.authored is None:
+        raise UsageError(f"{folder}/exercise.json has no 'authored' keyframes: build it from a video instead")
+    reference = build_authored(spec)
+    save_reference(reference, folder)
+    cal = reference.calibration
+    print(
+        f"{spec.display_name}: authored reference, {len(cal.reps)} drawn reps; {spec.driver} "
+        f"{cal.top:.0f} -> {cal.bottom:.0f} deg; saved to {folder}"
+    )
+    return EXIT_OK
 
 
 def run_build(args: argparse.Namespace) -> int:
