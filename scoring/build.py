@@ -6,17 +6,22 @@ reference's own reps.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from lifting.track import PoseTrack
 from scoring.dtw import dtw
-from scoring.features import BODY_PARTS, IMAGE_ANGLES, compute_features, feature_by_name, image_angle
+from scoring.features import BODY_PARTS, IMAGE_ANGLES, Feature, compute_features, feature_by_name, image_angle
+from scoring.phases import Phase
 from scoring.reference import (
     Calibration,
     ExerciseSpec,
+    FaultRule,
     Reference,
     ReferenceError,
     RepSpan,
@@ -26,7 +31,7 @@ from scoring.reference import (
     segmenter_options,
 )
 from scoring.score import FORM_TOLERANCE_DEG, RepMeasures, RepScorer, held_image_angles, hold_fill
-from scoring.view import classify, majority_view
+from scoring.view import JUDGED_VIEWS, classify, majority_view
 
 FORM_MARGIN_DEG = 1.5
 """Added to the largest deviation among the reference's reps to get a part's form tolerance."""
@@ -103,13 +108,13 @@ def find_reps(spec: ExerciseSpec, track: PoseTrack) -> tuple[Calibration, list[F
     ]
 
 
-def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = None) -> Reference:
+def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | Sequence[int] | None = None) -> Reference:
     """Calibrate ``spec`` on a video's pose track.
 
     1. Provisional thresholds from the driving angle's distribution (5th and 95th percentiles); the
        movements they count (``find_reps``).
-    2. Keep the asked reps (``"2-3"``, 1-based; default: every movement like the others). A chosen
-       movement much shallower than the deepest found is refused: it is not a rep.
+    2. Keep the asked reps (``"2-3"`` or rep numbers such as ``[1, 3]``, 1-based; default: every movement
+       like the others). A chosen movement much shallower than the deepest found is refused: it is not a rep.
     3. Re-calibrate from those reps (medians at starts/ends, at turning points, posture at starts),
        segment again with the final thresholds (exactly as live scoring will), and pick the template
        rep: the medoid under DTW.
@@ -126,16 +131,27 @@ def build_reference(spec: ExerciseSpec, track: PoseTrack, reps: str | None = Non
         picked = [m for m in movements if m.like_others]
         selected = ",".join(str(m.number) for m in picked)
     else:
-        first, last = parse_rep_range(reps, len(movements))
-        picked = movements[first - 1 : last]
+        if isinstance(reps, str):
+            first, last = parse_rep_range(reps, len(movements))
+            picked = movements[first - 1 : last]
+            selected = f"{first}-{last}"
+        else:
+            numbers = sorted(set(reps))
+            unknown = [n for n in numbers if not 1 <= n <= len(movements)]
+            if not numbers or unknown:
+                raise ReferenceError(
+                    f"{track.source}: pick reps among the {len(movements)} found (1-{len(movements)}), "
+                    f"got {list(reps)} (found: {listing})"
+                )
+            picked = [movements[n - 1] for n in numbers]
+            selected = ",".join(str(n) for n in numbers)
         odd = [m for m in picked if not m.like_others]
         if odd:
             raise ReferenceError(
                 f"{track.source}: rep {odd[0].number} moved {spec.driver} only {odd[0].range_deg:.0f} deg, under "
                 f"{SHALLOW_SHARE:.0%} of the deepest movement found: it is not a rep of {spec.display_name}; pick "
-                f"other reps with --reps (found: {listing})"
+                f"other reps (found: {listing})"
             )
-        selected = f"{first}-{last}"
     chosen = [m.span for m in picked]
     ends = np.array([s.start for s in chosen] + [s.end for s in chosen])
     calibrated = replace(
@@ -251,3 +267,157 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
         jerk=round(max(m.jerk for m in measures), 3),
         faults=faults,
     )
+
+
+# -- fault rules generated from a reference (custom exercises) ------------------------------------
+
+GENERATED_FLOOR_DEG = 10.0
+"""Least threshold of a generated offset rule, degrees: the pose estimator's 3D joint angles move by
+several degrees between frames of a still pose (the far-side limbs most; the shipped exercises' relative
+thresholds are 8-15 deg), so a smaller excess over the reference is noise, not form."""
+GENERATED_FEATURES = 3
+"""Generated offset rules cover at most this many angles (those that move most in the reference's
+reps): two rules each, so at most six."""
+MOVING_DEG = 10.0
+"""An angle that moves less than this within the reference's reps is a posture to hold (both ways are
+faults); one that moves more has a movement direction (going further, and not going as far)."""
+DRIVER_SIDES: dict[Feature, tuple[Feature, ...]] = {
+    Feature.KNEE_MEAN: (Feature.KNEE_L, Feature.KNEE_R),
+    Feature.HIP_MEAN: (Feature.HIP_L, Feature.HIP_R),
+    Feature.ELBOW_MEAN: (Feature.ELBOW_L, Feature.ELBOW_R),
+}
+"""Both sides' mean angles and their sides."""
+
+_JOINT_WORDS: dict[Feature, str] = {
+    Feature.ELBOW_L: "left elbow",
+    Feature.ELBOW_R: "right elbow",
+    Feature.KNEE_L: "left knee",
+    Feature.KNEE_R: "right knee",
+    Feature.HIP_L: "left hip",
+    Feature.HIP_R: "right hip",
+    Feature.SHOULDER_L: "left shoulder",
+    Feature.SHOULDER_R: "right shoulder",
+    Feature.ARM_ABDUCTION_L: "left elbow",
+    Feature.ARM_ABDUCTION_R: "right elbow",
+    Feature.BODY_LINE: "hips",
+}
+_VERBS: dict[Feature, tuple[str, str]] = {
+    # (what the angle growing means, what it shrinking means): the rule's direction +1, -1
+    **{f: ("bends less", "bends more") for f in (Feature.ELBOW_L, Feature.ELBOW_R, Feature.KNEE_L, Feature.KNEE_R)},
+    **{f: ("folds less", "folds more") for f in (Feature.HIP_L, Feature.HIP_R)},
+    **{f: ("opens more", "opens less") for f in (Feature.SHOULDER_L, Feature.SHOULDER_R)},
+    **{f: ("flares more", "flares less") for f in (Feature.ARM_ABDUCTION_L, Feature.ARM_ABDUCTION_R)},
+    Feature.BODY_LINE: ("sag", "pike"),
+}
+
+
+def _offset_rule(
+    feature: Feature, direction: Literal[1, -1], phases: tuple[Phase, ...], spec: ExerciseSpec
+) -> FaultRule:
+    who, verb = _JOINT_WORDS[feature], _VERBS[feature][0 if direction > 0 else 1]
+    part = next(p for p, features in BODY_PARTS.items() if feature in features)
+    if feature is Feature.BODY_LINE:
+        text = f"hips {verb} {{delta:.0f}} deg more than in the reference {{where}}"
+    else:
+        amount, _, rest = verb.partition(" ")
+        text = f"{who} {amount} {{delta:.0f}} deg {rest} than in the reference {{where}}"
+    return FaultRule(
+        id=re.sub(r"[^a-z0-9]+", "_", f"{who} {verb}").strip("_"),
+        kind="offset",
+        message=text,
+        body_parts=(part,),
+        feature=feature.name.lower(),
+        phases=phases,
+        views=tuple(v for v in spec.views if v in JUDGED_VIEWS) or JUDGED_VIEWS,
+        direction=direction,
+        relative=True,
+    )
+
+
+def generated_fault_rules(reference: Reference) -> tuple[FaultRule, ...]:
+    """Fault rules for an exercise that has none authored, from its calibrated reference.
+
+    For the angles of the scored body parts that move most within the reference's reps (at most
+    ``GENERATED_FEATURES``; the driver itself is left out: its depth is the ``shallow`` rule's): an
+    angle that moves gets a rule for going further than the reference on the way down, at the bottom
+    or on the way up, and one for not going as far at the bottom; an angle held still gets one rule
+    each way. Each is an ``offset`` rule relative to the reference's own value in the same phase; its
+    threshold is the most the reference's reps themselves exceed the template rep there (their natural
+    spread) plus ``FAULT_MARGIN_DEG``, and never under ``GENERATED_FLOOR_DEG``. Plus the general rules:
+    ``shallow`` (depth under 80 % of the reference's) and ``too_fast`` / ``too_slow`` (tempo bounds
+    that suit people in general, widened to the reference's own rep duration)."""
+    spec = reference.spec
+    driver = feature_by_name(spec.driver)
+    skip = {driver, *DRIVER_SIDES.get(driver, ())}
+    features = reference.features
+    movement: dict[Feature, float] = {}
+    for part in spec.body_parts:
+        for feature in BODY_PARTS[part]:
+            if feature in skip or feature not in _JOINT_WORDS:
+                continue
+            ranges = []
+            for span in reference.calibration.reps:
+                values = features[span.start : span.end + 1, feature]
+                values = values[np.isfinite(values)]
+                if values.size:
+                    lo, hi = np.percentile(values, [5, 95])
+                    ranges.append(float(hi - lo))
+            if ranges:
+                movement[feature] = float(np.median(ranges))
+    chosen = sorted(movement, key=lambda f: -movement[f])[:GENERATED_FEATURES]
+    template = reference.template_features()
+    turn = reference.template.bottom - reference.template.start
+    rules: list[FaultRule] = []
+    for feature in chosen:
+        if movement[feature] < MOVING_DEG:
+            rules += [_offset_rule(feature, d, ("descent", "bottom", "ascent"), spec) for d in (1, -1)]
+            continue
+        way: Literal[1, -1] = 1 if template[turn, feature] > template[0, feature] else -1
+        rules += [
+            _offset_rule(feature, way, ("descent", "bottom", "ascent"), spec),
+            _offset_rule(feature, -1 if way > 0 else 1, ("bottom",), spec),
+        ]
+    rep_s = reference.template_duration_ms() / 1000
+    rules += [
+        FaultRule(
+            id="shallow",
+            kind="rom",
+            message="range {value:.0f}% of the reference's: go as far as in the reference",
+            body_parts=spec.body_parts,
+            threshold=80.0,
+        ),
+        FaultRule(
+            id="too_fast",
+            kind="tempo",
+            message="rep took {value:.1f} s: slow down and control it",
+            body_parts=spec.body_parts,
+            min_s=round(min(0.8, 0.5 * rep_s), 2),
+        ),
+        FaultRule(
+            id="too_slow",
+            kind="tempo",
+            message="rep took {value:.1f} s: keep a steady pace",
+            body_parts=spec.body_parts,
+            max_s=round(max(8.0, 3.0 * rep_s), 1),
+        ),
+    ]
+    # each offset rule's threshold: the reference's own reps against its template, plus the margin
+    trial = replace(reference, spec=replace(spec, faults=tuple(rules)))
+    measures = measure_reference_reps(trial)
+    out = []
+    for rule in rules:
+        if rule.kind == "offset":
+            spread = [m.rules[rule.id] for m in measures if np.isfinite(m.rules[rule.id])]
+            threshold = max(GENERATED_FLOOR_DEG, max(spread, default=0.0) + FAULT_MARGIN_DEG)
+            rule = replace(rule, threshold=round(threshold, 1))
+        out.append(rule)
+    return tuple(out)
+
+
+def with_generated_faults(reference: Reference) -> Reference:
+    """``reference`` with ``generated_fault_rules`` as its spec's faults and its tolerances measured
+    again with them (``calibrate_tolerances``)."""
+    spec = replace(reference.spec, faults=generated_fault_rules(reference))
+    reference = replace(reference, spec=spec)
+    tolerances = calibrate_tolerances(reference)
+    return replace(reference, calibration=replace(reference.calibration, tolerances=tolerances))

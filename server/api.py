@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from realtime.manager import SessionLimitError, UnknownSessionError
 from realtime.session import Session, SessionStateError
 from scoring.coach.model import describe
-from scoring.reference import ReferenceError, list_exercises, read_spec, resolve_exercise_name
+from scoring.reference import ReferenceError
 from server.auth import UserDep, rate_limits
 from server.schemas import (
     Exercise,
@@ -22,7 +22,7 @@ from server.schemas import (
     SessionRequest,
 )
 from server.security import client_address
-from server.services import ManagerDep, ServicesDep, SettingsDep, TipsDep
+from server.services import CatalogDep, ManagerDep, ServicesDep, SettingsDep, TipsDep
 from server.signalling import OfferError, answer_offer
 
 router = APIRouter(prefix="/api")
@@ -88,24 +88,20 @@ def gpu_memory_mb(device: str) -> dict[str, float] | None:
     }
 
 
-@router.get("/exercises", response_model=list[Exercise], summary="Exercises with a reference")
-def exercises(settings: SettingsDep) -> list[Exercise]:
-    out = []
-    for name in list_exercises(settings.references_dir):
-        try:
-            spec = read_spec(settings.references_dir / name)
-        except ReferenceError:
-            continue  # a broken folder is reported when somebody picks it, not here
-        out.append(
-            Exercise(
-                name=name,
-                display_name=spec.display_name,
-                camera=spec.camera,
-                body_parts=list(spec.body_parts),
-                faults=[rule.id for rule in spec.faults],
-            )
+@router.get("/exercises", response_model=list[Exercise], summary="Exercises with a reference, shipped and custom")
+def exercises(catalog: CatalogDep) -> list[Exercise]:
+    # a broken folder is left out here and reported when somebody picks it
+    return [
+        Exercise(
+            name=entry.name,
+            display_name=entry.spec.display_name,
+            camera=entry.spec.camera,
+            body_parts=list(entry.spec.body_parts),
+            faults=[rule.id for rule in entry.spec.faults],
+            custom=entry.custom,
         )
-    return out
+        for entry in catalog.entries()
+    ]
 
 
 @router.get("/personas", response_model=list[PersonaInfo], summary="Coach personas")
@@ -127,13 +123,18 @@ def personas(tips: TipsDep) -> list[PersonaInfo]:
     },
 )
 async def create_session(
-    body: SessionRequest, request: Request, manager: ManagerDep, settings: SettingsDep, user: UserDep
+    body: SessionRequest,
+    request: Request,
+    manager: ManagerDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    user: UserDep,
 ) -> SessionCreated:
     limits = rate_limits(request)
     limits.check("session", f"user:{user}", settings.sessions_per_minute)
     limits.check("session", f"address:{client_address(request)}", settings.sessions_per_minute)
     try:
-        exercise = resolve_exercise_name(settings.references_dir, body.exercise)
+        exercise = catalog.resolve(body.exercise)
     except ReferenceError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     try:

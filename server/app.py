@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
     a bad checkpoint or model folder cleanly)."""
     from fastapi.exceptions import RequestValidationError
 
-    from server import api, auth, uploads, ws
+    from server import api, auth, custom, uploads, ws
     from server.security import SecurityMiddleware, validation_error
 
     settings = settings or Settings.model_validate({})
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
     app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(uploads.router)
+    app.include_router(custom.router)
     app.include_router(ws.router)
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web_client")

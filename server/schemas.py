@@ -33,6 +33,7 @@ class Exercise(BaseModel):
     camera: str = Field(description="How to film it")
     body_parts: list[str] = Field(description="Scored body parts")
     faults: list[str] = Field(description="Ids of the faults it names")
+    custom: bool = Field(False, description="Built by a user from a video (can be renamed, edited, deleted)")
 
 
 class PersonaInfo(BaseModel):

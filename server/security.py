@@ -56,7 +56,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 """Sent with every HTTP response (connect-src 'self' covers the page's own ws:/wss: in current browsers)."""
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-UPLOAD_PATHS = ("/api/analyze",)
+UPLOAD_PATHS = ("/api/analyze", "/api/custom/drafts")
 """Paths whose body is a video upload (capped by ``max_upload_mb``); every other body is JSON-sized."""
 FORM_OVERHEAD = 64 * 1024
 """Room for the multipart boundaries and the small fields beside the video."""

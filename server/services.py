@@ -34,8 +34,10 @@ from scoring.coach.persona import Persona, PersonaLibrary
 from scoring.coach.select import TipOptions
 from scoring.coach.writer import TipService
 from scoring.core import warm_up
-from scoring.reference import Reference, ReferenceError, list_exercises, load_reference
+from scoring.reference import Reference, ReferenceError
 from scoring.score import summarize
+from server.drafts import Drafts
+from server.exercises import ExerciseCatalog
 from server.jobs.runner import JobOptions, JobRunner
 from server.jobs.store import Store
 from server.security import RateLimits
@@ -128,23 +130,29 @@ def live_options(settings: Settings) -> LiveOptions:
 
 
 class References:
-    """Reference exercises loaded once each, on first use (thread-safe; loading reads files)."""
+    """Reference exercises, shipped and custom (``server.exercises``), loaded once each, on first use
+    (thread-safe; loading reads files). A custom exercise changed or deleted is ``forget``-ten."""
 
-    def __init__(self, folder: Path) -> None:
-        self._folder = folder
+    def __init__(self, folder: Path, custom: Path | None = None) -> None:
+        self.catalog = ExerciseCatalog(folder, custom)
         self._cache: dict[str, Reference] = {}
         self._lock = threading.Lock()
 
     def __call__(self, name: str) -> Reference:
         with self._lock:
             if name not in self._cache:
-                self._cache[name] = load_reference(self._folder, name)
+                self._cache[name] = self.catalog.load(name)
             return self._cache[name]
+
+    def forget(self, name: str) -> None:
+        """Load ``name`` from its files again next time (it was changed or deleted)."""
+        with self._lock:
+            self._cache.pop(name, None)
 
     def others(self, name: str) -> list[Reference]:
         """Every other exercise that loads (to recognise a mix-up; a broken folder is left out)."""
         out = []
-        for other in list_exercises(self._folder):
+        for other in self.catalog.names():
             if other != name:
                 try:
                     out.append(self(other))
@@ -180,6 +188,10 @@ class Services:
     """The live sessions and the inference thread."""
     limits: RateLimits
     """Per-user and per-address rate limits (``server.security``)."""
+    references: References
+    """The exercises, shipped and custom, and their loaded references."""
+    drafts: Drafts
+    """Videos being made into custom exercises (``server.drafts``)."""
 
 
 def _probe_backend(settings: Settings) -> tuple[str, str]:
@@ -234,7 +246,7 @@ async def running_services(
     # collections (which pause every thread, the inference loop included) stay short.
     gc.collect()
     gc.freeze()
-    references = References(settings.references_dir)
+    references = References(settings.references_dir, settings.custom_dir)
     store = await asyncio.to_thread(Store, settings.database_path)
     runner = JobRunner(
         store,
@@ -244,6 +256,9 @@ async def running_services(
         references,
         service,
         alternatives=references.others,
+    )
+    drafts = Drafts(
+        settings.drafts_dir, lifter, lambda: make_backend(settings), settings.max_side, settings.max_video_s
     )
     for job in await asyncio.to_thread(store.recover):
         runner.submit(job, force=True)
@@ -271,10 +286,13 @@ async def running_services(
                 runner=runner,
                 manager=manager,
                 limits=RateLimits(),
+                references=references,
+                drafts=drafts,
             )
     finally:
         sweeper.cancel()
         await asyncio.to_thread(runner.stop)
+        await asyncio.to_thread(drafts.stop)
         if generator is not None:
             await asyncio.to_thread(generator.close)
         await asyncio.to_thread(store.close)
@@ -316,7 +334,17 @@ def get_runner(services: Annotated[Services, Depends(get_services)]) -> JobRunne
     return services.runner
 
 
+def get_catalog(services: Annotated[Services, Depends(get_services)]) -> ExerciseCatalog:
+    return services.references.catalog
+
+
+def get_drafts(services: Annotated[Services, Depends(get_services)]) -> Drafts:
+    return services.drafts
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+DraftsDep = Annotated[Drafts, Depends(get_drafts)]
+CatalogDep = Annotated[ExerciseCatalog, Depends(get_catalog)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 TipsDep = Annotated[TipService, Depends(get_tips)]

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     offer_timeout_s: float = Field(60.0, gt=0, description="A session without a WebRTC offer this long is ended")
     idle_timeout_s: float = Field(10.0, gt=0, description="A live session without a frame this long is ended")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Folder of the SQLite database and stored uploads")
+    custom_exercises_dir: Path | None = Field(
+        None,
+        description="Folder of the custom exercises users build from their own videos (None: data_dir/exercises); "
+        "kept apart from the shipped references_dir, whose names they cannot take",
+    )
     max_upload_mb: float = Field(200.0, gt=0, description="Largest video upload, megabytes")
     max_video_s: float = Field(600.0, gt=0, description="Longest video accepted for analysis, seconds")
     job_workers: int = Field(1, ge=1, le=16, description="Uploaded videos analysed at once")
@@ -127,6 +132,16 @@ class Settings(BaseSettings):
         """Where uploads are stored under names the server chooses."""
         return self.data_dir / "uploads"
 
+    @property
+    def custom_dir(self) -> Path:
+        """Where custom exercises live (``custom_exercises_dir``, by default ``data_dir/exercises``)."""
+        return self.custom_exercises_dir or self.data_dir / "exercises"
+
+    @property
+    def drafts_dir(self) -> Path:
+        """Videos of custom exercises being built, with their poses and thumbnails."""
+        return self.data_dir / "drafts"
+
     @field_validator("device", "tips_device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -134,7 +149,9 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("checkpoints_dir", "references_dir", "web_dir", "data_dir", "personas_dir", "tips_model")
+    @field_validator(
+        "checkpoints_dir", "references_dir", "web_dir", "data_dir", "personas_dir", "tips_model", "custom_exercises_dir"
+    )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

@@ -13,13 +13,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from lifting.video import VideoError, VideoInfo, probe
-from scoring.reference import ReferenceError, resolve_exercise_name
+from scoring.reference import ReferenceError
 from server.auth import UserDep, rate_limits
 from server.jobs.runner import QueueFullError
 from server.jobs.store import JobErrorCode, JobStatus
 from server.schemas import Problem
 from server.security import client_address
-from server.services import RunnerDep, SettingsDep, StoreDep, TipsDep
+from server.services import CatalogDep, RunnerDep, SettingsDep, StoreDep, TipsDep
 
 router = APIRouter(prefix="/api")
 
@@ -61,7 +61,7 @@ def _problem(code: int, detail: str) -> HTTPException:
     return HTTPException(code, detail)
 
 
-async def _save_upload(upload: UploadFile, target: Path, limit: int) -> int:
+async def save_upload(upload: UploadFile, target: Path, limit: int) -> int:
     """Copy the upload to ``target`` in chunks (off the event loop); 413 past ``limit`` bytes."""
     size = 0
     with target.open("wb") as out:
@@ -89,7 +89,13 @@ async def _save_upload(upload: UploadFile, target: Path, limit: int) -> int:
     },
 )
 async def analyze(
-    request: Request, settings: SettingsDep, store: StoreDep, runner: RunnerDep, tips: TipsDep, user: UserDep
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    runner: RunnerDep,
+    tips: TipsDep,
+    catalog: CatalogDep,
+    user: UserDep,
 ) -> JSONResponse:
     limits = rate_limits(request)
     limits.check("upload", f"user:{user}", settings.uploads_per_minute)
@@ -109,7 +115,7 @@ async def analyze(
         if not isinstance(exercise, str) or not exercise:
             raise _problem(400, "the form field 'exercise' is missing")
         try:
-            exercise = resolve_exercise_name(settings.references_dir, exercise)
+            exercise = catalog.resolve(exercise)
         except ReferenceError as exc:
             raise _problem(400, str(exc)) from None
         personas = [p.id for p in tips.personas()]
@@ -119,8 +125,8 @@ async def analyze(
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         target = settings.uploads_dir / f"{job_id}.video"  # our name: never the user's
         try:
-            await _save_upload(video, target, limit)
-            info = await _probe(target)
+            await save_upload(video, target, limit)
+            info = await probe_upload(target)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -150,7 +156,7 @@ async def analyze(
     )
 
 
-async def _probe(path: Path) -> VideoInfo:
+async def probe_upload(path: Path) -> VideoInfo:
     try:
         return await asyncio.to_thread(probe, path)
     except VideoError as exc:

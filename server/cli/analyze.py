@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if report_path is not None and not report_path.parent.is_dir():
         raise UsageError(f"the output folder {report_path.parent} does not exist")
     settings = settings_from(args)
-    references = References(settings.references_dir)
+    references = References(settings.references_dir, settings.custom_dir)
     reference = references(args.exercise)
     alternatives = references.others(reference.spec.name)
     service, generator = make_tips(settings)
