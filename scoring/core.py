@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from scoring.features import (
     feature_by_name,
     image_angle,
 )
+from scoring.hold import HoldTracker, summarize_holds
 from scoring.phases import HOLD_MS
 from scoring.reference import Reference
 from scoring.reps import RepSegmenter, SegmentEvent
@@ -37,6 +38,7 @@ from scoring.score import RepScorer, summarize
 from scoring.types import (
     CoachEvent,
     ExerciseMismatch,
+    HoldResult,
     PersonChanged,
     PostureChanged,
     RepDiscarded,
@@ -104,15 +106,22 @@ class ScoringCore:
     ``alternatives``: the other exercises; their rep counters run beside (a few microseconds a frame)
     so that a set that counts nothing but clearly is another exercise says so (``ExerciseMismatch``)
     instead of a silent "0 reps".
+
+    A hold exercise (``spec.kind == "hold"``) is followed by a ``scoring.hold.HoldTracker`` instead of
+    the rep segmenter and DTW: the same features, views and person changes, hold events out; no other
+    exercise is watched (a hold has no reps to mix up), and hold references are never watchers.
     """
 
     def __init__(
         self, reference: Reference, max_rep_frames: int = 2400, alternatives: Sequence[Reference] = ()
     ) -> None:
         self.reference = reference
-        self.scorer = RepScorer(reference)
-        self.segmenter = RepSegmenter(reference.segmenter_options())
-        self._dtw = OnlineDTW(self.scorer.template, capacity=512)
+        self.hold = HoldTracker(reference) if reference.spec.kind == "hold" else None
+        """The hold tracker of a hold exercise (None for reps)."""
+        if self.hold is None:
+            self.scorer = RepScorer(reference)
+            self.segmenter = RepSegmenter(reference.segmenter_options())
+            self._dtw = OnlineDTW(self.scorer.template, capacity=512)
         self._driver = int(feature_by_name(reference.spec.driver))
         self._posture = int(feature_by_name(reference.spec.posture_feature))
         driver = feature_by_name(reference.spec.driver)
@@ -130,8 +139,8 @@ class ScoringCore:
         self._rep_start = -1
         self.results: list[RepResult] = []
         """Every rep scored so far, in order."""
-        self.not_counted: list[RepDiscarded] = []
-        """Every movement that started like a rep but did not count, in order."""
+        self.not_counted: list[RepDiscarded] = self.hold.not_counted if self.hold is not None else []
+        """Every movement that started like a rep (or a hold) but did not count, in order."""
         self._gravity = reference.gravity
         self._has_extras = False  # whether the pose pipeline gives the feet and hands at all
         self.view_counts: Counter[CameraView] = Counter()
@@ -150,7 +159,7 @@ class ScoringCore:
                 int(feature_by_name(other.spec.posture_feature)),
             )
             for other in alternatives
-            if other.spec.name != reference.spec.name
+            if other.spec.name != reference.spec.name and other.spec.kind == "reps" and self.hold is None
         ]
 
     def add(self, pose: Pose3D) -> list[CoachEvent]:
@@ -182,6 +191,8 @@ class ScoringCore:
         image_driver = math.nan
         if features is not None and pose.keypoints_2d is not None and self._image_driver is not None:
             image_driver = image_angle(pose.keypoints_2d, pose.scores, self._image_driver)
+        if self.hold is not None:
+            return changed + self.hold.add(index, pose.timestamp_ms, features, visibility, view)
         self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view, extra, image_driver))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])
@@ -230,6 +241,17 @@ class ScoringCore:
         """Another person is followed from this frame on: a rep under way is given up, the counter starts
         afresh on the new person; reported when it happens mid-set."""
         out: list[CoachEvent] = []
+        if self.hold is not None:
+            out.extend(self.hold.interrupt())
+            if self.hold.results or out:
+                change = PersonChanged(
+                    pose.person,
+                    pose.timestamp_ms,
+                    f"now following another person from {pose.timestamp_ms / 1000:.1f} s: the one exercising",
+                )
+                self.person_changes.append(change)
+                out.append(change)
+            return out
         mid_rep = self.segmenter.state == "in_rep"
         if mid_rep:
             reason = "the coach moved to another person during the rep: not scored"
@@ -284,6 +306,10 @@ class ScoringCore:
         scored; one still before its turning point is not counted. The last event is
         ``SetFinished`` with the summary. The core is then ready for a new set."""
         out: list[CoachEvent] = []
+        if self.hold is not None:
+            out.extend(self.hold.finish())
+            out.append(SetFinished(self.summary()))
+            return out
         last_ms = self._recent[-1].timestamp_ms if self._recent else 0.0
         for event in self.segmenter.flush():
             out.extend(self._handle(event, last_ms))
@@ -296,6 +322,23 @@ class ScoringCore:
         looks_like = self.mismatch.looks_like if self.mismatch is not None else None
         out.append(SetFinished(summarize(self.results, len(self.not_counted), looks_like)))
         return out
+
+    @property
+    def holds(self) -> list[HoldResult]:
+        """Every hold counted so far (a hold exercise; empty for reps)."""
+        return self.hold.results if self.hold is not None else []
+
+    @property
+    def counted(self) -> int:
+        """Reps or holds counted so far."""
+        return len(self.hold.results) if self.hold is not None else len(self.results)
+
+    def summary(self) -> SetSummary:
+        """The set so far at a glance (``summarize``, or ``summarize_holds`` for a hold)."""
+        if self.hold is not None:
+            return summarize_holds(self.hold.results, len(self.hold.not_counted))
+        looks_like = self.mismatch.looks_like if self.mismatch is not None else None
+        return summarize(self.results, len(self.not_counted), looks_like)
 
     def _frames_since(self, start: int) -> list[_Frame]:
         first = self._recent[0].index
@@ -367,6 +410,8 @@ class Analysis:
     """The other exercise the movement looked like, when the chosen one counted nothing."""
     warnings: list[str]
     """What the user should know about the recording: a mix-up of exercises, an unsupported view."""
+    holds: list[HoldResult] = field(default_factory=list)
+    """Counted holds in order (a hold exercise)."""
 
 
 def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Sequence[Reference] = ()) -> Analysis:
@@ -390,6 +435,7 @@ def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Seque
         list(core.not_counted),
         core.mismatch,
         warnings,
+        list(core.holds),
     )
 
 

@@ -8,7 +8,8 @@ reference (0 at the start posture, 1 at the reference's turning point):
 - ``bottom``: the frames beyond ``BOTTOM_SHARE`` of the peak (the turning zone, the turning point
   always included);
 - ``descent`` / ``ascent``: the rest before / after the turning point;
-- ``rep``: every frame.
+- ``rep``: every frame;
+- ``hold``: the held frames of a hold exercise (``scoring.hold`` judges it; a rep has no such frames).
 
 Shares of the rep's own peak, not of the reference's range, so a shallow rep still has all phases.
 ``TOP_SHARE`` = 0.2 and ``BOTTOM_SHARE`` = 0.8 put the phase boundaries at a fifth of the range from
@@ -26,9 +27,9 @@ from typing import Literal
 
 import numpy as np
 
-Phase = Literal["descent", "bottom", "ascent", "top", "rep"]
+Phase = Literal["descent", "bottom", "ascent", "top", "rep", "hold"]
 
-PHASES: tuple[Phase, ...] = ("descent", "bottom", "ascent", "top", "rep")
+PHASES: tuple[Phase, ...] = ("descent", "bottom", "ascent", "top", "rep", "hold")
 
 PHASE_WORDS: dict[Phase, str] = {
     "descent": "on the way down",
@@ -36,6 +37,7 @@ PHASE_WORDS: dict[Phase, str] = {
     "ascent": "on the way up",
     "top": "at the top",
     "rep": "during the rep",
+    "hold": "during the hold",
 }
 """How a message says where a fault was measured."""
 
@@ -69,6 +71,7 @@ def phase_masks(progress: np.ndarray, turn: int) -> dict[Phase, np.ndarray]:
         "ascent": middle & (index > turn),
         "top": top,
         "rep": np.ones(n, dtype=bool),
+        "hold": np.zeros(n, dtype=bool),
     }
 
 

@@ -96,6 +96,49 @@ class RepResult:
 
 
 @dataclass(frozen=True)
+class HoldResult:
+    """One counted hold of a hold exercise (a plank), scored (``scoring.hold``)."""
+
+    index: int
+    """1-based number of the hold in the set."""
+    start_ms: float
+    """Source timestamp of the hold's first frame in position."""
+    end_ms: float
+    """Source timestamp of its last frame in position."""
+    start_frame: int
+    """Index of the first frame in the stream."""
+    end_frame: int
+    """Index of the last frame."""
+    duration_s: float
+    """Time under tension, seconds: first to last frame in position (breaks shorter than the exercise's
+    ``grace_s`` bridged)."""
+    held_share: float
+    """Share of that time actually seen in position (0-1; the rest: bridged breaks, missed frames)."""
+    target_s: float | None
+    """The time the exercise asks for (None: no target)."""
+    score: float
+    """Overall score 0-100 (``scoring.hold``: posture against the reference's held posture, time free of
+    fault episodes, a penalty per fault)."""
+    part_scores: dict[str, float]
+    """Score 0-100 per body part, from the deviation of its angles from the reference's held posture."""
+    part_deviation_deg: dict[str, float]
+    """Mean absolute angle deviation per body part from the reference's held posture, degrees."""
+    fault_s: float
+    """Time inside fault episodes (any rule), seconds."""
+    faults: tuple[Fault, ...] = field(default=())
+    """One fault per episode, safety first then by time: ``details`` has ``start_s`` (source time, s) and
+    ``duration_s``; ``value`` is the worst value held for ``HOLD_MS`` in the episode."""
+    checks_skipped: dict[str, str] = field(default_factory=dict)
+    """Fault rules that could not be judged in this hold, by id, with the reason."""
+    view: str | None = None
+    """Where the camera saw the hold from (``scoring.view``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SetSummary:
     """The set at a glance."""
 
@@ -121,6 +164,14 @@ class SetSummary:
     """Movements that started like a rep but did not count (each reported with its reason)."""
     looks_like: str | None = None
     """Another exercise the set's movement matched, when the chosen one counted nothing."""
+    kind: Literal["reps", "hold"] = "reps"
+    """What the set counted: reps, or holds (then ``reps`` is 0 and the scores and faults are the holds')."""
+    holds: int = 0
+    """Counted holds (a hold exercise)."""
+    hold_total_s: float = 0.0
+    """Time under tension over the counted holds, seconds."""
+    hold_longest_s: float = 0.0
+    """The longest counted hold, seconds."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -191,7 +242,7 @@ class PersonChanged:
     """What to tell the user."""
 
 
-PostureState = Literal["no_person", "out_of_position", "ready", "in_rep"]
+PostureState = Literal["no_person", "out_of_position", "ready", "in_rep", "holding"]
 
 
 @dataclass(frozen=True)
@@ -214,5 +265,59 @@ class SetFinished:
     """The set summary."""
 
 
-CoachEvent = RepStarted | RepScored | RepDiscarded | ExerciseMismatch | PersonChanged | PostureChanged | SetFinished
+@dataclass(frozen=True)
+class HoldStarted:
+    """A hold began: the person has been in position for ``scoring.hold.SETTLE_MS``."""
+
+    index: int
+    """Number the hold will get if it lasts ``min_s``."""
+    start_ms: float
+    """Timestamp of its first frame in position."""
+    target_s: float | None = None
+    """The time the exercise asks for (None: no target)."""
+
+
+@dataclass(frozen=True)
+class HoldProgress:
+    """A hold goes on: at most once a second of it (a timer for the page, progress tips)."""
+
+    index: int
+    """Number of the hold."""
+    seconds: int
+    """Whole seconds held so far."""
+    start_ms: float
+    """When the hold began."""
+    timestamp_ms: float
+    """Now (source time)."""
+    target_s: float | None = None
+    """The time the exercise asks for (None: no target)."""
+
+
+@dataclass(frozen=True)
+class HoldFault:
+    """A fault episode began in the hold under way (held ``scoring.hold.EPISODE_MIN_MS``): said while it
+    happens, so a tip can go out; the whole episode is in the hold's result."""
+
+    index: int
+    """Number of the hold."""
+    fault: Fault
+    """The fault so far (``details``: ``start_s``, ``duration_s`` so far)."""
+    seconds: float
+    """Seconds held when it was found."""
+    timestamp_ms: float
+    """When it was found (source time)."""
+
+
+@dataclass(frozen=True)
+class HoldEnded:
+    """A hold ended (out of position longer than the grace time, or the set ended) and counted."""
+
+    result: HoldResult
+    """The hold, scored."""
+
+
+CoachEvent = (
+    RepStarted | RepScored | RepDiscarded | ExerciseMismatch | PersonChanged | PostureChanged | SetFinished
+    | HoldStarted | HoldProgress | HoldFault | HoldEnded
+)  # fmt: skip
 """Everything ``ScoringCore.add`` can emit."""
