@@ -45,8 +45,9 @@ export function barChart(container, labels, values, title) {
   return svg;
 }
 
-// Lines over a shared x axis; each series {name, values (null = gap), cls}.
-export function lineChart(container, xs, series, title, xLabel = "s") {
+// Lines over a shared x axis; each series {name, values (null = gap), cls}; bands {from, to, cls, label}
+// shade spans of x behind the lines (the reps found in a video).
+export function lineChart(container, xs, series, title, xLabel = "s", bands = []) {
   const width = 520, height = 200, pad = { l: 38, r: 10, t: 22, b: 24 };
   const svg = frame(width, height, pad);
   svg.setAttribute("aria-label", title);
@@ -66,6 +67,12 @@ export function lineChart(container, xs, series, title, xLabel = "s") {
     el("text", { x: 4, y: py(lo) }, lo.toFixed(0)),
     el("text", { x: width - pad.r, y: height - 6, "text-anchor": "end" }, `${x1.toFixed(1)} ${xLabel}`),
   );
+  for (const band of bands) {
+    const left = px(Math.max(band.from, x0)), right = px(Math.min(band.to, x1));
+    const rect = el("rect", { class: `band ${band.cls || ""}`, x: left, y: pad.t, width: Math.max(1, right - left), height: height - pad.t - pad.b });
+    rect.append(el("title", {}, band.label || ""));
+    svg.append(rect, el("text", { class: "band-label", x: (left + right) / 2, y: pad.t + 11, "text-anchor": "middle" }, band.label || ""));
+  }
   for (const s of series) {
     let d = "";
     let pen = false;
