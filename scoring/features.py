@@ -67,6 +67,16 @@ class Feature(IntEnum):
     ARM_ABDUCTION_MAX = 18
     """The more flared upper arm (the larger of ``ARM_ABDUCTION_L`` and ``_R``): elbows out toward a T
     in a push-up. Judged only with both arms seen (from the front), a hidden arm's guess would decide it."""
+    SHOULDER_MEAN = 19
+    """Mean of both arms against the torso (``SHOULDER_L``/``_R``): about 10 with the arms hanging, 90 raised
+    to shoulder height (forward or sideways), 170-180 overhead: a raise's or a jumping jack's driver."""
+    ELBOW_MIN = 20
+    """The more bent elbow (the smaller of ``ELBOW_L`` and ``_R``): drives curls done with both arms or one
+    arm at a time (an alternating curl bends one elbow while the other hangs straight)."""
+    LEG_SPREAD = 21
+    """How far the legs open sideways: each hip-to-ankle line's angle out along the body's left axis,
+    summed over both legs (0 with the feet under the hips, about 30-45 in a jumping jack's open
+    position; negative with the feet crossed in)."""
 
 
 NUM_FEATURES = len(Feature)
@@ -146,6 +156,21 @@ FEATURE_JOINTS: dict[Feature, tuple[JointGroup, ...]] = {
         ("left elbow", (H36M.L_ELBOW,)),
         ("right elbow", (H36M.R_ELBOW,)),
         ("hips", (H36M.L_HIP, H36M.R_HIP)),
+    ),
+    Feature.SHOULDER_MEAN: (
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+        ("shoulders", (H36M.L_SHOULDER, H36M.R_SHOULDER)),
+        ("elbows", (H36M.L_ELBOW, H36M.R_ELBOW)),
+    ),
+    Feature.ELBOW_MIN: (
+        ("left elbow", (H36M.L_ELBOW,)),
+        ("right elbow", (H36M.R_ELBOW,)),
+        ("wrists", (H36M.L_WRIST, H36M.R_WRIST)),
+    ),
+    Feature.LEG_SPREAD: (
+        ("hips", (H36M.L_HIP, H36M.R_HIP)),
+        ("left ankle", (H36M.L_ANKLE,)),
+        ("right ankle", (H36M.R_ANKLE,)),
     ),
     Feature.KNEE_VALGUS: (
         ("left hip", (H36M.L_HIP,)),
@@ -297,6 +322,26 @@ def _njit_features(poses: np.ndarray, out: np.ndarray) -> None:
         o[Feature.HIP_HEIGHT] = (
             _height(p, H36M.L_HIP, H36M.L_HIP, H36M.L_KNEE) + _height(p, H36M.R_HIP, H36M.R_HIP, H36M.R_KNEE)
         ) / 2
+        o[Feature.SHOULDER_MEAN] = (o[Feature.SHOULDER_L] + o[Feature.SHOULDER_R]) / 2
+        o[Feature.ELBOW_MIN] = min(o[Feature.ELBOW_L], o[Feature.ELBOW_R])
+        lx, ly, lz = (
+            p[H36M.L_ANKLE, 0] - p[H36M.L_HIP, 0],
+            p[H36M.L_ANKLE, 1] - p[H36M.L_HIP, 1],
+            p[H36M.L_ANKLE, 2] - p[H36M.L_HIP, 2],
+        )
+        rx, ry, rz = (
+            p[H36M.R_ANKLE, 0] - p[H36M.R_HIP, 0],
+            p[H36M.R_ANKLE, 1] - p[H36M.R_HIP, 1],
+            p[H36M.R_ANKLE, 2] - p[H36M.R_HIP, 2],
+        )
+        # Only the legs' sideways opening: each leg's component along the body's left axis against its length.
+        ln = math.sqrt(lx * lx + ly * ly + lz * lz) + 1e-12
+        rn = math.sqrt(rx * rx + ry * ry + rz * rz) + 1e-12
+        ls = (lx * left[0] + ly * left[1] + lz * left[2]) / ln
+        rs = (rx * left[0] + ry * left[1] + rz * left[2]) / rn
+        o[Feature.LEG_SPREAD] = math.degrees(math.asin(min(1.0, max(-1.0, ls)))) - math.degrees(
+            math.asin(min(1.0, max(-1.0, rs)))
+        )
         o[Feature.KNEE_VALGUS] = max(
             _valgus(p, H36M.L_HIP, H36M.L_KNEE, H36M.L_ANKLE, -left[0], -left[1], -left[2]),
             _valgus(p, H36M.R_HIP, H36M.R_KNEE, H36M.R_ANKLE, left[0], left[1], left[2]),

@@ -74,7 +74,8 @@ class FaultRule:
     standard; None: no such bound): a person's build is not a fault, nor is the reference's."""
     message: str
     """Template with ``{value}``, ``{reference}``, ``{delta}``; offset rules also ``{where}`` (the phase in
-    words, e.g. "on the way up"); symmetry and lag ``{side}``, ``{other}``, ``{lag}``."""
+    words, e.g. "on the way up") and ``{angle}`` (the angle itself; ``value`` is ``direction`` x angle);
+    symmetry and lag ``{side}``, ``{other}``, ``{lag}``."""
     severity: Literal["safety", "form"] = "form"
     """Safety faults are reported first."""
     body_parts: tuple[str, ...] = ()
@@ -260,6 +261,10 @@ class ExerciseSpec:
     tempo_s: float | None = None
     """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
     None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
+    phase_words: dict[str, str] = field(default_factory=dict)
+    """How messages name this exercise's phases where the defaults (``scoring.phases.PHASE_WORDS``: "on the
+    way down" for ``descent``, the way to the turning point) read wrong: a press's turning point is
+    overhead, so its ``descent`` is "on the way up"."""
     kind: Literal["reps", "hold"] = "reps"
     """reps: counted repetitions (the driving angle goes from the start posture to a turning point and
     back); hold: a posture held still (a plank), coached as time under tension (``hold``)."""
@@ -277,6 +282,8 @@ class ExerciseSpec:
             raise ReferenceError(f"{self.name}: views must be a non-empty subset of {list(VIEWS)}, got {self.views}")
         feature_by_name(self.driver)
         feature_by_name(self.posture_feature)
+        if set(self.phase_words) - set(PHASES):
+            raise ReferenceError(f"{self.name}: phase_words must name phases of {list(PHASES)}")
         if self.kind not in ("reps", "hold"):
             raise ReferenceError(f"{self.name}: kind must be 'reps' or 'hold', got {self.kind!r}")
         if (self.kind == "hold") != (self.hold is not None):
@@ -581,7 +588,8 @@ def list_exercises(references_dir: Path) -> list[str]:
 
 
 EXAMPLE_MEASURES: dict[str, dict[str, float | str]] = {
-    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3, "where": "on the way up", "phase": "ascent"},
+    "offset": {"value": 17.3, "reference": 3.0, "delta": 14.3, "angle": 17.3, "where": "on the way up",
+               "phase": "ascent"},
     "rom": {"value": 71.4, "reference": 100.0, "delta": 28.6},
     "lockout": {"value": 138.0, "reference": 160.0, "delta": 22.0, "where": "at the top", "phase": "top"},
     "tempo": {"value": 0.5, "reference": 0.8, "delta": 0.3, "ratio": 0.25},

@@ -499,11 +499,12 @@ class RepScorer:
             "value": value,
             "reference": reference,
             "delta": delta,
+            "angle": rule.direction * value,  # the angle itself (``value`` is directed: -angle when direction -1)
             "phase": phase,
-            "where": PHASE_WORDS[phase],
+            "where": self.reference.spec.phase_words.get(phase, PHASE_WORDS[phase]),
         }
         if unjudged:  # judged elsewhere in the rep, not in these phases
-            fields["unjudged"] = " and ".join(PHASE_WORDS[p] for p in unjudged)
+            fields["unjudged"] = " and ".join(self.reference.spec.phase_words.get(p, PHASE_WORDS[p]) for p in unjudged)
             fields["unjudged_phases"] = ",".join(unjudged)
         return measure, fields, fires
 

@@ -1,0 +1,206 @@
+"""Every shipped exercise with an authored reference, end to end through the scoring core.
+
+Good reps are drawn by a different route than the template: another body (shorter limbs), another
+tempo, the camera turned, twice the template's joint jitter and another random draw; they must count
+exactly, show no fault and score at least 90. Each declared fault must fire on every rep of its
+injection. The authored references' real clips of other people are measured by the accuracy benchmark
+(``benchmarks/accuracy.py``), where the labels' own doubts are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lifting.joints import H36M
+from lifting.track import PoseTrack
+from scoring.authored import ALL_DOFS, compile_track, keyframe_table, pose
+from scoring.core import Analysis, analyze_track
+from scoring.features import Feature, compute_features
+from scoring.reference import (
+    AuthoredSpec,
+    Keyframe,
+    Reference,
+    ReferenceError,
+    list_exercises,
+    load_reference,
+    read_spec,
+)
+from scoring.reference import segment as segment_reps
+from tests.support.inject import knees_in, lag_joints, short_of_top
+
+OTHER_BODY = {"thigh": 0.39, "shin": 0.38, "upper_arm": 0.26, "forearm": 0.23, "spine": 0.22, "shoulder_half": 0.15}
+"""A smaller person than the standard skeleton (about 1.60 m)."""
+
+REPS = 4
+
+
+def authored_reps(references_dir: Path) -> list[str]:
+    """The shipped rep exercises whose reference is authored."""
+    specs = {name: read_spec(references_dir / name) for name in list_exercises(references_dir)}
+    return [name for name, spec in specs.items() if spec.authored is not None and spec.kind == "reps"]
+
+
+FRONT = 90.0
+"""The turn that puts the drawn person (side-on, facing the picture's right) facing the camera."""
+
+Injection = dict[str, Any]
+"""``compile_track`` arguments (``tempo`` "fast"/"slow": beyond the rule's own bound), plus ``poses`` (an
+edit of the drawn poses, ``POSE_EDITS``) and ``turn_deg`` (default: a view the rule is judged from)."""
+
+INJECTIONS: dict[tuple[str, str], Injection] = {
+    ("lunge", "shallow"): {"depth": 0.45},
+    ("lunge", "lockout"): {"poses": "short_of_top"},
+    ("lunge", "forward_lean"): {"in_rep": {"trunk_pitch": 40}},
+    ("lunge", "knee_valgus"): {"poses": "knees_in"},
+    ("lunge", "too_fast"): {"tempo": "fast"},
+    ("lunge", "too_slow"): {"tempo": "slow"},
+    ("bicep_curl", "partial_curl"): {"depth": 0.45},
+    ("bicep_curl", "elbow_swing_l"): {"in_rep": {"shoulder_flex_l": 60}},
+    ("bicep_curl", "elbow_swing_r"): {"in_rep": {"shoulder_flex_r": 60}},
+    ("bicep_curl", "body_swing"): {"in_rep": {"trunk_pitch": -30}},
+    ("bicep_curl", "too_fast"): {"tempo": "fast"},
+    ("bicep_curl", "too_slow"): {"tempo": "slow"},
+    ("shoulder_press", "partial_press"): {"depth": 0.5},
+    ("shoulder_press", "back_arch"): {"in_rep": {"trunk_pitch": -30}},
+    ("shoulder_press", "arm_lag"): {"poses": "lag_left_arm"},
+    ("shoulder_press", "too_fast"): {"tempo": "fast"},
+    ("shoulder_press", "too_slow"): {"tempo": "slow"},
+    ("lateral_raise", "partial_raise"): {"depth": 0.55},
+    ("lateral_raise", "too_high"): {"in_rep": {"shoulder_abd": 45}},
+    ("lateral_raise", "bent_elbows"): {"in_rep": {"elbow_flex": 70}},
+    ("lateral_raise", "too_fast"): {"tempo": "fast"},
+    ("lateral_raise", "too_slow"): {"tempo": "slow"},
+    ("jumping_jack", "arms_low"): {"depth": 0.45},
+    ("jumping_jack", "feet_narrow"): {"in_rep": {"hip_abd": -11}},
+    ("jumping_jack", "too_slow"): {"tempo": "slow"},
+    ("glute_bridge", "hips_low"): {"depth": 0.5},
+    ("glute_bridge", "feet_far"): {"offsets": {"knee_flex": -45}},
+    ("glute_bridge", "too_fast"): {"tempo": "fast"},
+    ("glute_bridge", "too_slow"): {"tempo": "slow"},
+    ("deadlift", "no_lockout"): {"depth": 0.6},
+    ("deadlift", "squatting"): {"offsets": {"knee_flex": 55}},
+    ("deadlift", "knee_valgus"): {"poses": "knees_in"},
+    ("deadlift", "too_fast"): {"tempo": "fast"},
+    ("deadlift", "too_slow"): {"tempo": "slow"},
+}
+"""How each declared fault of each authored exercise is drawn into good reps."""
+
+
+def run(reference: Reference, track: PoseTrack) -> Analysis:
+    return analyze_track(reference, track)
+
+
+def spans_of(reference: Reference, track: PoseTrack) -> list[tuple[int, int, int]]:
+    features = compute_features(track.poses_3d)
+    spans = segment_reps(features, track.timestamps_ms, reference.spec, reference.segmenter_options())
+    return [(s.start, s.bottom, s.end) for s in spans]
+
+
+POSE_EDITS: dict[str, Callable[[Reference, PoseTrack], np.ndarray]] = {
+    "knees_in": lambda ref, t: knees_in(t.poses_3d.astype(np.float64), 30),
+    "lag_left_arm": lambda ref, t: lag_joints(
+        t.poses_3d.astype(np.float64), (H36M.L_ELBOW, H36M.L_WRIST), H36M.L_SHOULDER, 9
+    ),
+    "short_of_top": lambda ref, t: short_of_top(
+        t.poses_3d.astype(np.float64), spans_of(ref, t), 25, lambda p: compute_features(p)[:, Feature.KNEE_MEAN]
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("exercise", sorted({n for n, _ in INJECTIONS}))
+def test_good_reps_of_another_body_count_exactly_with_no_fault(exercise: str, references_dir: Path) -> None:
+    reference = load_reference(references_dir, exercise)
+    assert reference.calibration.kind == "authored"
+    for turn, tempo, seed in ((25.0, 1.25, 11), (FRONT if "front" in reference.spec.views else -20.0, 0.85, 12)):
+        track = compile_track(
+            reference.spec, reps=REPS, seed=seed, tempo=tempo, segments=OTHER_BODY, turn_deg=turn, jitter_m=0.016
+        )
+        analysis = run(reference, track)
+        assert len(analysis.reps) == REPS, (turn, tempo, [d.reason for d in analysis.not_counted])
+        assert [f.message for r in analysis.reps for f in r.faults] == []
+        assert min(r.score for r in analysis.reps) >= 90, [r.score for r in analysis.reps]
+
+
+def test_every_authored_rule_has_an_injection(references_dir: Path) -> None:
+    shipped = {(n, r.id) for n in authored_reps(references_dir) for r in load_reference(references_dir, n).spec.faults}
+    assert shipped == set(INJECTIONS), "a shipped rule without an injection (or one too many)"
+
+
+@pytest.mark.parametrize(("exercise", "rule"), sorted(INJECTIONS))
+def test_each_declared_fault_fires_on_its_injection(exercise: str, rule: str, references_dir: Path) -> None:
+    reference = load_reference(references_dir, exercise)
+    how = dict(INJECTIONS[(exercise, rule)])
+    edit = how.pop("poses", None)
+    views = next(r.views for r in reference.spec.faults if r.id == rule)
+    turn = how.pop("turn_deg", 0.0 if "side" in views else FRONT)  # seen from a view the rule is judged from
+    clean = compile_track(reference.spec, reps=REPS, seed=21, turn_deg=turn, spread="tempo" not in how)
+    clean_run = run(reference, clean)
+    if how.get("tempo") in ("fast", "slow"):  # 0.75 x the shortest or 1.18 x the longest rep the rule allows
+        drawn_s = np.mean([r.duration_s for r in clean_run.reps])  # a drawn rep measures shorter than drawn
+        tempo_rule = next(r for r in reference.spec.faults if r.id == rule)
+        target = 0.75 * tempo_rule.min_s if how["tempo"] == "fast" else 1.18 * tempo_rule.max_s
+        how["tempo"] = target / drawn_s / (0.9 if how["tempo"] == "slow" else 1.0)  # slow reps measure ~10% short
+    faulty = compile_track(reference.spec, reps=REPS, seed=21, turn_deg=turn, spread="tempo" not in how, **how)
+    if edit is not None:
+        faulty = replace(faulty, poses_3d=POSE_EDITS[edit](reference, faulty).astype(np.float32))
+    faulty_run = run(reference, faulty)
+    assert len(clean_run.reps) == REPS
+    assert not [f.id for r in clean_run.reps for f in r.faults if f.id == rule]
+    named = [any(f.id == rule for f in r.faults) for r in faulty_run.reps]
+    if rule == "lockout":  # the first rep ends at the true top; the later ones come back short of it
+        named = named[1:]
+        dropped = [d for d in faulty_run.not_counted if d.reason.startswith("it never came back up")]
+        assert named or dropped
+    assert faulty_run.reps or rule == "lockout"
+    assert all(named), [[f.id for f in r.faults] for r in faulty_run.reps]
+
+
+def test_the_standard_skeleton_has_the_angles_it_is_posed_with() -> None:
+    """Forward kinematics against the feature kernel: the angles written are the angles measured."""
+    cases = [
+        ({"knee_flex": 90, "hip_flex": 90}, {Feature.KNEE_MEAN: 90, Feature.HIP_MEAN: 90, Feature.TORSO_INCLINE: 0}),
+        ({"elbow_flex_l": 120}, {Feature.ELBOW_L: 60, Feature.ELBOW_R: 180, Feature.ELBOW_MIN: 60}),
+        ({"trunk_pitch": 90, "shoulder_flex": 90}, {Feature.TORSO_INCLINE: 90, Feature.SHOULDER_MEAN: 90}),
+        ({"trunk_pitch": 85, "shoulder_flex": 95, "hip_flex": -15}, {Feature.BODY_LINE: 15}),
+        ({"hip_abd": 15}, {Feature.LEG_SPREAD: 30}),
+        ({"trunk_pitch": -90}, {Feature.TORSO_INCLINE: 90}),
+    ]  # fmt: skip
+    for angles, expected in cases:
+        measured = compute_features(pose(angles)[None])[0]
+        for feature, value in expected.items():
+            assert measured[feature] == pytest.approx(value, abs=0.5), (angles, feature)
+    p = pose({"knee_flex": 90})
+    assert p[H36M.L_ANKLE, 0] < p[H36M.L_KNEE, 0]  # the shin bends backward (the person faces +x)
+    p = pose({"elbow_flex": 90})
+    assert p[H36M.L_WRIST, 0] > p[H36M.L_ELBOW, 0]  # a curl brings the forearm forward
+    p = pose({"trunk_pitch": 90, "shoulder_flex": 90, "elbow_flex": 90})
+    assert p[H36M.L_WRIST, 0] > p[H36M.L_ELBOW, 0] and p[H36M.THORAX, 0] > 0  # forearms toward the head
+
+
+def test_bad_keyframes_are_refused_with_the_reason() -> None:
+    def table(*frames: Keyframe, still: tuple[str, ...] = ()) -> Any:
+        return keyframe_table(AuthoredSpec(keyframes=frames, still=still))
+
+    with pytest.raises(ReferenceError, match="unknown degree of freedom 'knee'"):
+        table(Keyframe(0, {"knee": 10}))
+    with pytest.raises(ReferenceError, match="first keyframe must be at 0"):
+        table(Keyframe(0.2, {"knee_flex": 10}))
+    with pytest.raises(ReferenceError, match="must rise"):
+        table(Keyframe(0, {"knee_flex": 10}), Keyframe(0.6, {}), Keyframe(0.4, {}))
+    with pytest.raises(ReferenceError, match="listed as still"):
+        table(Keyframe(0, {"knee_flex": 10}), Keyframe(0.5, {"knee_flex_l": 90}), still=("knee_flex",))
+    times, rows = table(Keyframe(0, {"knee_flex": 10}), Keyframe(0.5, {"knee_flex_l": 90}))
+    assert times.tolist() == [0, 0.5, 1.0]  # the end is the start again
+    assert rows[1, ALL_DOFS.index("knee_flex_l")] == 90 and rows[1, ALL_DOFS.index("knee_flex_r")] == 10
+
+
+def test_each_exercise_says_which_kind_of_reference_it_has(references_dir: Path) -> None:
+    authored = ("lunge", "bicep_curl", "shoulder_press", "lateral_raise", "jumping_jack", "glute_bridge", "deadlift")
+    kinds = {n: load_reference(references_dir, n).calibration.kind for n in ("pushup", "squat", *authored)}
+    assert kinds == {"pushup": "video", "squat": "video", **dict.fromkeys(authored, "authored")}
