@@ -9,13 +9,14 @@ the ``skeleton`` of the first ``status`` event.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from lifting.types import Pose2D
 from realtime.guidance import AdviceCode
 from scoring.coach.writer import Tip
-from scoring.types import PostureState, RepDiscarded, RepResult, SetSummary
+from scoring.types import Fault, HoldResult, PostureState, RepDiscarded, RepResult, SetSummary
 
 
 class _Event:
@@ -67,6 +68,58 @@ class RepEvent(_Event):
 
     def as_json(self) -> dict[str, Any]:
         return {"type": self.type, "rep": self.result.index, **self.result.as_dict()}
+
+
+@dataclass(frozen=True)
+class HoldEvent(_Event):
+    """A counted and scored hold (a hold exercise): ``hold`` (its number), then every field of ``HoldResult``
+    (time under tension ``duration_s``, ``faults`` each with ``details.start_s`` and ``details.duration_s``)."""
+
+    type: ClassVar[str] = "hold"
+    result: HoldResult
+    """The hold (``scoring.types.HoldResult``)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "hold": self.result.index, **self.result.as_dict()}
+
+
+@dataclass(frozen=True)
+class HoldProgressEvent(_Event):
+    """A hold under way: sent when it begins (``seconds`` 0) and at most once a second after, for a timer."""
+
+    type: ClassVar[str] = "hold_progress"
+    hold: int
+    """Number of the hold."""
+    seconds: int
+    """Whole seconds held so far."""
+    start_ms: float
+    """Source timestamp where the hold began."""
+    t: float
+    """Source timestamp now, milliseconds."""
+    target_s: float | None
+    """The time the exercise asks for, or null."""
+
+
+@dataclass(frozen=True)
+class HoldFaultEvent(_Event):
+    """A fault episode began in the hold under way (said while it happens): ``hold``, ``seconds`` held when
+    it was found, ``t``, and every field of the ``Fault`` (``details.start_s``, ``details.duration_s`` so far)."""
+
+    type: ClassVar[str] = "hold_fault"
+    hold: int
+    """Number of the hold."""
+    seconds: float
+    """Seconds held when the episode was found."""
+    t: float
+    """Source timestamp, milliseconds."""
+    fault: Fault
+    """The fault."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type, "hold": self.hold, "seconds": round(self.seconds, 2), "t": self.t,
+            **dataclasses.asdict(self.fault),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,11 +187,18 @@ class StatusEvent(_Event):
     skeleton: dict[str, list[Any]] | None = None
     """In the first status only: ``joints`` (names), ``bones`` ([joint, parent] pairs), ``left`` and
     ``right`` (joint indices) of the keypoints in ``pose`` events."""
+    kind: str = "reps"
+    """reps | hold: what the exercise counts (a hold: ``holds`` and ``hold_seconds`` instead of ``reps``)."""
+    holds: int = 0
+    """Holds counted so far (a hold exercise)."""
+    hold_seconds: float | None = None
+    """Seconds into the hold under way (its time under tension so far), or null."""
 
 
 @dataclass(frozen=True)
 class SummaryEvent(_Event):
-    """At the end of the set: every field of ``SetSummary``, ``results``, ``movements_not_counted`` and ``reason``."""
+    """At the end of the set: every field of ``SetSummary``, ``results``, ``hold_results`` (a hold exercise's
+    holds, as in ``hold`` events), ``movements_not_counted`` and ``reason``."""
 
     type: ClassVar[str] = "summary"
     summary: SetSummary
@@ -150,16 +210,22 @@ class SummaryEvent(_Event):
     ``start_ms``, ``end_ms``, ``reason``, ``depth_pct``."""
     reason: str | None
     """Why the session ended."""
+    hold_results: tuple[HoldResult, ...] = ()
+    """Every hold (a hold exercise), as in ``hold`` events."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "type": self.type,
             **self.summary.as_dict(),
             "results": [r.as_dict() for r in self.results],
+            "hold_results": [h.as_dict() for h in self.hold_results],
             "movements_not_counted": [d.as_dict() for d in self.movements_not_counted],
             "reason": self.reason,
         }
 
 
-ServerEvent = PoseEvent | RepEvent | NotCountedEvent | TipEvent | StatusEvent | SummaryEvent
+ServerEvent = (
+    PoseEvent | RepEvent | HoldEvent | HoldProgressEvent | HoldFaultEvent | NotCountedEvent | TipEvent | StatusEvent
+    | SummaryEvent
+)  # fmt: skip
 """Everything a session's WebSocket carries to the browser."""

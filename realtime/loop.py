@@ -399,6 +399,9 @@ class InferenceLoop:
             dropped=session.slot.dropped,
             error=error,
             skeleton=h36m_skeleton() if skeleton else None,
+            kind=pipeline.kind,
+            holds=pipeline.holds,
+            hold_seconds=pipeline.hold_seconds,
         )
 
     def _send_statuses(self, now: float) -> None:

@@ -16,17 +16,28 @@ from lifting.lifter import LiftStream
 from lifting.pose2d import PoseBackend
 from lifting.types import Pose2D, Pose3D
 from lifting.window import Window
-from realtime.events import NotCountedEvent, RepEvent, SummaryEvent, TipEvent
+from realtime.events import (
+    HoldEvent,
+    HoldFaultEvent,
+    HoldProgressEvent,
+    NotCountedEvent,
+    RepEvent,
+    SummaryEvent,
+    TipEvent,
+)
 from realtime.guidance import Advice, FramingMonitor
 from realtime.ingest import IncomingFrame, to_rgb
 from realtime.outbox import Outgoing
 from scoring.coach.persona import Persona
 from scoring.coach.writer import TipWriter
 from scoring.core import ScoringCore
-from scoring.score import summarize
 from scoring.types import (
     CoachEvent,
     ExerciseMismatch,
+    HoldEnded,
+    HoldFault,
+    HoldProgress,
+    HoldStarted,
     PersonChanged,
     PostureChanged,
     PostureState,
@@ -60,6 +71,8 @@ class LivePipeline:
         """Latest posture state from the scoring core."""
         self.posture_message = "step into the frame: the camera must see your whole body"
         self.rep_in_progress: int | None = None
+        self.hold_seconds: float | None = None
+        """Seconds into the hold under way (a hold exercise), or None."""
         self.notice: str | None = None
         self.changed = True
         """Set when something a status event shows changed; the loop clears it after sending one."""
@@ -119,10 +132,19 @@ class LivePipeline:
         """Reps counted so far."""
         return len(self.core.results)
 
+    @property
+    def holds(self) -> int:
+        """Holds counted so far (a hold exercise)."""
+        return len(self.core.holds)
+
+    @property
+    def kind(self) -> str:
+        """What the exercise counts: reps or hold."""
+        return self.core.reference.spec.kind
+
     def summary(self) -> SetSummary:
         """The set so far at a glance."""
-        looks_like = self.core.mismatch.looks_like if self.core.mismatch is not None else None
-        return summarize(self.core.results, len(self.core.not_counted), looks_like)
+        return self.core.summary()
 
     def advice(self) -> Advice | None:
         """The camera hint now, or None."""
@@ -166,7 +188,7 @@ class LivePipeline:
                 self.notice = None
                 self.changed = True
             elif isinstance(event, RepDiscarded):
-                self.rep_in_progress = None
+                self.rep_in_progress = self.hold_seconds = None
                 self.changed = True
                 if event.reason:  # no reason: a flicker of the pose, nothing to tell
                     mixup = self.core.mismatch if not self.core.results else None  # the clearer message stays
@@ -179,9 +201,24 @@ class LivePipeline:
                 self.posture = event.state
                 self.posture_message = event.message
                 self.changed = True
+            elif isinstance(event, HoldStarted):
+                self.rep_in_progress, self.hold_seconds, self.notice, self.changed = event.index, 0.0, None, True
+                out.append(Outgoing(HoldProgressEvent(event.index, 0, event.start_ms, event.start_ms, event.target_s)))
+            elif isinstance(event, HoldProgress):
+                self.hold_seconds = float(event.seconds)
+                e = event
+                out.append(Outgoing(HoldProgressEvent(e.index, e.seconds, e.start_ms, e.timestamp_ms, e.target_s)))
+            elif isinstance(event, HoldFault):
+                out.append(Outgoing(HoldFaultEvent(event.index, event.seconds, event.timestamp_ms, event.fault)))
+            elif isinstance(event, HoldEnded):
+                self.rep_in_progress, self.hold_seconds, self.changed = None, None, True
+                out.append(Outgoing(HoldEvent(event.result), self._arrival(event.result.end_frame), "rep"))
             elif isinstance(event, SetFinished):
-                self.rep_in_progress = None
-                summary = SummaryEvent(event.summary, tuple(self.core.results), tuple(self.core.not_counted), reason)
+                self.rep_in_progress = self.hold_seconds = None
+                core = self.core
+                summary = SummaryEvent(
+                    event.summary, tuple(core.results), tuple(core.not_counted), reason, tuple(core.holds)
+                )
                 out.append(Outgoing(summary))
             out.extend(Outgoing(TipEvent(tip)) for tip in self.tips.add(event))
         return out

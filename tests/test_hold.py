@@ -11,6 +11,7 @@ import pytest
 
 from lifting.joints import H36M
 from lifting.types import Pose3D
+from realtime.events import SummaryEvent
 from scoring.core import ScoringCore, analyze_poses, analyze_track
 from scoring.features import NUM_FEATURES, Feature, feature_by_name
 from scoring.hold import EPISODE_MIN_MS, SETTLE_MS, HoldTracker, build_hold_reference, summarize_holds
@@ -301,3 +302,57 @@ def test_a_real_side_plank(pose_tracks, dev_labels, references_dir: Path) -> Non
     [hold] = analysis.holds
     assert abs(hold.duration_s - dev_labels["fit__side-plank.mp4"]["hold_s"]) <= LABELS_TOLERANCE_S
     assert hold.start_ms >= 400 and hold.faults == ()
+
+
+def test_hold_tips_in_every_persona_voice(plank: Reference) -> None:
+    """A fault episode as it begins, progress at the milestones, the hold's end and the set summary: each
+    persona says them in its own words, naming the measured value."""
+    from scoring.coach.select import TipOptions
+    from scoring.coach.writer import create_tip_writer
+
+    rows = frames(2, plank_row()) + faulty(3, Feature.BODY_LINE, 25.0) + frames(26, plank_row()) + frames(2, standing())
+    events = run(HoldTracker(plank), rows)
+    events.append(SetFinished(summarize_holds([e.result for e in of(events, HoldEnded)])))
+    texts: dict[str, list[str]] = {}
+    for persona in ("plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nonsense_pro"):
+        writer = create_tip_writer(persona, options=TipOptions(cooldown_s=5.0))
+        tips = [tip for event in events for tip in writer.add(event)]
+        kinds = [t.kind for t in tips]
+        assert kinds[0] == "fault" and tips[0].fault == "hips_sag" and tips[0].rep == 1  # safety: at once
+        assert "progress" in kinds and kinds[-2:] == ["praise", "summary"], kinds
+        assert "{" not in " ".join(t.text for t in tips)
+        progress = [t for t in tips if t.kind == "progress"]
+        assert all(str(int(t.value or 0)) in t.text for t in progress)  # the seconds held
+        assert "31" in tips[-2].text or "30" in tips[-2].text  # the hold's time
+        texts[persona] = [t.text for t in tips]
+    assert len({tuple(v) for v in texts.values()}) == 5
+
+
+def test_the_live_pipeline_sends_hold_events_and_a_hold_summary(references_dir: Path) -> None:
+    """Frame by frame as the inference thread feeds it (the plank reference's own poses, 6 s, then nobody):
+    a timer event when the hold begins and each second, the scored hold, the summary with the holds."""
+    from realtime.events import HoldEvent, HoldProgressEvent, TipEvent
+    from tests.test_realtime import scoring_pipeline
+
+    plank, pushup = load_reference(references_dir, "plank"), load_reference(references_dir, "pushup")
+    pipeline = scoring_pipeline(plank, pushup)
+    p, ts = plank.poses_3d, plank.timestamps_ms
+    n = int(np.searchsorted(ts, ts[0] + 6000))
+    out = []
+    for i in range(n):
+        out += pipeline.score(Pose3D(p[i], float(ts[i]), "mediapipe-world", True))
+        if i == n // 2:
+            assert pipeline.posture == "holding" and pipeline.kind == "hold" and pipeline.hold_seconds is not None
+    for i in range(n, n + 45):
+        out += pipeline.score(Pose3D(np.full((17, 3), np.nan), float(ts[0] + i * 33.3), "mediapipe-world", False))
+    out += pipeline.finish("stopped by the client")
+    events = [item.event for item in out]
+    assert [e.seconds for e in events if isinstance(e, HoldProgressEvent)] == [0, 1, 2, 3, 4, 5]
+    [hold] = [e for e in events if isinstance(e, HoldEvent)]
+    assert hold.as_json()["hold"] == 1 and abs(hold.as_json()["duration_s"] - 6.0) <= 0.1
+    assert pipeline.holds == 1 and pipeline.hold_seconds is None
+    summary = next(e for e in events if isinstance(e, SummaryEvent)).as_json()
+    assert (summary["kind"], summary["holds"], summary["reps"]) == ("hold", 1, 0)
+    assert len(summary["hold_results"]) == 1 and abs(summary["hold_total_s"] - 6.0) <= 0.1
+    tips = [e.tip for e in events if isinstance(e, TipEvent)]
+    assert [t.kind for t in tips][-2:] == ["praise", "summary"]

@@ -33,10 +33,20 @@ _FAULT_FIELDS = {
     "rep", "score", "fault", "message", "value", "reference", "delta", "unit", "value_text",
     "reference_text", "side", "other", "body_part",
 }  # fmt: skip
+_HOLD_FAULT_FIELDS = (_FAULT_FIELDS - {"rep", "score"}) | {"hold", "seconds"}
+_HOLD_SUMMARY_FIELDS = {
+    "holds", "total_s", "longest_s", "mean_score", "best_score", "worst_score", "top_fault", "top_fault_count",
+}  # fmt: skip
 PLACEHOLDERS: dict[str, set[str]] = {
     "fault": _FAULT_FIELDS,
     "safety": _FAULT_FIELDS,
     "faults": _FAULT_FIELDS,
+    "hold_fault": _HOLD_FAULT_FIELDS,
+    "hold_faults": _HOLD_FAULT_FIELDS,
+    "hold_progress": {"hold", "seconds", "target", "mark"},
+    "hold_done": {"hold", "seconds", "target", "score", "faults"},
+    "summary_holds": _HOLD_SUMMARY_FIELDS,
+    "summary_no_holds": {"holds"},
     "praise": {"rep", "score"},
     "improved": {"rep", "score", "fault"},
     "summary": {"reps", "mean_score", "best_score", "worst_score", "trend", "top_fault", "top_fault_count"},
@@ -54,19 +64,39 @@ _NAMES_VALUE: dict[str, set[str]] = {
     "summary": {"reps", "mean_score"},
     "summary_clean": {"reps", "mean_score"},
     "summary_no_reps": {"reps"},
+    "hold_fault": {"value", "value_text", "message", "delta"},
+    "hold_faults": {"value", "value_text", "message", "delta"},
+    "hold_progress": {"seconds"},
+    "hold_done": {"seconds", "score"},
+    "summary_holds": {"total_s", "longest_s", "holds"},
+    "summary_no_holds": {"holds"},
 }
 """Every template must use one of these: a tip always names the measured value behind it."""
+
+HOLD_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "hold_fault": ("{message}: fix it while you hold ({seconds:.0f} s so far).", "Hold {hold}: {message}."),
+    "hold_progress": ("{seconds:.0f} s held: {mark}.", "Hold {hold}: {seconds:.0f} s, {mark}."),
+    "hold_done": ("Hold {hold}: {seconds:.0f} s, score {score:.0f}.", "{seconds:.0f} s held, score {score:.0f}."),
+    "summary_holds": (
+        "{holds} holds, {total_s:.0f} s in all, longest {longest_s:.0f} s.",
+        "Done: {total_s:.0f} s under tension over {holds} holds.",
+    ),
+    "summary_no_holds": ("{holds} holds counted: get into position and hold it.", "No hold counted ({holds})."),
+}
+"""The hold banks' wording for a persona file without them (files written before holds existed)."""
 
 _SAMPLE: dict[str, Any] = {
     "rep": 3, "score": 72.5, "fault": "hips sag", "message": "hips sag 17 deg below the line",
     "value": 17.2, "reference": 3.1, "delta": 14.1, "unit": "deg", "value_text": "17 deg",
     "reference_text": "3 deg", "side": "left", "other": "right", "body_part": "core", "reps": 8,
     "mean_score": 81.2, "best_score": 93.0, "worst_score": 64.0, "trend": "improving",
-    "top_fault": "hips sag", "top_fault_count": 3,
+    "top_fault": "hips sag", "top_fault_count": 3, "hold": 1, "seconds": 20.0, "target": 30.0, "mark": "halfway",
+    "faults": 1, "holds": 2, "total_s": 45.0, "longest_s": 30.0,
 }  # fmt: skip
 
 _TOP_KEYS = {"name", "description", "tone", "prompt_name", "emoji", "emojis", "max_words", "model", "phrases"}
-_BANKS = set(PLACEHOLDERS) - {"faults"}
+_BANKS = set(PLACEHOLDERS) - {"faults", "hold_faults"}
+_OPTIONAL = {"safety", "improved", *HOLD_DEFAULTS}
 
 
 class PersonaError(ValueError):
@@ -93,11 +123,25 @@ class Phrases:
     """The end of a set with reps and no fault at all."""
     summary_no_reps: tuple[str, ...]
     """The end of a set without a counted rep."""
+    hold_fault: tuple[str, ...] = HOLD_DEFAULTS["hold_fault"]
+    """A fault episode in a hold under way (``hold``, ``seconds`` and the fault's fields)."""
+    hold_faults: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Banks for specific fault ids in a hold."""
+    hold_progress: tuple[str, ...] = HOLD_DEFAULTS["hold_progress"]
+    """A hold's time so far (``seconds``, ``target``, ``mark``: halfway, target reached, keep going)."""
+    hold_done: tuple[str, ...] = HOLD_DEFAULTS["hold_done"]
+    """A hold ended (``seconds``, ``score``, ``faults``: its fault episodes)."""
+    summary_holds: tuple[str, ...] = HOLD_DEFAULTS["summary_holds"]
+    """The end of a hold exercise's set (``holds``, ``total_s``, ``longest_s``, scores, ``top_fault``)."""
+    summary_no_holds: tuple[str, ...] = HOLD_DEFAULTS["summary_no_holds"]
+    """The end of a hold exercise's set without a counted hold."""
 
     def bank(self, name: str) -> tuple[str, ...]:
-        """A bank by name: ``fault``, ``safety``..., or ``faults.<id>`` (empty when it has none)."""
+        """A bank by name: ``fault``, ``safety``..., ``faults.<id>``, ``hold_faults.<id>`` (empty: it has none)."""
         if name.startswith("faults."):
             return self.faults.get(name[7:], ())
+        if name.startswith("hold_faults."):
+            return self.hold_faults.get(name[12:], ())
         value: tuple[str, ...] = getattr(self, name)
         return value
 
@@ -201,26 +245,30 @@ def load_persona(path: Path) -> Persona:
     phrases = data.get("phrases")
     if not isinstance(phrases, dict):
         raise PersonaError(f"{path}: missing the [phrases] table (fault, praise, summary... banks)")
-    unknown = set(phrases) - _BANKS - {"faults"}
+    unknown = set(phrases) - _BANKS - {"faults", "hold_faults"}
     if unknown:
-        raise PersonaError(f"{path}: unknown phrase banks {sorted(unknown)}; known: {sorted(_BANKS | {'faults'})}")
+        known = sorted(_BANKS | {"faults", "hold_faults"})
+        raise PersonaError(f"{path}: unknown phrase banks {sorted(unknown)}; known: {known}")
     banks: dict[str, tuple[str, ...]] = {}
     for bank in sorted(_BANKS):
         if bank not in phrases:
-            if bank in ("safety", "improved"):
+            if bank in _OPTIONAL:
                 continue
             raise PersonaError(f"{path}: [phrases] needs a {bank} bank (at least 2 templates)")
         banks[bank] = _strings(phrases[bank], f"phrases.{bank}", path)
         if len(banks[bank]) < 2:
             raise PersonaError(f"{path}: phrases.{bank} needs at least 2 templates, so no tip repeats back to back")
         _check_templates(banks[bank], bank, f"phrases.{bank}", path)
-    per_fault = phrases.get("faults", {})
-    if not isinstance(per_fault, dict):
-        raise PersonaError(f"{path}: phrases.faults must be a table of fault id = [templates]")
-    faults: dict[str, tuple[str, ...]] = {}
-    for fault_id, templates in per_fault.items():
-        faults[fault_id] = _strings(templates, f"phrases.faults.{fault_id}", path)
-        _check_templates(faults[fault_id], "faults", f"phrases.faults.{fault_id}", path)
+    tables: dict[str, dict[str, tuple[str, ...]]] = {}
+    for table in ("faults", "hold_faults"):
+        per_fault = phrases.get(table, {})
+        if not isinstance(per_fault, dict):
+            raise PersonaError(f"{path}: phrases.{table} must be a table of fault id = [templates]")
+        tables[table] = {}
+        for fault_id, templates in per_fault.items():
+            tables[table][fault_id] = _strings(templates, f"phrases.{table}.{fault_id}", path)
+            _check_templates(tables[table][fault_id], table, f"phrases.{table}.{fault_id}", path)
+    faults = tables["faults"]
     return Persona(
         id=persona_id,
         name=data["name"].strip(),
@@ -240,6 +288,8 @@ def load_persona(path: Path) -> Persona:
             summary=banks["summary"],
             summary_clean=banks["summary_clean"],
             summary_no_reps=banks["summary_no_reps"],
+            hold_faults=tables["hold_faults"],
+            **{bank: banks.get(bank, default) for bank, default in HOLD_DEFAULTS.items()},
         ),
         path=path,
     )

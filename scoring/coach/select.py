@@ -10,9 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scoring.types import FAULT_UNITS, CoachEvent, Fault, RepResult, RepScored, SetFinished, SetSummary
+from scoring.types import (
+    FAULT_UNITS,
+    CoachEvent,
+    Fault,
+    HoldEnded,
+    HoldFault,
+    HoldProgress,
+    HoldResult,
+    RepResult,
+    RepScored,
+    SetFinished,
+    SetSummary,
+)
 
-TipKind = Literal["fault", "praise", "summary"]
+TipKind = Literal["fault", "praise", "summary", "progress"]
 Severity = Literal["safety", "form", "info"]
 
 
@@ -44,6 +56,27 @@ def _value_text(value: float, unit: str, precise: bool = False) -> str:
     return f"{value:.0f} {unit}"
 
 
+PROGRESS_EVERY_S = 10
+"""A hold's progress tip (when the cooldown allows): every this many seconds, and at half and all of the
+exercise's target time."""
+
+
+@dataclass(frozen=True)
+class HoldMoment:
+    """Where a hold stands when a tip is about it."""
+
+    index: int
+    """Number of the hold."""
+    seconds: float
+    """Seconds held."""
+    target_s: float | None
+    """The exercise's target time (None: none)."""
+    mark: str = ""
+    """For progress tips: "halfway", "target reached" or "keep going"."""
+    result: HoldResult | None = None
+    """The hold's result, when it ended."""
+
+
 @dataclass(frozen=True)
 class TipRequest:
     """What the selector decided to say, before any wording."""
@@ -58,6 +91,8 @@ class TipRequest:
     """For praise: the fault id the previous tip was about, now gone."""
     summary: SetSummary | None
     """For the summary."""
+    hold: HoldMoment | None = None
+    """For tips about a hold (a fault episode under way, progress, the hold's end)."""
 
     @property
     def severity(self) -> Severity:
@@ -70,10 +105,25 @@ class TipRequest:
             return self.fault.value
         if self.summary is not None:
             return self.summary.mean_score
+        if self.hold is not None:
+            return self.hold.result.score if self.hold.result is not None else self.hold.seconds
         return self.rep.score if self.rep is not None else None
 
     def facts(self) -> dict[str, Any]:
         """The template fields (see ``scoring.persona.PLACEHOLDERS``)."""
+        if self.summary is not None and self.summary.kind == "hold":
+            s = self.summary
+            top = s.most_frequent_fault
+            return {
+                "holds": s.holds,
+                "total_s": s.hold_total_s,
+                "longest_s": s.hold_longest_s,
+                "mean_score": s.mean_score or 0.0,
+                "best_score": s.best_score or 0.0,
+                "worst_score": s.worst_score or 0.0,
+                "top_fault": top.replace("_", " ") if top else "none",
+                "top_fault_count": s.most_frequent_fault_count,
+            }
         if self.summary is not None:
             s = self.summary
             top = s.most_frequent_fault
@@ -86,10 +136,20 @@ class TipRequest:
                 "top_fault": top.replace("_", " ") if top else "none",
                 "top_fault_count": s.most_frequent_fault_count,
             }
+        if self.hold is not None:
+            h = self.hold
+            facts = {"hold": h.index, "seconds": h.seconds, "target": h.target_s or 0.0, "mark": h.mark}
+            if h.result is not None:
+                facts.update(score=h.result.score, faults=len(h.result.faults))
+            return {**facts, **(self._fault_facts() if self.fault is not None else {})}
         assert self.rep is not None
-        facts: dict[str, Any] = {"rep": self.rep.index, "score": self.rep.score}
+        facts = {"rep": self.rep.index, "score": self.rep.score}
         if self.fixed is not None:
             facts["fault"] = self.fixed.replace("_", " ")
+        return {**facts, **self._fault_facts()}
+
+    def _fault_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
         if self.fault is not None:
             f = self.fault
             unit = FAULT_UNITS.get(f.kind, "")
@@ -111,14 +171,35 @@ class TipRequest:
     def fact(self) -> tuple[str, str]:
         """(the number a tip must show, a short phrase naming it) - e.g. ("17", "hips sag: 17 deg")."""
         facts = self.facts()
+        if self.summary is not None and self.summary.kind == "hold":
+            return f"{facts['total_s']:.0f}", f"{facts['holds']} holds, {facts['total_s']:.0f} s in all"
         if self.summary is not None:
             return str(facts["reps"]), f"{facts['reps']} reps, mean score {facts['mean_score']:.0f}"
         if self.fault is not None:
             return facts["value_text"].split(" ")[0].rstrip("%"), f"{facts['fault']}: {facts['value_text']}"
+        if self.hold is not None and self.hold.result is None:
+            return f"{facts['seconds']:.0f}", f"{facts['seconds']:.0f} s held"
         return f"{facts['score']:.0f}", f"score {facts['score']:.0f}"
 
     def report(self) -> str:
         """One line of plain English for a language model: what happened, with the numbers."""
+        if self.summary is not None and self.summary.kind == "hold":
+            s = self.facts()
+            text = f"set finished: {s['holds']} holds, {s['total_s']:.0f} s in all, longest {s['longest_s']:.0f} s"
+            if self.summary.holds:
+                text += f", mean score {s['mean_score']:.0f}"
+            if self.summary.most_frequent_fault:
+                text += f", most frequent fault {s['top_fault']} in {s['top_fault_count']} holds"
+            return text
+        if self.hold is not None:
+            h = self.hold
+            target = f" of a {h.target_s:.0f} s target" if h.target_s else ""
+            text = f"hold {h.index}, {h.seconds:.0f} s held{target}"
+            if self.fault is not None:
+                return f"{text}, {self.fault.severity} fault right now: {self.fault.message}"
+            if h.result is not None:
+                return f"{text}, hold ended, score {h.result.score:.0f}/100, {len(h.result.faults)} fault episodes"
+            return f"{text}, {h.mark}"
         if self.summary is not None:
             s = self.facts()
             text = (
@@ -148,6 +229,8 @@ class TipSelector:
     def add(self, event: CoachEvent) -> TipRequest | None:
         if isinstance(event, SetFinished):
             return TipRequest("summary", None, None, None, event.summary)
+        if isinstance(event, HoldFault | HoldProgress | HoldEnded):
+            return self._hold(event)
         if not isinstance(event, RepScored):
             return None
         rep = event.result
@@ -173,6 +256,41 @@ class TipSelector:
         if rep.score >= self.options.praise_score:
             return TipRequest("praise", rep, None, None, None)
         return None
+
+    def _cooled(self, now_ms: float) -> bool:
+        return self._last_ms is None or now_ms - self._last_ms >= self.options.cooldown_s * 1000
+
+    def _hold(self, event: HoldFault | HoldProgress | HoldEnded) -> TipRequest | None:
+        """A hold's tips: a fault episode as it begins (safety at once, others past the cooldown), progress
+        at the milestones (past the cooldown), and always the hold's end with its time and score."""
+        request: TipRequest | None = None
+        if isinstance(event, HoldFault):
+            moment = HoldMoment(event.index, event.seconds, None)
+            if event.fault.severity == "safety" or self._cooled(event.timestamp_ms):
+                request = TipRequest("fault", None, event.fault, None, None, moment)
+            now = event.timestamp_ms
+        elif isinstance(event, HoldProgress):
+            now = event.timestamp_ms
+            target = event.target_s
+            mark = ""
+            if target and event.seconds == int(target):
+                mark = "target reached"
+            elif target and event.seconds == int(target / 2) and target >= 2 * PROGRESS_EVERY_S:
+                mark = "halfway"
+            elif event.seconds % PROGRESS_EVERY_S == 0:
+                mark = "keep going"
+            if mark and self._cooled(now):
+                request = TipRequest(
+                    "progress", None, None, None, None, HoldMoment(event.index, event.seconds, target, mark)
+                )
+        else:
+            result = event.result
+            now = result.end_ms
+            moment = HoldMoment(result.index, result.duration_s, result.target_s, "", result)
+            request = TipRequest("praise", None, None, None, None, moment)
+        if request is not None:
+            self._last_ms = now
+        return request
 
     def _rotate(self, faults: list[Fault]) -> Fault:
         """The first fault, unless it is the one just named and another one waits its turn."""

@@ -39,6 +39,12 @@ class TemplateText:
     @staticmethod
     def banks(request: TipRequest) -> list[str]:
         """Phrase banks to draw from, most specific first."""
+        if request.summary is not None and request.summary.kind == "hold":
+            return ["summary_holds"] if request.summary.holds else ["summary_no_holds"]
+        if request.hold is not None:
+            if request.fault is not None:
+                return [f"hold_faults.{request.fault.id}", "hold_fault"]
+            return ["hold_progress"] if request.hold.result is None else ["hold_done"]
         if request.summary is not None:
             if request.summary.reps == 0:
                 return ["summary_no_reps"]

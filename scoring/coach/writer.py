@@ -32,11 +32,12 @@ class Tip:
     text: str
     """What the coach says."""
     kind: TipKind
-    """``fault`` (names a measured fault), ``praise`` (a clean or corrected rep) or ``summary``."""
+    """``fault`` (names a measured fault), ``praise`` (a clean or corrected rep, a hold's end), ``progress`` (a
+    hold's time so far) or ``summary``."""
     persona: str
     """Id of the persona that wrote it."""
     rep: int | None
-    """Number of the rep it is about (None for the set summary)."""
+    """Number of the rep (or, for a hold exercise, the hold) it is about (None for the set summary)."""
     fault: str | None
     """Fault id for ``fault`` tips; for praise, the fault that was fixed (if that is the praise)."""
     value: float | None
@@ -173,7 +174,7 @@ class TipWriter:
             note = None if generated is None else (generated.reason if not generated.text else "repeat")
         self._last_text = text
         fault = request.fault.id if request.fault is not None else request.fixed
-        rep = request.rep.index if request.rep is not None else None
+        rep = request.rep.index if request.rep is not None else request.hold.index if request.hold is not None else None
         return Tip(text, request.kind, persona.id, rep, fault, request.value, request.severity, source, note)
 
 
