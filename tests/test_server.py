@@ -16,10 +16,13 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
+from scoring.reference import list_exercises
 from server.app import create_app
 from server.services import services_of
 from server.settings import Settings
 from tests.conftest import with_drill_sergeant
+
+REPO_REFERENCES = Path(__file__).resolve().parents[1] / "references"
 
 
 def make_offer(video: bool = True, audio: bool = False) -> str:
@@ -82,7 +85,8 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
     assert health["lookahead_frames"] == 0 and health["max_sessions"] == 4
     assert health["gpu_memory_mb"] is None  # no CUDA device in use
     exercises = {e["name"]: e for e in client.get("/api/exercises").json()}
-    assert set(exercises) == {"pushup", "squat"}
+    assert set(exercises) == set(list_exercises(REPO_REFERENCES))  # every shipped exercise, no custom one yet
+    assert {"pushup", "squat", "lunge", "bicep_curl", "deadlift"} <= set(exercises)
     assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]
     personas = [p["id"] for p in client.get("/api/personas").json()]
     assert personas == ["plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nonsense_pro"]
@@ -96,8 +100,10 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
 def test_creating_a_session_checks_its_inputs(client: TestClient) -> None:
     body = new_session(client)
     assert len(body["token"]) >= 24 and body["offer_url"] == f"/api/sessions/{body['id']}/offer"
-    unknown = client.post("/api/sessions", json={"exercise": "lunge"})
-    assert unknown.status_code == 400 and unknown.json()["detail"] == "unknown exercise 'lunge' (known: pushup, squat)"
+    unknown = client.post("/api/sessions", json={"exercise": "cartwheel"})
+    detail = unknown.json()["detail"]
+    assert unknown.status_code == 400 and detail.startswith("unknown exercise 'cartwheel' (known: ")
+    assert "pushup" in detail and "squat" in detail and "lunge" in detail
     near = client.post("/api/sessions", json={"exercise": "sqat"})
     assert near.status_code == 400 and "did you mean 'squat'?" in near.json()["detail"]
     assert "/" not in near.json()["detail"]  # no server path in the answer
