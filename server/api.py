@@ -99,6 +99,8 @@ def exercises(catalog: CatalogDep) -> list[Exercise]:
             body_parts=list(entry.spec.body_parts),
             faults=[rule.id for rule in entry.spec.faults],
             custom=entry.custom,
+            kind=entry.spec.kind,
+            target_s=entry.spec.hold.target_s if entry.spec.hold is not None else None,
         )
         for entry in catalog.entries()
     ]

@@ -34,6 +34,8 @@ class Exercise(BaseModel):
     body_parts: list[str] = Field(description="Scored body parts")
     faults: list[str] = Field(description="Ids of the faults it names")
     custom: bool = Field(False, description="Built by a user from a video (can be renamed, edited, deleted)")
+    kind: str = Field("reps", description="reps (counted repetitions) or hold (time under tension, e.g. a plank)")
+    target_s: float | None = Field(None, description="A hold's target time, seconds (null: none, or reps)")
 
 
 class PersonaInfo(BaseModel):

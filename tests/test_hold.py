@@ -356,3 +356,22 @@ def test_the_live_pipeline_sends_hold_events_and_a_hold_summary(references_dir: 
     assert len(summary["hold_results"]) == 1 and abs(summary["hold_total_s"] - 6.0) <= 0.1
     tips = [e.tip for e in events if isinstance(e, TipEvent)]
     assert [t.kind for t in tips][-2:] == ["praise", "summary"]
+
+
+@pytest.mark.slow
+def test_the_report_of_a_recorded_plank(pose_tracks, references_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """What `coach analyze` prints and an upload's job returns: the hold with its pike episode, tips, and
+    the reference's held posture drawn over the hold."""
+    from scoring.coach.report import build_report
+    from scoring.coach.writer import create_tip_writer
+
+    report = build_report(
+        load_reference(references_dir, "plank"), pose_tracks("dev/fit__plank.mp4"), create_tip_writer("plain")
+    )
+    assert report["kind"] == "hold" and report["reps"] == [] and len(report["holds"]) == 1
+    [pike] = [f for f in report["holds"][0]["faults"] if f["id"] == "hips_pike"]
+    assert "for" in pike["message"] and pike["details"]["duration_s"] >= 3.5
+    assert report["summary"]["holds"] == 1 and report["summary"]["most_frequent_fault"] == "hips_pike"
+    assert report["tips"][0]["kind"] == "fault" and report["tips"][-1]["kind"] == "summary"
+    line = report["curves"]["reference"]["body_line"]
+    assert line[0] is not None and abs(line[0]) < 5  # the held posture: a straight body line

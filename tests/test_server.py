@@ -88,6 +88,7 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
     assert set(exercises) == set(list_exercises(REPO_REFERENCES))  # every shipped exercise, no custom one yet
     assert {"pushup", "squat", "lunge", "bicep_curl", "deadlift"} <= set(exercises)
     assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]
+    assert exercises["pushup"]["kind"] == "reps" and exercises["pushup"]["target_s"] is None
     personas = [p["id"] for p in client.get("/api/personas").json()]
     assert personas == ["plain", "data_scientist", "hype_beast", "mindful_aligner", "no_nonsense_pro"]
     page = client.get("/")

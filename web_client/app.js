@@ -1,7 +1,9 @@
 // The live coaching page: pick an exercise and a coach, count down, stream the camera to the server
 // over WebRTC, and show what comes back on the session's WebSocket (see realtime/events.py):
 // pose -> skeleton overlay, rep -> counter and a card, tip -> feed (optionally spoken),
-// status -> connection state and guidance, summary -> the set at a glance.
+// status -> connection state and guidance, summary -> the set at a glance. A hold exercise (kind "hold",
+// a plank): hold_progress -> the timer in place of the rep counter, hold_fault -> a warning while it
+// happens, hold -> a card with the time held and each fault episode (when, how long).
 
 import { csrfHeaders, signedIn } from "./auth.js";
 import { Overlay } from "./overlay.js";
@@ -101,11 +103,22 @@ async function loadChoices() {
 function showCameraHint() {
   const exercise = exercises.find((e) => e.name === ui.exercise.value);
   ui.cameraHint.textContent = exercise ? `Camera: ${exercise.camera}.` : "";
+  setCounterLabel(exercise?.kind === "hold" ? "seconds held" : "reps");
+}
+
+function isHold() {
+  return exercises.find((e) => e.name === ui.exercise.value)?.kind === "hold";
+}
+
+function setCounterLabel(text) {
+  const label = ui.repCount.parentElement.querySelector("small");
+  if (label) label.textContent = text;
 }
 
 function resetBoard() {
   ui.repCount.textContent = "0";
   ui.lastScore.textContent = "–";
+  setCounterLabel(isHold() ? "seconds held" : "reps");
   ui.repProgress.textContent = "";
   ui.tips.replaceChildren();
   ui.reps.replaceChildren();
@@ -192,6 +205,15 @@ function onEvent(current, event) {
     case "rep":
       addRep(event);
       break;
+    case "hold_progress":
+      showHoldTimer(event);
+      break;
+    case "hold_fault":
+      showGuidance(`Hold ${event.hold}: ${event.message}`, "hint");
+      break;
+    case "hold":
+      addHold(event);
+      break;
     case "not_counted":
       addNotCounted(event);
       break;
@@ -228,7 +250,8 @@ function showStatus(current, status) {
   else if (status.state === "ending") setState("ending", "finishing");
   if (status.error) showGuidance(`Problem: ${status.error}`);
   else if (status.message) showGuidance(status.message, status.posture === "ready" || status.posture === "in_rep" ? "ready" : "hint");
-  ui.repProgress.textContent = status.rep_in_progress ? `rep ${status.rep_in_progress} in progress` : status.notice || "";
+  const underWay = status.kind === "hold" ? `hold ${status.rep_in_progress} under way` : `rep ${status.rep_in_progress} in progress`;
+  ui.repProgress.textContent = status.rep_in_progress ? underWay : status.notice || "";
   if (status.fps !== undefined) {
     ui.stats.textContent =
       `${status.fps.toFixed(1)} frames/s processed · ${status.received} received · ${status.dropped} dropped` +
@@ -278,6 +301,40 @@ function addTip(tip) {
   }
 }
 
+// The hold under way: its seconds in place of the rep count (at most one event a second).
+function showHoldTimer(progress) {
+  ui.repCount.textContent = String(progress.seconds);
+  const target = progress.target_s ? ` of ${progress.target_s.toFixed(0)} s` : "";
+  ui.repProgress.textContent = `hold ${progress.hold}: ${progress.seconds} s${target}`;
+}
+
+function episodeText(fault) {
+  return `${escapeText(fault.message)}`;
+}
+
+function addHold(hold) {
+  ui.repCount.textContent = hold.duration_s.toFixed(0);
+  ui.lastScore.textContent = hold.score.toFixed(0);
+  const card = document.createElement("article");
+  card.className = "rep-card hold-card";
+  card.dataset.hold = hold.hold;
+  const faults = hold.faults.length
+    ? `<ul>${hold.faults.map((f) => `<li data-severity="${f.severity}">${episodeText(f)}</li>`).join("")}</ul>`
+    : "<p class=\"meta\">no faults</p>";
+  const skipped = Object.entries(hold.checks_skipped || {});
+  const notJudged = skipped.length
+    ? `<p class="meta not-judged">not judged: ${skipped.map(([id, why]) => `${escapeText(id.replaceAll("_", " "))} (${escapeText(why)})`).join("; ")}</p>`
+    : "";
+  const target = hold.target_s ? ` of ${hold.target_s.toFixed(0)} s` : "";
+  card.innerHTML =
+    `<header><span>Hold ${hold.hold}</span><span class="score ${scoreClass(hold.score)}">${hold.score.toFixed(0)}</span></header>` +
+    `<div class="meta">held ${hold.duration_s.toFixed(1)} s${target} · in position ${(hold.held_share * 100).toFixed(0)}%` +
+    (hold.fault_s ? ` · faults for ${hold.fault_s.toFixed(1)} s` : "") + `</div>` +
+    faults +
+    notJudged;
+  ui.reps.append(card);
+}
+
 // A movement that started like a rep but did not count: a card with the reason (never silently dropped).
 function addNotCounted(item) {
   const card = document.createElement("article");
@@ -293,8 +350,22 @@ function looksLike(id) {
   return `This looked like ${article} ${name.toLowerCase()}: pick ${name} to count the reps.`;
 }
 
+function showHoldSummary(summary) {
+  const mean = summary.mean_score === null ? "–" : summary.mean_score.toFixed(0);
+  const fault = summary.most_frequent_fault
+    ? `Most frequent fault: ${escapeText(summary.most_frequent_fault.replaceAll("_", " "))} (${summary.most_frequent_fault_count} of ${summary.holds} holds).`
+    : "No recurring fault.";
+  ui.summary.innerHTML =
+    `<h3>Set finished: <span id="summary-holds">${summary.holds}</span> holds, ` +
+    `<span id="summary-hold-total">${summary.hold_total_s.toFixed(1)}</span> s held` +
+    (summary.not_counted ? ` <span class="muted">(${summary.not_counted} too short)</span>` : "") +
+    `</h3><p>Longest ${summary.hold_longest_s.toFixed(1)} s, mean score ${mean}.</p><p>${fault}</p>` +
+    (summary.reason ? `<p class="muted">Ended: ${escapeText(summary.reason)}.</p>` : "");
+}
+
 function showSummary(summary) {
   ui.summary.hidden = false;
+  if (summary.kind === "hold") return showHoldSummary(summary);
   const mean = summary.mean_score === null ? "–" : summary.mean_score.toFixed(0);
   const fault = summary.most_frequent_fault
     ? `Most frequent fault: ${escapeText(summary.most_frequent_fault.replaceAll("_", " "))} (${summary.most_frequent_fault_count} of ${summary.reps} reps).`

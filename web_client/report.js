@@ -14,6 +14,47 @@ const text = (s) => {
 };
 const label = (name) => name.replaceAll("_", " ").toLowerCase();
 
+function holdSummary(job, r) {
+  const s = r.summary;
+  const fault = s.most_frequent_fault
+    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${s.holds} holds).`
+    : "No recurring fault.";
+  $("report-summary").innerHTML =
+    `<h2>${text(r.display_name)}: ${text(job.filename)}</h2>` +
+    `<p><strong id="report-holds">${s.holds}</strong> holds, <strong id="report-hold-total">${s.hold_total_s.toFixed(1)}</strong> s held` +
+    (s.mean_score !== null ? ` (longest ${s.hold_longest_s.toFixed(1)} s), mean score <strong>${s.mean_score.toFixed(0)}</strong>` : "") +
+    `. ${fault}</p>` +
+    (r.warnings || []).map((w) => `<p class="warning">${text(w)}</p>`).join("") +
+    ((r.not_counted || []).length
+      ? `<p>Not counted (${r.not_counted.length}):</p><ul id="not-counted">` +
+        r.not_counted.map((d) => `<li>${(d.start_ms / 1000).toFixed(1)} s: ${text(d.reason)}</li>`).join("") +
+        "</ul>"
+      : "") +
+    `<p class="muted">Person found in ${(r.detected_fraction * 100).toFixed(0)}% of ${r.frames} frames · 2D ${text(r.backend)} · 3D ${text(r.lifter)} · coach ${text(r.persona)}</p>`;
+}
+
+// A hold exercise's rows: hold, start, score, time held, share in position, time in faults, each episode.
+function holdTable(holds) {
+  $("rep-table").querySelector("thead").innerHTML =
+    "<tr><th>hold</th><th>start</th><th>score</th><th>held</th><th>in position</th><th>in faults</th><th>faults (when, how long)</th></tr>";
+  $("rep-table").querySelector("tbody").replaceChildren(
+    ...holds.map((hold) => {
+      const row = document.createElement("tr");
+      row.className = "hold-row";
+      const found = hold.faults.length ? hold.faults.map((f) => text(f.message)).join("<br>") : "<span class=\"muted\">none</span>";
+      const skipped = Object.entries(hold.checks_skipped || {});
+      const faults = found + (skipped.length
+        ? `<br><span class="muted">not judged: ${skipped.map(([id, why]) => text(`${id.replaceAll("_", " ")} (${why})`)).join("; ")}</span>`
+        : "");
+      row.innerHTML =
+        `<td>${hold.index}</td><td>${(hold.start_ms / 1000).toFixed(1)} s</td>` +
+        `<td class="${scoreClass(hold.score)}">${hold.score.toFixed(1)}</td><td>${hold.duration_s.toFixed(1)} s</td>` +
+        `<td>${(hold.held_share * 100).toFixed(0)}%</td><td>${hold.fault_s.toFixed(1)} s</td><td>${faults}</td>`;
+      return row;
+    }),
+  );
+}
+
 function summary(job, r) {
   const s = r.summary;
   const fault = s.most_frequent_fault
@@ -121,9 +162,15 @@ async function main() {
     return;
   }
   const r = job.result;
-  summary(job, r);
-  repTable(r.reps);
-  barChart($("score-chart"), r.reps.map((rep) => String(rep.index)), r.reps.map((rep) => rep.score), "score per rep (0-100)");
+  if (r.kind === "hold") {
+    holdSummary(job, r);
+    holdTable(r.holds);
+    barChart($("score-chart"), r.holds.map((h) => String(h.index)), r.holds.map((h) => h.score), "score per hold (0-100)");
+  } else {
+    summary(job, r);
+    repTable(r.reps);
+    barChart($("score-chart"), r.reps.map((rep) => String(rep.index)), r.reps.map((rep) => rep.score), "score per rep (0-100)");
+  }
   feedback(r.tips);
   angleCharts(r.curves);
   player(job, r);

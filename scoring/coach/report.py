@@ -17,9 +17,9 @@ from lifting.joints import h36m_skeleton
 from lifting.track import PoseTrack
 from scoring.coach.writer import Tip, TipWriter
 from scoring.core import analyze_track
-from scoring.features import Feature, compute_features
+from scoring.features import BODY_PARTS, Feature, compute_features
+from scoring.hold import held_posture
 from scoring.reference import Reference
-from scoring.score import RepScorer
 from scoring.types import CoachEvent
 
 
@@ -61,7 +61,8 @@ def build_report(
     detail: bool = True,
     alternatives: Sequence[Reference] = (),
 ) -> dict[str, Any]:
-    """Reps, movements not counted (with their reasons), warnings, summary and tips of one recorded set;
+    """Reps (or a hold exercise's holds, with their fault episodes), movements not counted (with their
+    reasons), warnings, summary and tips of one recorded set;
     with ``detail`` also the angle curves, the keypoints (fractions of the picture, null where nobody was
     found) and the skeleton. ``alternatives``: the other exercises, to recognise a mix-up."""
     analysis = analyze_track(reference, track, alternatives)
@@ -74,7 +75,9 @@ def build_report(
         "backend": track.backend,
         "lifter": track.lifter,
         "image_size": [int(width), int(height)],
+        "kind": reference.spec.kind,
         "reps": [r.as_dict() for r in analysis.reps],
+        "holds": [h.as_dict() for h in analysis.holds],
         "not_counted": [d.as_dict() for d in analysis.not_counted],
         "warnings": analysis.warnings,
         "summary": analysis.summary.as_dict(),
@@ -83,11 +86,16 @@ def build_report(
     }
     if not detail:
         return report
-    columns = RepScorer(reference).columns
+    columns = sorted({int(f) for part in reference.spec.body_parts for f in BODY_PARTS[part]})  # the scored angles
     names = [Feature(c).name.lower() for c in columns]
     user = compute_features(track.poses_3d)[:, columns]
-    spans = [(r.start_frame, r.end_frame) for r in analysis.reps]
-    ref = reference_curves(reference, columns, spans, track.frames)
+    if reference.spec.kind == "hold":  # the reference's held posture over each hold
+        ref = np.full((track.frames, len(columns)), np.nan)
+        for hold in analysis.holds:
+            ref[hold.start_frame : hold.end_frame + 1] = held_posture(reference)[columns]
+    else:
+        spans = [(r.start_frame, r.end_frame) for r in analysis.reps]
+        ref = reference_curves(reference, columns, spans, track.frames)
     keypoints = track.keypoints_2d / np.array([width, height], dtype=np.float64)
     keypoints[~track.detected] = np.nan
     report["curves"] = {
