@@ -282,6 +282,10 @@ class ExerciseSpec:
             raise ReferenceError(f"{self.name}: views must be a non-empty subset of {list(VIEWS)}, got {self.views}")
         feature_by_name(self.driver)
         feature_by_name(self.posture_feature)
+        for rule in self.faults:
+            if rule.kind == "offset" and ("hold" in rule.phases) != (self.kind == "hold"):
+                where = "only in the phase 'hold'" if self.kind == "hold" else "in the phases of a rep, never 'hold'"
+                raise ReferenceError(f"{self.name}: fault {rule.id!r} must be judged {where}")
         if set(self.phase_words) - set(PHASES):
             raise ReferenceError(f"{self.name}: phase_words must name phases of {list(PHASES)}")
         if self.kind not in ("reps", "hold"):
