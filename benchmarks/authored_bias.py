@@ -63,6 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     tracks = Tracks(args.cache)
     deviations: list[float] = []
+    roms: list[float] = []
     for name, clips in CLIPS.items():
         shipped = load_reference(Path("references"), name)
         reference = build_authored(authored_spec(name, Path("references")))
@@ -71,10 +72,14 @@ def main() -> None:
             analysis = analyze_track(reference, tracks(video, clip, shipped))
             parts = [r.part_deviation_deg for r in analysis.reps]
             deviations += [v for p in parts for v in p.values()]
+            roms += [r.rom_pct for r in analysis.reps]
             print(
                 f"{name:7} {clip:26} reps {len(analysis.reps)} scores {[round(r.score) for r in analysis.reps]} "
                 f"dev {[{k: round(v) for k, v in p.items()} for p in parts]}"
             )
+    r = np.array(roms)
+    print(f"range of motion of correct reps, % of the authored: n {r.size}, p10 {np.percentile(r, 10):.0f}, "
+          f"median {np.median(r):.0f}, min {r.min():.0f}")
     d = np.array(deviations)
     print(
         f"part deviations of correct reps: n {d.size}, median {np.median(d):.1f}, p75 {np.percentile(d, 75):.1f}, "

@@ -233,7 +233,7 @@ def calibrate_tolerances(reference: Reference) -> Tolerances:
     """
     measures = measure_reference_reps(reference)
     form = {
-        part: max(FORM_TOLERANCE_DEG, max(m.deviation[part] for m in measures) + FORM_MARGIN_DEG)
+        part: max(FORM_TOLERANCE_DEG, max(m.deviation.get(part, 0.0) for m in measures) + FORM_MARGIN_DEG)
         for part in reference.spec.body_parts
     }
     tempos = [m.tempo for m in measures]

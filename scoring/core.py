@@ -357,10 +357,15 @@ class ScoringCore:
             # The rep ended at event.frame; the frames after it (seen while waiting for the top) are not part of it.
             rows = [f for f in self._frames_since(event.start_frame) if f.index <= event.frame]
             self._rep_start = -1
-            alignment = self._dtw.finish(len(rows))
+            features = np.stack([f.features for f in rows])  # type: ignore[misc]
+            cut_at = None
+            if event.state == "cut":  # the set ended before the rep came back: aligned with the template so far
+                alignment, cut_at = self.scorer.cut_alignment(features)
+            else:
+                alignment = self._dtw.finish(len(rows))
             result = self.scorer.score(
                 index=len(self.results) + 1,
-                features=np.stack([f.features for f in rows]),  # type: ignore[misc]
+                features=features,
                 timestamps_ms=np.array([f.timestamp_ms for f in rows]),
                 frames=np.array([f.index for f in rows]),
                 turn=next(i for i, f in enumerate(rows) if f.index >= event.bottom_frame),
@@ -369,7 +374,8 @@ class ScoringCore:
                 view=majority_view([f.view for f in rows]),
                 extra_features=np.stack([f.extra for f in rows]) if self._has_extras else None,
                 image_driver=np.array([f.image_driver for f in rows]),
-                lockout=self._lockout(event),
+                lockout=self._lockout(event) if cut_at is None else None,
+                cut_at=cut_at,
             )
             self.results.append(result)
             return [RepScored(result)]

@@ -261,6 +261,11 @@ class ExerciseSpec:
     tempo_s: float | None = None
     """A prescribed rep duration, seconds: tempo is then coached against it (``min_ratio``/``max_ratio``);
     None: any tempo within the general bounds of the tempo rules (``min_s``/``max_s``) is fine."""
+    counts_at_turn: bool = False
+    """The rep's work is done at the turning point (a deadlift's lockout, a press overhead, a bridge's top):
+    a set that ends there, or on the way back, counts that rep, scored on what was seen (its tempo is
+    not judged). False: a rep counts only once it is back at the start posture (a push-up that ends at
+    the bottom is not a push-up)."""
     phase_words: dict[str, str] = field(default_factory=dict)
     """How messages name this exercise's phases where the defaults (``scoring.phases.PHASE_WORDS``: "on the
     way down" for ``descent``, the way to the turning point) read wrong: a press's turning point is
@@ -468,6 +473,7 @@ def segmenter_options(
         min_duration_ms=max(400.0, 0.25 * rep_ms),
         max_duration_ms=max(10_000.0, 4.0 * rep_ms),
         posture_rep_tolerance=spec.posture_tolerance_deg + posture_excursion,
+        counts_at_turn=spec.counts_at_turn,
     )
 
 

@@ -83,6 +83,8 @@ class SegmenterOptions:
     """Longest run of frames without a person inside a rep."""
     smoothing: float = 0.5
     """Weight of the newest value in the causal exponential smoothing of the driving angle, (0, 1]."""
+    counts_at_turn: bool = False
+    """A set that ends at or past the turning point counts the rep under way (``ExerciseSpec.counts_at_turn``)."""
     posture_rep_tolerance: float | None = None
     """Largest posture-gate deviation once a rep runs (None: ``posture_tolerance``). A squat's torso
     tips forward on the way down: the gate tells standing from lying, not a lean from an upright rep."""
@@ -118,7 +120,8 @@ class SegmentEvent:
     they came back to, at or after ``frame``); the lockout is judged there."""
     state: str = ""
     """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason ("" for a
-    flicker of the driving angle too small and too short to be a movement: nothing to report)."""
+    flicker of the driving angle too small and too short to be a movement: nothing to report). For end:
+    "cut" when the set ended before the rep came back (``SegmenterOptions.counts_at_turn``), else ""."""
 
 
 class RepSegmenter:
@@ -137,6 +140,7 @@ class RepSegmenter:
         self._start_ms = 0.0
         self._ready_min = math.inf
         self._peak = -math.inf
+        self._deepest_ms = -math.inf  # when the rep last went deeper than its deepest so far (by top_margin)
         self._trace: list[tuple[int, float]] = []  # (frame, progress) of the rep up to the return
         self._rise_low = math.inf  # lowest p since the movement came clearly back up from its deepest
         self._rise_frame, self._rise_ms = -1, 0.0
@@ -199,6 +203,8 @@ class RepSegmenter:
                 return events
             if not self._returning:
                 self._trace.append((frame, p))
+                if p > self._peak + o.top_margin:  # still going deeper: the turning point is not reached yet
+                    self._deepest_ms = timestamp_ms
                 self._peak = max(self._peak, p)
                 if self._peak - p < PARTIAL_RISE:
                     self._rise_low = math.inf
@@ -318,11 +324,26 @@ class RepSegmenter:
 
     def flush(self) -> list[SegmentEvent]:
         """End of stream: a rep that already came back below ``enter`` is complete and closes now; one
-        cut off on its way back up (clearly up from its deepest, not yet at the top) is reported as
-        such; one still on its way down is dropped. The segmenter is reset."""
+        past its turning point counts when the exercise's work is done there (``counts_at_turn``: an end
+        event with state "cut"), else, cut off on its way back up (clearly up from its deepest, not yet
+        at the top), it is reported as such; one still on its way down is dropped. The segmenter is reset."""
+        o = self.options
         events = self._close() if self._state == "in_rep" and self._returning else []
         p_now = self._trace[-1][1] if self._trace else math.nan
-        if self._state == "in_rep" and not self._returning and math.isfinite(self._rise_low):
+        # turned: on the way back from the deepest, or held there for top_hold_ms (not still going deeper)
+        turned = self._peak - p_now >= o.top_margin or self._last_seen_ms - self._deepest_ms >= o.top_hold_ms
+        at_turn = self._state == "in_rep" and not self._returning and self._peak >= o.min_depth and turned
+        if at_turn and o.counts_at_turn and self._last_seen_ms - self._start_ms >= o.min_duration_ms / 2:
+            # the set ended at (or on the way back from) the turning point of an exercise whose work is done
+            # there: the rep counts, cut where the set ended ("cut")
+            last = self._trace[-1][0]
+            events.append(
+                SegmentEvent(
+                    "end", last, start_frame=self._start, bottom_frame=self._turn_frame(),
+                    peak_progress=self._peak, top_frame=last, state="cut",
+                )
+            )  # fmt: skip
+        elif self._state == "in_rep" and not self._returning and math.isfinite(self._rise_low):
             # the stream ended on a rep on its way back up (a clip cut off mid-rep): say so
             reason = f"the set ended before it came back up to the start position (still {p_now:.0%} of the way down)"
             events.append(self._discard(self._rise_frame, reason))
@@ -341,6 +362,7 @@ class RepSegmenter:
         self._state = "in_rep"
         self._returning = False
         self._peak = p
+        self._deepest_ms = self._last_seen_ms
         self._rise_low = math.inf  # lowest p since the movement came clearly back up from its deepest
         self._trace = [(frame, p)]
         return SegmentEvent("start", frame, start_frame=self._start)

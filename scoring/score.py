@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.dtw import Alignment
+from scoring.dtw import Alignment, dtw
 from scoring.features import (
     BODY_PARTS,
     EXTRA_COLUMNS,
@@ -44,6 +44,12 @@ from scoring.view import VIEW_WORDS, CameraView
 
 FORM_TOLERANCE_DEG = 6.0
 FORM_SPAN_DEG = 30.0
+ONE_SIDE_DRIVERS = frozenset({Feature.ELBOW_MIN})
+"""Drivers that either side can drive alone (the more bent elbow): reps may be done one side at a time."""
+REST_SHARE = 0.3
+"""A part that moved under this share of its template range rested through the rep (one side at a time):
+an alternating curl's resting arm moves its elbow 5-20 deg (pose noise, a little sway) against the
+working arm's 110."""
 WEIGHTS = {"form": 0.5, "rom": 0.2, "tempo": 0.1, "symmetry": 0.1, "stability": 0.1}
 FAULT_PENALTY = {"safety": 8.0, "form": 4.0}
 MAX_LAG_FRAMES = 15
@@ -173,6 +179,11 @@ class RepScorer:
         """Feature columns that are aligned and scored."""
         self.part_columns = {part: [self.columns.index(int(f)) for f in BODY_PARTS[part]] for part in spec.body_parts}
         self.template_all = hold_fill(reference.template_features())
+        self._movers = {
+            part: max(BODY_PARTS[part], key=lambda f: float(np.ptp(self.template_all[:, f])))
+            for part in spec.body_parts
+        }
+        """Per part, its feature that moves most in the template (the elbow for an arm in a curl)."""
         self.template = np.ascontiguousarray(self.template_all[:, self.columns])
         """(m, len(columns)) the template rep in the scored columns: what DTW aligns with."""
         t = reference.template
@@ -205,6 +216,45 @@ class RepScorer:
         )
         """Rep durations (s) that suit people in general: full tempo marks inside, unless a tempo is prescribed."""
 
+    def _deviation(self, diff: np.ndarray, rested: list[str], visibility: np.ndarray | None) -> dict[str, float]:
+        """Mean aligned deviation per body part (``diff``: ``(path, len(columns))``), over the part's angles
+        whose joints were seen in at least half of the rep (an angle made with guessed joints, e.g. the
+        hips of a person framed from the waist up, measures the guess); a part with none, or one that
+        rested (``rested_parts``), is left out."""
+        out = {}
+        for part, cols in self.part_columns.items():
+            if part in rested:
+                continue
+            if visibility is not None:
+                cols = [c for c in cols if visible_frames(visibility, Feature(self.columns[c]))[0].mean() >= 0.5]
+            if cols:
+                out[part] = float(diff[:, cols].mean())
+        return out
+
+    def rested_parts(self, features: np.ndarray) -> list[str]:
+        """The body parts that rested through a rep of an exercise done one side at a time (its driver is
+        in ``ONE_SIDE_DRIVERS``: an alternating curl bends one elbow while the other arm hangs): each
+        part whose most moving feature moved under ``REST_SHARE`` of the template's range, while another
+        part moved. Empty for every other exercise."""
+        if feature_by_name(self.reference.spec.driver) not in ONE_SIDE_DRIVERS:
+            return []
+        rested = [
+            part
+            for part, f in self._movers.items()
+            if np.nanmax(features[:, f]) - np.nanmin(features[:, f])
+            < REST_SHARE * float(np.ptp(self.template_all[:, f]))
+        ]
+        return rested if len(rested) < len(self._movers) else []
+
+    def cut_alignment(self, features: np.ndarray) -> tuple[Alignment, int]:
+        """DTW of a rep the set ended in before it came back (``features``: ``(n, NUM_FEATURES)``, gaps
+        filled) against the template up to the frame after its turning point whose progress matches the
+        rep's last frame; that frame's index in the template."""
+        after = self._progress(self.template_all)[self._template_turn :]
+        last = float(self._progress(features[-1:])[0])
+        end = self._template_turn + int(np.nanargmin(np.abs(after - min(last, float(np.nanmax(after))))))
+        return dtw(features[:, self.columns], self.template[: end + 1]), end
+
     def _progress(self, features: np.ndarray) -> np.ndarray:
         """Driving-angle progress in reference units (0 start posture, 1 the reference's turning point)."""
         return (features[:, self._driver] - self._top) / self._range
@@ -220,6 +270,7 @@ class RepScorer:
         extra_features: np.ndarray | None = None,
         image_driver: np.ndarray | None = None,
         lockout: tuple[float, float] | None = None,
+        cut_at: int | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -228,6 +279,11 @@ class RepScorer:
         if visibility is not None and visibility.shape != (n, 17):
             raise ValueError(f"visibility must be ({n}, 17), got {visibility.shape}")
         scored = features[:, self.columns]
+        rested = self.rested_parts(features)
+        if rested:  # aligned again on the working side alone: the resting one would pull the alignment
+            keep = [c for part, cols in self.part_columns.items() if part not in rested for c in cols]
+            end = self.template.shape[0] if cut_at is None else cut_at + 1
+            alignment = dtw(scored[:, keep], self.template[:end, keep])
         path = alignment.path
         diff = np.abs(scored[path[:, 0]] - self.template[path[:, 1]])
         drv = features[:, self._driver]
@@ -254,6 +310,9 @@ class RepScorer:
                 rom_pct = max(rom_pct, 100.0 * float(depth))
                 picture = float(held.max() if sign > 0 else held.min())
                 bottom_deg = picture if not np.isfinite(bottom_deg) else sign * max(sign * bottom_deg, sign * picture)
+        if cut_at is not None:  # the rep was seen up to the template's frame cut_at: its whole duration, estimated
+            seen_ms = float(self._template_ts[cut_at] - self._template_ts[0])
+            duration_ms *= self._template_ms / max(seen_ms, 1e-6)
         tempo = duration_ms / max(self._template_ms, 1e-6)
         rules: dict[str, float] = {}
         fields: dict[str, dict[str, float | str]] = {}
@@ -264,6 +323,10 @@ class RepScorer:
             if view is not None and view not in rule.views:
                 rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
                 skipped[rule.id] = f"not judged {VIEW_WORDS[view]}"
+                continue
+            if cut_at is not None and rule.kind in ("tempo", "lag"):
+                rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
+                skipped[rule.id] = "the set ended before this rep came back to the start position"
                 continue
             if rule.kind == "offset":
                 feature = resolve_feature(rule.feature)
@@ -317,8 +380,12 @@ class RepScorer:
             rules[rule.id], fields[rule.id], fired[rule.id] = self._rule_measure(
                 rule, features, timestamps_ms, rom_pct, duration_ms, bottom_deg
             )
+        if feature_by_name(self.reference.spec.driver) in ONE_SIDE_DRIVERS or view == "oblique":
+            # one side at a time (or both): the sides need not match; at an angle one side is foreshortened
+            # differently from the other (as the symmetry rules, not judged there)
+            excess = []
         return RepMeasures(
-            deviation={part: float(diff[:, cols].mean()) for part, cols in self.part_columns.items()},
+            deviation=self._deviation(diff, rested, visibility),
             rom_pct=rom_pct,
             duration_ms=duration_ms,
             tempo=tempo,
@@ -343,6 +410,7 @@ class RepScorer:
         extra_features: np.ndarray | None = None,
         image_driver: np.ndarray | None = None,
         lockout: tuple[float, float] | None = None,
+        cut_at: int | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -365,11 +433,14 @@ class RepScorer:
             lockout: (the straightest the driving angle came back to after the turning point, the
                 person's own lockout before it), degrees (``ScoringCore``); None: not known, lockout
                 rules are skipped.
+            cut_at: the set ended before the rep came back (``ExerciseSpec.counts_at_turn``): the template
+                frame the rep's last frame matches (``cut_alignment``); its duration is estimated from
+                the part seen and its tempo and lag rules are not judged. None: a whole rep.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
         m = self.measure(
-            features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver, lockout
+            features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver, lockout, cut_at
         )
         tol = self.tolerances
         part_scores = {

@@ -28,6 +28,12 @@ def labels(media: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
+def labels_dev(media: Path) -> dict[str, dict]:
+    """The labels of the development clips of other people (``media/dev``), by file name."""
+    return {clip["file"]: clip for clip in json.loads((media / "dev" / "labels.json").read_text())["clips"]}
+
+
+@pytest.fixture(scope="session")
 def ffmpeg() -> str:
     path = shutil.which("ffmpeg")
     if path is None:
