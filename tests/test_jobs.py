@@ -107,7 +107,7 @@ def test_bad_uploads_get_a_clear_4xx(client: TestClient, media: Path, tmp_path: 
     cases = [
         (upload(client, text), 415, "not a video file"),
         (upload(client, corrupt), 422, "corrupt"),
-        (upload(client, clip, exercise="lunge"), 400, "unknown exercise 'lunge'"),
+        (upload(client, clip, exercise="cartwheel"), 400, "unknown exercise 'cartwheel'"),
         (upload(client, clip, persona="yoda"), 400, "unknown persona 'yoda'"),
         (client.post("/api/analyze", data={"exercise": "pushup"}), 400, "'video' (a file) is missing"),
         (client.post("/api/analyze", files={"video": ("a.mp4", b"x")}), 400, "'exercise' is missing"),
