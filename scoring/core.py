@@ -48,7 +48,7 @@ from scoring.types import (
     SetFinished,
     SetSummary,
 )
-from scoring.view import VIEW_WORDS, CameraView, classify, majority_view
+from scoring.view import VIEW_WORDS, CameraView, classify, majority_view, vertical_axis
 from scoring.view import warm_up as warm_up_view
 
 
@@ -192,7 +192,8 @@ class ScoringCore:
         if features is not None and pose.keypoints_2d is not None and self._image_driver is not None:
             image_driver = image_angle(pose.keypoints_2d, pose.scores, self._image_driver)
         if self.hold is not None:
-            return changed + self.hold.add(index, pose.timestamp_ms, features, visibility, view)
+            vertical = vertical_axis(pose.joints) if features is not None else None
+            return changed + self.hold.add(index, pose.timestamp_ms, features, visibility, view, vertical)
         self._recent.append(_Frame(index, pose.timestamp_ms, held, visibility, view, extra, image_driver))
         if self._rep_start >= 0 and held is not None:
             self._dtw.add(held[self.scorer.columns])

@@ -78,7 +78,7 @@ from scoring.types import (
     RepDiscarded,
     SetSummary,
 )
-from scoring.view import VIEW_WORDS, CameraView, majority_view
+from scoring.view import VIEW_WORDS, BodyAxis, CameraView, majority_view
 
 SETTLE_MS = 500.0
 """In position this long before a hold begins (getting down into a plank swings the posture through
@@ -93,6 +93,10 @@ FAULT_MARGIN_DEG = 3.0
 """Added to the reference's own spread of a relative rule's value to get its threshold."""
 
 HoldState = str  # "no_person" | "out_of_position" | "holding"
+
+
+AXIS_WORDS: dict[str, str] = {"up": "upright", "forward": "face down or up", "left": "on a side"}
+"""How a message names the body axis that is vertical (``scoring.view.vertical_axis``)."""
 
 
 def hold_rules(spec: ExerciseSpec) -> tuple[FaultRule, ...]:
@@ -199,10 +203,17 @@ class HoldTracker:
         now = self._last_ms if now_ms is None else now_ms
         return max(0.0, (now - hold.start_ms) / 1000)
 
-    def in_position(self, features: np.ndarray | None, visibility: np.ndarray) -> tuple[bool, str]:
-        """Whether a frame's posture is the hold's, and if not why ("" when it is, or nobody is there)."""
+    def in_position(
+        self, features: np.ndarray | None, visibility: np.ndarray, vertical: BodyAxis | None = None
+    ) -> tuple[bool, str]:
+        """Whether a frame's posture is the hold's, and if not why ("" when it is, or nobody is there).
+        ``vertical``: the person's body axis closest to the vertical (``scoring.view.vertical_axis``); it
+        must be the reference's (a plank lies face down, a side plank on its side: the angles alone can
+        read alike). None: not known, not checked."""
         if features is None:
             return False, ""
+        if vertical is not None and vertical != self.reference.gravity:
+            return False, f"lying {AXIS_WORDS[vertical]}, the hold lies {AXIS_WORDS[self.reference.gravity]}"
         posture = float(features[self._posture])
         tolerance = self.reference.spec.posture_tolerance_deg
         if not abs(posture - self._posture_value) <= tolerance:
@@ -221,13 +232,15 @@ class HoldTracker:
         features: np.ndarray | None,
         visibility: np.ndarray,
         view: CameraView | None = None,
+        vertical: BodyAxis | None = None,
     ) -> list[CoachEvent]:
         """The next frame: its index in the stream, source timestamp, features (``(NUM_FEATURES,)``
-        degrees, None without a person), joint confidences (``(17,)``, H36M order) and camera view."""
+        degrees, None without a person), joint confidences (``(17,)``, H36M order), camera view and the
+        body axis closest to the vertical (``in_position``)."""
         if visibility.shape != (17,):
             raise ValueError(f"visibility must be (17,), got {visibility.shape}")
         self._last_ms = timestamp_ms
-        inside, _ = self.in_position(features, visibility)
+        inside, _ = self.in_position(features, visibility, vertical)
         out: list[CoachEvent] = []
         hold = self._hold
         if hold is not None and not inside:

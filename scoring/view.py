@@ -69,6 +69,17 @@ def body_axes(joints: np.ndarray) -> np.ndarray:
     return np.stack([left, up, forward], axis=-2)
 
 
+def vertical_axis(joints: np.ndarray) -> BodyAxis | None:
+    """The body axis closest to the camera's vertical in one ``(17, 3)`` pose (an upright camera): ``up``
+    standing, ``forward`` lying face down or up, ``left`` lying on a side; None when degenerate."""
+    axes = body_axes(np.asarray(joints, dtype=np.float64))
+    vertical = np.abs(axes[:, 1])
+    if not np.isfinite(vertical).all():
+        return None
+    names: tuple[BodyAxis, ...] = ("left", "up", "forward")
+    return names[int(np.argmax(vertical))]
+
+
 def gravity_axis(joints: np.ndarray) -> BodyAxis:
     """The body axis closest to the camera's vertical over ``(T, 17, 3)`` poses filmed with an upright
     camera (a reference): ``up`` for standing exercises, ``forward`` for a push-up."""

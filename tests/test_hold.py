@@ -3,7 +3,6 @@ the shipped hold references, and real plank clips of other people."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -269,9 +268,9 @@ LABELS_TOLERANCE_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def dev_labels(media: Path) -> dict[str, dict]:
+def dev_labels(labels_dev: dict[str, dict]) -> dict[str, dict]:
     """The labels of the clips in media/dev (other people, not used to build anything)."""
-    return {clip["file"]: clip for clip in json.loads((media / "dev" / "labels.json").read_text())["clips"]}
+    return labels_dev
 
 
 @pytest.mark.slow
@@ -302,6 +301,25 @@ def test_a_real_side_plank(pose_tracks, dev_labels, references_dir: Path) -> Non
     [hold] = analysis.holds
     assert abs(hold.duration_s - dev_labels["fit__side-plank.mp4"]["hold_s"]) <= LABELS_TOLERANCE_S
     assert hold.start_ms >= 400 and hold.faults == ()
+    assert load_reference(references_dir, "side_plank").calibration.kind == "authored"  # the clip is held out
+
+
+@pytest.mark.slow
+def test_a_plank_is_no_side_plank_and_a_side_plank_no_plank(pose_tracks, references_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """The angles of a forearm plank and a side plank read alike (both about 77 deg from vertical, hips and
+    knees straight); which side of the body faces the floor tells them apart."""
+    plank, side = load_reference(references_dir, "plank"), load_reference(references_dir, "side_plank")
+    assert (plank.gravity, side.gravity) == ("forward", "left")
+    for clip in ("dev/MrPose__plank.mp4", "dev/fit__plank.mp4"):
+        assert analyze_track(side, pose_tracks(clip)).holds == []
+    assert analyze_track(plank, pose_tracks("dev/fit__side-plank.mp4")).holds == []
+    tracker = HoldTracker(side)
+    lying = np.full(NUM_FEATURES, 0.0)
+    lying[feature_by_name(side.spec.posture_feature)] = side.calibration.posture_value
+    for name, (lo, hi) in side.spec.hold.bounds.items():  # type: ignore[union-attr]
+        lying[feature_by_name(name)] = (lo + hi) / 2
+    assert tracker.in_position(lying, SEEN, "left") == (True, "")
+    assert tracker.in_position(lying, SEEN, "forward") == (False, "lying face down or up, the hold lies on a side")
 
 
 def test_hold_tips_in_every_persona_voice(plank: Reference) -> None:
