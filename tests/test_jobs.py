@@ -30,7 +30,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(data_dir: Path) -> Iterator[TestClient]:
-    with client_for(data_dir) as c:
+    # the module sends more than the default 10 uploads a minute when it runs fast; the limit itself is
+    # tested in test_security.py
+    with client_for(data_dir, uploads_per_minute=1000) as c:
         yield c
 
 
