@@ -10,9 +10,10 @@ the reference's template rep. When the rep ends, the alignment is closed and the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ from lifting.types import Pose3D
 from scoring import dtw
 from scoring.dtw import OnlineDTW
 from scoring.features import (
+    BODY_PARTS,
     IMAGE_ANGLES,
     NUM_EXTRA_FEATURES,
     compute_extra_features,
@@ -34,7 +36,7 @@ from scoring.hold import HoldTracker, summarize_holds
 from scoring.phases import HOLD_MS
 from scoring.reference import Reference
 from scoring.reps import RepSegmenter, SegmentEvent
-from scoring.score import RepScorer, summarize
+from scoring.score import RepScorer, hold_fill, summarize
 from scoring.types import (
     CoachEvent,
     ExerciseMismatch,
@@ -84,6 +86,43 @@ class _Watcher:
     driver: int
     posture: int
     reps: int = 0
+    distances: list[float] = field(default_factory=list)
+    """Per rep it counted, how far the person's rep was from its reference's template rep
+    (``rep_distance``)."""
+
+    @functools.cached_property
+    def columns(self) -> list[int]:
+        """The other exercise's scored angles."""
+        return sorted({int(f) for part in self.reference.spec.body_parts for f in BODY_PARTS[part]})
+
+    @functools.cached_property
+    def template(self) -> np.ndarray:
+        """The other reference's template rep in its scored angles."""
+        return np.ascontiguousarray(hold_fill(self.reference.template_features())[:, self.columns])
+
+    @functools.cached_property
+    def template_ranges(self) -> np.ndarray:
+        """How far each of the other exercise's scored angles travels in its template rep, degrees."""
+        return np.ptp(self.template, axis=0)
+
+    def count(self, events: list[SegmentEvent], rep_features: Callable[[int, int], np.ndarray | None]) -> None:
+        """Count the reps deep enough, each with how far it was from the reference's template rep: the mean
+        angle difference along their DTW alignment, over the other exercise's scored angles."""
+        for e in events:
+            if e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH:
+                self.reps += 1
+                rows = rep_features(e.start_frame, e.frame)
+                if rows is not None:
+                    rep = rows[:, self.columns]
+                    path = dtw.dtw(rep, self.template).path
+                    shape = float(np.mean(np.abs(rep[path[:, 0]] - self.template[path[:, 1]])))
+                    moving = self.template_ranges >= MOVING_DEG  # how far each of its moving angles travels
+                    ranges = float(np.mean(np.abs(np.ptp(rep[:, moving], axis=0) - self.template_ranges[moving])))
+                    self.distances.append(shape + ranges)
+
+    def rep_distance(self) -> float:
+        """The median distance of its reps from the reference's template (inf when none is known)."""
+        return float(np.median(self.distances)) if self.distances else math.inf
 
 
 MISMATCH_REPS = 2
@@ -93,6 +132,20 @@ so one stray movement that happens to fit is not enough)."""
 MISMATCH_DEPTH = 0.7
 """...each at least this deep in that exercise's reference units: a knee bend while walking up to a
 wall (measured: 0.62 in a wall push-up clip) is no squat; real squats of other people reached 0.91-1.04."""
+
+
+MOVING_DEG = 10.0
+"""An angle that travels at least this far in a template rep moves in that exercise."""
+
+MISMATCH_FORM_DEG = 55.0
+"""...and those reps within this distance of that exercise's template rep: the mean angle difference
+along their DTW alignment plus the mean difference in how far each moving angle travels (over that
+exercise's scored angles; a deadlift's knees travel 50 deg, a squat's 85, so a squat is no deadlift
+though its angles pass through a deadlift's). Measured on real clips of other people analysed as the
+wrong exercise: each clip's own exercise sat 3.7-51 deg from its template (51: an alternating curl
+against the both-arms template; 24-32 the squats), the closest wrong one 5-25 deg further on all but one
+front-view squat (a deadlift 25 deg, the squat 32); a wall push-up sat 61 deg from the curl, whose
+counter counts its elbows (``benchmarks/accuracy.py``, RESULTS.md)."""
 
 
 def _article(name: str) -> str:
@@ -206,8 +259,7 @@ class ScoringCore:
         for watcher in self._watchers:
             other_driver = float(features[watcher.driver]) if features is not None else None
             other_posture = float(features[watcher.posture]) if features is not None else None
-            events = watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture)
-            watcher.reps += sum(e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in events)
+            watcher.count(watcher.segmenter.add(index, pose.timestamp_ms, other_driver, other_posture), self._rep_rows)
         out.extend(self._check_mismatch(MISMATCH_REPS, pose.timestamp_ms))
         return out
 
@@ -286,13 +338,24 @@ class ScoringCore:
         supported = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
         return f"the camera saw you {VIEW_WORDS[view]}: {spec.display_name} is coached {supported}"
 
-    def _check_mismatch(self, reps_needed: int, timestamp_ms: float) -> list[CoachEvent]:
-        """Another exercise counted ``reps_needed`` reps while the chosen one counted none: say so, once."""
+    def _check_mismatch(self, reps_needed: int, timestamp_ms: float, final: bool = False) -> list[CoachEvent]:
+        """Another exercise counted ``reps_needed`` reps while the chosen one counted none: say so, once.
+
+        Several other exercises may count the same movement (a squat is counted by the lunge's and the
+        deadlift's counters too; a wall push-up bends the elbows like a curl): the one whose reps looked
+        most like its template rep is named (``_Watcher.rep_distance``), only when they looked like it
+        at all (``MISMATCH_FORM_DEG``), and, before the set ends (``final``), only while no exercise
+        that counted fewer reps so far looked more like it."""
         if self.mismatch is not None or self.results or not self._watchers:
             return []
-        best = max(self._watchers, key=lambda w: w.reps)
-        if best.reps < reps_needed:
+        counted = [w for w in self._watchers if w.reps >= reps_needed]
+        if not counted:
             return []
+        best = min(counted, key=lambda w: w.rep_distance())
+        if best.rep_distance() > MISMATCH_FORM_DEG:
+            return []
+        if not final and any(w.rep_distance() < best.rep_distance() for w in self._watchers):
+            return []  # another one looks closer: wait for its reps
         own, other = self.reference.spec.display_name, best.reference.spec.display_name
         self.mismatch = ExerciseMismatch(
             exercise=self.reference.spec.name,
@@ -315,10 +378,8 @@ class ScoringCore:
         for event in self.segmenter.flush():
             out.extend(self._handle(event, last_ms))
         for watcher in self._watchers:
-            watcher.reps += sum(
-                e.kind == "end" and e.peak_progress >= MISMATCH_DEPTH for e in watcher.segmenter.flush()
-            )
-        out.extend(self._check_mismatch(MISMATCH_REPS, last_ms))
+            watcher.count(watcher.segmenter.flush(), self._rep_rows)
+        out.extend(self._check_mismatch(MISMATCH_REPS, last_ms, final=True))
         self._rep_start = -1
         looks_like = self.mismatch.looks_like if self.mismatch is not None else None
         out.append(SetFinished(summarize(self.results, len(self.not_counted), looks_like)))
@@ -340,6 +401,16 @@ class ScoringCore:
             return summarize_holds(self.hold.results, len(self.hold.not_counted))
         looks_like = self.mismatch.looks_like if self.mismatch is not None else None
         return summarize(self.results, len(self.not_counted), looks_like)
+
+    def _rep_rows(self, start: int, end: int) -> np.ndarray | None:
+        """The features of frames ``start`` to ``end`` (gaps held), if they are still among the recent
+        frames and somebody was seen (None otherwise)."""
+        if not self._recent or start < self._recent[0].index or end > self._recent[-1].index or end < start:
+            return None
+        rows = [f.features for f in self._frames_since(start)[: end - start + 1]]
+        if any(r is None for r in rows):
+            return None
+        return hold_fill(np.stack(rows))  # type: ignore[arg-type]
 
     def _frames_since(self, start: int) -> list[_Frame]:
         first = self._recent[0].index

@@ -348,3 +348,27 @@ def test_real_clips_of_other_people_count_exactly_with_no_fault(
     cut = [r for r in analysis.reps if "came back" in r.checks_skipped.get("too_fast", "")]  # the set ended at the turn
     assert min(r.score for r in analysis.reps if r not in cut) >= 90, [r.score for r in analysis.reps]
     assert all(r.score >= 80 for r in cut) and len(cut) <= 1  # scored on what was seen
+
+
+@pytest.mark.parametrize("exercise", ["lunge", "deadlift", "bicep_curl", "squat", "jumping_jack", "glute_bridge"])
+def test_a_mix_up_names_the_exercise_the_reps_look_most_like(exercise: str, references_dir: Path) -> None:
+    """Good reps of one exercise analysed as the push-up (which counts none of them): several other
+    exercises' counters count them (a squat is a deadlift's and a lunge's movement too), and the one
+    whose template the reps look most like is named."""
+    references = {n: load_reference(references_dir, n) for n in list_exercises(references_dir)}
+    reference = references[exercise]
+    if reference.calibration.kind == "authored":
+        track = compile_track(reference.spec, reps=REPS, seed=31, segments=OTHER_BODY, turn_deg=20.0, jitter_m=0.012)
+    else:  # the video reference's own poses, another route than any drawn template
+        track = replace(
+            compile_track(references["lunge"].spec, reps=1),
+            poses_3d=reference.poses_3d,
+            timestamps_ms=reference.timestamps_ms,
+            keypoints_2d=np.zeros((len(reference.poses_3d), 17, 2), np.float32),
+            scores=np.ones((len(reference.poses_3d), 17), np.float32),
+            detected=np.isfinite(reference.poses_3d).all(axis=(1, 2)),
+        )
+    others = [r for n, r in references.items() if n != "pushup"]
+    analysis = analyze_track(references["pushup"], track, others)
+    assert analysis.reps == []
+    assert analysis.mismatch is not None and analysis.mismatch.looks_like == exercise
