@@ -430,9 +430,11 @@ class ScoringCore:
             rows = [f for f in self._frames_since(event.start_frame) if f.index <= event.frame]
             self._rep_start = -1
             features = np.stack([f.features for f in rows])  # type: ignore[misc]
-            cut_at = None
+            cut_at = joined_at = None
             if event.state == "cut":  # the set ended before the rep came back: aligned with the template so far
                 alignment, cut_at = self.scorer.cut_alignment(features)
+            elif event.state == "joined":  # the recording began mid-rep: aligned with the rest of the template
+                alignment, joined_at = self.scorer.joined_alignment(features)
             else:
                 alignment = self._dtw.finish(len(rows))
             result = self.scorer.score(
@@ -448,6 +450,7 @@ class ScoringCore:
                 image_driver=np.array([f.image_driver for f in rows]),
                 lockout=self._lockout(event) if cut_at is None else None,
                 cut_at=cut_at,
+                joined_at=joined_at,
             )
             self.results.append(result)
             return [RepScored(result)]

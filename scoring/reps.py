@@ -52,6 +52,14 @@ STEADY_SHARE = 0.5
 or out of position swings it through the whole gate (about 90 deg from standing to a push-up)."""
 
 
+JOIN_MS = 500.0
+"""A stream whose first person is already inside a rep within this time of its first frame began in the
+middle of that rep (a clip cut from a longer set): the rep is followed from there. Later in a stream,
+somebody appearing mid-movement is walking in, not exercising. Such a rep counts only if it then went
+deeper by at least ``enter`` (the share of the range that starts a rep): it was on its way to the turning
+point when the recording began, not already there or coming back."""
+
+
 @dataclass(frozen=True)
 class SegmenterOptions:
     """Thresholds, mostly from the reference's calibration."""
@@ -121,7 +129,8 @@ class SegmentEvent:
     state: str = ""
     """For posture: no_person, out_of_position, ready or in_rep. For discard: the reason ("" for a
     flicker of the driving angle too small and too short to be a movement: nothing to report). For end:
-    "cut" when the set ended before the rep came back (``SegmenterOptions.counts_at_turn``), else ""."""
+    "cut" when the set ended before the rep came back (``SegmenterOptions.counts_at_turn``), "joined" when
+    the stream began in the middle of the rep (``JOIN_MS``), else ""."""
 
 
 class RepSegmenter:
@@ -135,6 +144,10 @@ class RepSegmenter:
     def reset(self) -> None:
         """Forget everything; the next frame starts a new stream."""
         self._state = "no_person"
+        self._stream_start_ms: float | None = None  # the stream's first frame
+        self._seen_anyone = False
+        self._joined = False  # the rep under way began before the stream did
+        self._join_p = math.nan
         self._smoothed: float | None = None
         self._start = -1  # first frame of the rep being watched (or of the next one, while ready)
         self._start_ms = 0.0
@@ -170,6 +183,8 @@ class RepSegmenter:
         """Next frame. ``driver``/``posture`` are the two angles, or None when nobody was found."""
         o = self.options
         events: list[SegmentEvent] = []
+        if self._stream_start_ms is None:
+            self._stream_start_ms = timestamp_ms
         if driver is None or posture is None or not (math.isfinite(driver) and math.isfinite(posture)):
             if self._state == "in_rep":
                 if self._returning:
@@ -188,6 +203,14 @@ class RepSegmenter:
         if self._state == "in_rep" and o.posture_rep_tolerance is not None:
             tolerance = max(tolerance, o.posture_rep_tolerance)
         in_posture = abs(posture - o.posture_value) <= tolerance
+        first, self._seen_anyone = not self._seen_anyone, True
+        if first and in_posture and p >= o.enter and timestamp_ms - self._stream_start_ms <= JOIN_MS:
+            # the recording began in the middle of a rep (a clip cut from a longer set): follow it from here;
+            # it counts if it still goes deeper, turns and comes back ("joined")
+            self._start, self._start_ms = frame, timestamp_ms
+            events.append(self._begin(frame, p))
+            self._joined, self._join_p = True, p
+            return events
         if self._state == "in_rep":
             if not in_posture or (not self._returning and timestamp_ms - self._start_ms > o.max_duration_ms):
                 if self._returning:
@@ -332,7 +355,13 @@ class RepSegmenter:
         p_now = self._trace[-1][1] if self._trace else math.nan
         # turned: on the way back from the deepest, or held there for top_hold_ms (not still going deeper)
         turned = self._peak - p_now >= o.top_margin or self._last_seen_ms - self._deepest_ms >= o.top_hold_ms
-        at_turn = self._state == "in_rep" and not self._returning and self._peak >= o.min_depth and turned
+        at_turn = (
+            self._state == "in_rep"
+            and not self._returning
+            and self._peak >= o.min_depth
+            and turned
+            and not self._joined
+        )
         if at_turn and o.counts_at_turn and self._last_seen_ms - self._start_ms >= o.min_duration_ms / 2:
             # the set ended at (or on the way back from) the turning point of an exercise whose work is done
             # there: the rep counts, cut where the set ended ("cut")
@@ -361,6 +390,7 @@ class RepSegmenter:
     def _begin(self, frame: int, p: float) -> SegmentEvent:
         self._state = "in_rep"
         self._returning = False
+        self._joined = False
         self._peak = p
         self._deepest_ms = self._last_seen_ms
         self._rise_low = math.inf  # lowest p since the movement came clearly back up from its deepest
@@ -369,6 +399,7 @@ class RepSegmenter:
 
     def _discard(self, frame: int, reason: str) -> SegmentEvent:
         self._returning = False
+        self._joined = False
         return SegmentEvent("discard", frame, start_frame=self._start, peak_progress=self._peak, state=reason)
 
     def _close(self) -> list[SegmentEvent]:
@@ -377,6 +408,10 @@ class RepSegmenter:
         o = self.options
         self._state = "ready"
         self._returning = False
+        joined, self._joined = self._joined, False
+        if joined and self._peak < self._join_p + o.enter:  # no deeper than a rep's own start: already turning
+            reason = "the recording began in the middle of this rep, past its turning point: not counted"
+            return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
         quick = self._end_ms - self._start_ms < o.min_duration_ms
         if self._peak < o.min_depth:  # back at the start posture, but this was no rep
             reason = "" if quick else f"too shallow: depth {self._peak:.0%} of the reference's, go lower"
@@ -397,6 +432,7 @@ class RepSegmenter:
                 bottom_frame=self._turn_frame(),
                 peak_progress=self._peak,
                 top_frame=max(self._top, self._end),
+                state="joined" if joined else "",
             )
         ]
 

@@ -57,6 +57,13 @@ MIN_SIGNAL_RANGE_DEG = 10.0
 """A second depth signal counts only if it moves at least this much in the reference's template rep."""
 
 
+def _shifted(alignment: Alignment, begin: int) -> Alignment:
+    """An alignment against ``template[begin:]`` with its path in the whole template's frames."""
+    path = alignment.path.copy()
+    path[:, 1] += begin
+    return Alignment(alignment.cost, path)
+
+
 def hold_fill(features: np.ndarray) -> np.ndarray:
     """Fill NaN rows with the previous finite row (the first finite row before it)."""
     out = np.array(features, dtype=np.float64, copy=True)
@@ -246,6 +253,15 @@ class RepScorer:
         ]
         return rested if len(rested) < len(self._movers) else []
 
+    def joined_alignment(self, features: np.ndarray) -> tuple[Alignment, int]:
+        """DTW of a rep the recording began in the middle of (``features``: ``(n, NUM_FEATURES)``, gaps
+        filled) against the template from the frame before its turning point whose progress matches the
+        rep's first frame (path in template frames); that frame's index in the template."""
+        before = self._progress(self.template_all)[: self._template_turn + 1]
+        first = float(self._progress(features[:1])[0])
+        begin = int(np.nanargmin(np.abs(before - max(first, float(np.nanmin(before))))))
+        return _shifted(dtw(features[:, self.columns], self.template[begin:]), begin), begin
+
     def cut_alignment(self, features: np.ndarray) -> tuple[Alignment, int]:
         """DTW of a rep the set ended in before it came back (``features``: ``(n, NUM_FEATURES)``, gaps
         filled) against the template up to the frame after its turning point whose progress matches the
@@ -271,6 +287,7 @@ class RepScorer:
         image_driver: np.ndarray | None = None,
         lockout: tuple[float, float] | None = None,
         cut_at: int | None = None,
+        joined_at: int | None = None,
     ) -> RepMeasures:
         """Raw measurements of a rep (see ``score`` for the arguments)."""
         n = features.shape[0]
@@ -283,7 +300,8 @@ class RepScorer:
         if rested:  # aligned again on the working side alone: the resting one would pull the alignment
             keep = [c for part, cols in self.part_columns.items() if part not in rested for c in cols]
             end = self.template.shape[0] if cut_at is None else cut_at + 1
-            alignment = dtw(scored[:, keep], self.template[:end, keep])
+            begin = joined_at or 0
+            alignment = _shifted(dtw(scored[:, keep], self.template[begin:end, keep]), begin)
         path = alignment.path
         diff = np.abs(scored[path[:, 0]] - self.template[path[:, 1]])
         drv = features[:, self._driver]
@@ -310,8 +328,10 @@ class RepScorer:
                 rom_pct = max(rom_pct, 100.0 * float(depth))
                 picture = float(held.max() if sign > 0 else held.min())
                 bottom_deg = picture if not np.isfinite(bottom_deg) else sign * max(sign * bottom_deg, sign * picture)
-        if cut_at is not None:  # the rep was seen up to the template's frame cut_at: its whole duration, estimated
-            seen_ms = float(self._template_ts[cut_at] - self._template_ts[0])
+        if cut_at is not None or joined_at is not None:  # part of the rep was seen: its whole duration, estimated
+            last = cut_at if cut_at is not None else len(self._template_ts) - 1
+            first = joined_at if joined_at is not None else 0
+            seen_ms = float(self._template_ts[last] - self._template_ts[first])
             duration_ms *= self._template_ms / max(seen_ms, 1e-6)
         tempo = duration_ms / max(self._template_ms, 1e-6)
         rules: dict[str, float] = {}
@@ -327,6 +347,10 @@ class RepScorer:
             if cut_at is not None and rule.kind in ("tempo", "lag"):
                 rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
                 skipped[rule.id] = "the set ended before this rep came back to the start position"
+                continue
+            if joined_at is not None and (rule.kind in ("tempo", "lag") or rule.from_start):
+                rules[rule.id], fields[rule.id], fired[rule.id] = float("nan"), {}, False
+                skipped[rule.id] = "the recording began in the middle of this rep: its start was not seen"
                 continue
             if rule.kind == "offset":
                 feature = resolve_feature(rule.feature)
@@ -411,6 +435,7 @@ class RepScorer:
         image_driver: np.ndarray | None = None,
         lockout: tuple[float, float] | None = None,
         cut_at: int | None = None,
+        joined_at: int | None = None,
     ) -> RepResult:
         """Score one rep.
 
@@ -436,11 +461,24 @@ class RepScorer:
             cut_at: the set ended before the rep came back (``ExerciseSpec.counts_at_turn``): the template
                 frame the rep's last frame matches (``cut_alignment``); its duration is estimated from
                 the part seen and its tempo and lag rules are not judged. None: a whole rep.
+            joined_at: the recording began in the middle of the rep: the template frame its first frame
+                matches (``joined_alignment``); tempo, lag and rules measured from the rep's start are not
+                judged. None: the rep was seen from its start.
         """
         if frames.shape != timestamps_ms.shape:
             raise ValueError("frames and timestamps must have the same shape")
         m = self.measure(
-            features, timestamps_ms, turn, alignment, visibility, view, extra_features, image_driver, lockout, cut_at
+            features,
+            timestamps_ms,
+            turn,
+            alignment,
+            visibility,
+            view,
+            extra_features,
+            image_driver,
+            lockout,
+            cut_at,
+            joined_at,
         )
         tol = self.tolerances
         part_scores = {
