@@ -55,9 +55,10 @@ or out of position swings it through the whole gate (about 90 deg from standing 
 JOIN_MS = 500.0
 """A stream whose first person is already inside a rep within this time of its first frame began in the
 middle of that rep (a clip cut from a longer set): the rep is followed from there. Later in a stream,
-somebody appearing mid-movement is walking in, not exercising. Such a rep counts only if it then went
-deeper by at least ``enter`` (the share of the range that starts a rep): it was on its way to the turning
-point when the recording began, not already there or coming back."""
+somebody appearing mid-movement is walking in, not exercising. Such a rep is followed only once it goes
+deeper by at least ``enter`` (the share of the range that starts a rep) before coming back up: it was
+on its way to the turning point when the recording began, not already there (a rep turning, a held
+squat), which go on as usual (reported as a half rep or not at all)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class RepSegmenter:
         self._seen_anyone = False
         self._joined = False  # the rep under way began before the stream did
         self._join_p = math.nan
+        self._pending: list[tuple[int, float, float]] = []  # (frame, ms, p) since a first frame inside a rep
         self._smoothed: float | None = None
         self._start = -1  # first frame of the rep being watched (or of the next one, while ready)
         self._start_ms = 0.0
@@ -205,12 +207,17 @@ class RepSegmenter:
         in_posture = abs(posture - o.posture_value) <= tolerance
         first, self._seen_anyone = not self._seen_anyone, True
         if first and in_posture and p >= o.enter and timestamp_ms - self._stream_start_ms <= JOIN_MS:
-            # the recording began in the middle of a rep (a clip cut from a longer set): follow it from here;
-            # it counts if it still goes deeper, turns and comes back ("joined")
-            self._start, self._start_ms = frame, timestamp_ms
-            events.append(self._begin(frame, p))
-            self._joined, self._join_p = True, p
-            return events
+            # the recording may have begun in the middle of a rep (a clip cut from a longer set): if it now
+            # goes on deeper by a rep's own start share, it is that rep ("joined"); if it does not, it was
+            # no rep under way (a held squat, a rep already turning) and the frames go on as usual
+            self._pending = [(frame, timestamp_ms, p)]
+        elif self._pending and self._state != "in_rep":
+            if not in_posture or p < min(self._pending[0][2] - o.enter / 2, o.enter):
+                self._pending = []  # out of the posture, or coming back up: no rep was under way
+            else:
+                self._pending.append((frame, timestamp_ms, p))
+                if p >= self._pending[0][2] + o.enter:
+                    return self._join(events)
         if self._state == "in_rep":
             if not in_posture or (not self._returning and timestamp_ms - self._start_ms > o.max_duration_ms):
                 if self._returning:
@@ -387,6 +394,19 @@ class RepSegmenter:
             self._state = state
             events.append(SegmentEvent("posture", frame, state=state))
 
+    def _join(self, events: list[SegmentEvent]) -> list[SegmentEvent]:
+        """The rep the recording began in (``_pending``) goes on deeper: follow it from its first frame."""
+        (first, first_ms, first_p), (frame, _, p) = self._pending[0], self._pending[-1]
+        trace = [(f, q) for f, _, q in self._pending]
+        self._pending = []
+        self._partial = _Cycle()
+        self._start, self._start_ms = first, first_ms
+        events.append(self._begin(frame, p))
+        self._trace, self._peak = trace, max(q for _, q in trace)
+        self._deepest_ms = self._last_seen_ms
+        self._joined, self._join_p = True, first_p
+        return events
+
     def _begin(self, frame: int, p: float) -> SegmentEvent:
         self._state = "in_rep"
         self._returning = False
@@ -409,9 +429,6 @@ class RepSegmenter:
         self._state = "ready"
         self._returning = False
         joined, self._joined = self._joined, False
-        if joined and self._peak < self._join_p + o.enter:  # no deeper than a rep's own start: already turning
-            reason = "the recording began in the middle of this rep, past its turning point: not counted"
-            return [SegmentEvent("discard", self._end, start_frame=self._start, peak_progress=self._peak, state=reason)]
         quick = self._end_ms - self._start_ms < o.min_duration_ms
         if self._peak < o.min_depth:  # back at the start posture, but this was no rep
             reason = "" if quick else f"too shallow: depth {self._peak:.0%} of the reference's, go lower"
