@@ -78,8 +78,10 @@ def main() -> None:
                 f"dev {[{k: round(v) for k, v in p.items()} for p in parts]}"
             )
     r = np.array(roms)
-    print(f"range of motion of correct reps, % of the authored: n {r.size}, p10 {np.percentile(r, 10):.0f}, "
-          f"median {np.median(r):.0f}, min {r.min():.0f}")
+    print(
+        f"range of motion of correct reps, % of the authored: n {r.size}, p10 {np.percentile(r, 10):.0f}, "
+        f"median {np.median(r):.0f}, min {r.min():.0f}"
+    )
     d = np.array(deviations)
     print(
         f"part deviations of correct reps: n {d.size}, median {np.median(d):.1f}, p75 {np.percentile(d, 75):.1f}, "
