@@ -113,6 +113,8 @@ function isHold() {
 function setCounterLabel(text) {
   const label = ui.repCount.parentElement.querySelector("small");
   if (label) label.textContent = text;
+  const heading = document.getElementById("cards-heading");
+  if (heading) heading.textContent = text === "seconds held" ? "Holds" : "Reps";
 }
 
 function resetBoard() {

@@ -13,15 +13,16 @@ const text = (s) => {
   return span.innerHTML;
 };
 const label = (name) => name.replaceAll("_", " ").toLowerCase();
+const count = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function holdSummary(job, r) {
   const s = r.summary;
   const fault = s.most_frequent_fault
-    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${s.holds} holds).`
+    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${count(s.holds, "hold")}).`
     : "No recurring fault.";
   $("report-summary").innerHTML =
     `<h2>${text(r.display_name)}: ${text(job.filename)}</h2>` +
-    `<p><strong id="report-holds">${s.holds}</strong> holds, <strong id="report-hold-total">${s.hold_total_s.toFixed(1)}</strong> s held` +
+    `<p><strong id="report-holds">${s.holds}</strong> ${s.holds === 1 ? "hold" : "holds"}, <strong id="report-hold-total">${s.hold_total_s.toFixed(1)}</strong> s held` +
     (s.mean_score !== null ? ` (longest ${s.hold_longest_s.toFixed(1)} s), mean score <strong>${s.mean_score.toFixed(0)}</strong>` : "") +
     `. ${fault}</p>` +
     (r.warnings || []).map((w) => `<p class="warning">${text(w)}</p>`).join("") +
@@ -163,6 +164,9 @@ async function main() {
   }
   const r = job.result;
   if (r.kind === "hold") {
+    $("score-heading").textContent = "Score per hold";
+    $("table-heading").textContent = "Holds";
+    $("reference-note").textContent = "the reference's held posture";
     holdSummary(job, r);
     holdTable(r.holds);
     barChart($("score-chart"), r.holds.map((h) => String(h.index)), r.holds.map((h) => h.score), "score per hold (0-100)");
