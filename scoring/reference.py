@@ -516,6 +516,16 @@ def save_reference(reference: Reference, folder: Path) -> None:
     )
 
 
+def reference_kind(folder: Path) -> str | None:
+    """Which kind of reference ``folder`` holds: "video" or "authored" (``Calibration.kind``); None when it
+    is not built yet or unreadable."""
+    try:
+        calibration = _read_json(folder / SPEC_FILE).get("calibration")
+    except ReferenceError:
+        return None
+    return str(calibration.get("kind", "video")) if isinstance(calibration, dict) else None
+
+
 def read_spec(folder: Path) -> ExerciseSpec:
     """The authored part of ``folder/exercise.json``."""
     return ExerciseSpec.from_dict(_read_json(folder / SPEC_FILE))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from realtime.manager import SessionLimitError, UnknownSessionError
 from realtime.session import Session, SessionStateError
 from scoring.coach.model import describe
-from scoring.reference import ReferenceError
+from scoring.reference import ReferenceError, reference_kind
 from server.auth import UserDep, rate_limits
 from server.schemas import (
     Exercise,
@@ -101,6 +101,7 @@ def exercises(catalog: CatalogDep) -> list[Exercise]:
             custom=entry.custom,
             kind=entry.spec.kind,
             target_s=entry.spec.hold.target_s if entry.spec.hold is not None else None,
+            reference=reference_kind(catalog.folder(entry.name)),
         )
         for entry in catalog.entries()
     ]

@@ -36,6 +36,11 @@ class Exercise(BaseModel):
     custom: bool = Field(False, description="Built by a user from a video (can be renamed, edited, deleted)")
     kind: str = Field("reps", description="reps (counted repetitions) or hold (time under tension, e.g. a plank)")
     target_s: float | None = Field(None, description="A hold's target time, seconds (null: none, or reps)")
+    reference: str | None = Field(
+        None,
+        description="video (calibrated from a video of good reps) or authored (keyframe angles on a standard "
+        "skeleton); null: not built yet",
+    )
 
 
 class PersonaInfo(BaseModel):

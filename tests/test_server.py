@@ -87,6 +87,8 @@ def test_health_exercises_personas_and_the_page(client: TestClient) -> None:
     exercises = {e["name"]: e for e in client.get("/api/exercises").json()}
     assert set(exercises) == set(list_exercises(REPO_REFERENCES))  # every shipped exercise, no custom one yet
     assert {"pushup", "squat", "lunge", "bicep_curl", "deadlift"} <= set(exercises)
+    assert (exercises["pushup"]["reference"], exercises["lunge"]["reference"]) == ("video", "authored")
+    assert (exercises["plank"]["kind"], exercises["squat"]["kind"]) == ("hold", "reps")
     assert "hips_sag" in exercises["pushup"]["faults"] and "side view" in exercises["pushup"]["camera"]
     assert exercises["pushup"]["kind"] == "reps" and exercises["pushup"]["target_s"] is None
     personas = [p["id"] for p in client.get("/api/personas").json()]
