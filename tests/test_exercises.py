@@ -405,3 +405,18 @@ def test_a_mix_up_names_the_exercise_the_reps_look_most_like(exercise: str, refe
     analysis = analyze_track(references["pushup"], track, others)
     assert analysis.reps == []
     assert analysis.mismatch is not None and analysis.mismatch.looks_like == exercise
+
+
+def test_the_terminal_report_of_a_hold_lists_the_holds(references_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from scoring.coach.report import build_report
+    from scoring.coach.writer import create_tip_writer
+    from server.cli.analyze import print_report
+
+    plank = load_reference(references_dir, "plank")
+    track = compile_track(plank.spec, reps=1, seed=2, segments=OTHER_BODY, turn_deg=-15.0)
+    report = build_report(plank, track, create_tip_writer("plain"), detail=False)
+    print_report(report, "plank.mp4")
+    out = capsys.readouterr().out
+    held = report["holds"][0]["duration_s"]
+    assert out.startswith(f"Plank: 1 hold, {held:.1f} s held in plank.mp4")
+    assert "hold    start    held" in out and "[hold 1]" in out and "reps" not in out.split("\n")[0]

@@ -72,11 +72,33 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def print_holds(report: dict[str, Any], video: str, missed: str) -> None:
+    """A hold exercise's table: each hold's time, share in position, time in faults and its fault episodes."""
+    summary, holds = report["summary"], report["holds"]
+    count = f"{summary['holds']} hold{'' if summary['holds'] == 1 else 's'}"
+    print(
+        f"{report['display_name']}: {count}, {summary['hold_total_s']:.1f} s held{missed} in {video} "
+        f"({report['lifter']} 3D)"
+    )
+    if holds:
+        print(f"{'hold':>4}  {'start':>7}  {'held':>6}  {'score':>5}  {'in pos.':>7}  {'faulty':>6}  faults")
+        for h in holds:
+            faults = "; ".join(f["message"] for f in h["faults"]) or "-"
+            print(
+                f"{h['index']:>4}  {h['start_ms'] / 1000:>6.2f}s  {h['duration_s']:>5.1f}s  {h['score']:>5.1f}  "
+                f"{100 * h['held_share']:>6.0f}%  {h['fault_s']:>5.1f}s  {faults}"
+            )
+        print(f"mean score {summary['mean_score']}, longest hold {summary['hold_longest_s']:.1f} s")
+
+
 def print_report(report: dict[str, Any], video: str) -> None:
     """The report as a terminal reads it: a table of reps, the summary, the coach's words."""
     summary, reps = report["summary"], report["reps"]
     missed = f", {summary['not_counted']} not counted" if summary["not_counted"] else ""
-    print(f"{report['display_name']}: {summary['reps']} reps{missed} in {video} ({report['lifter']} 3D)")
+    if report.get("kind") == "hold":
+        print_holds(report, video, missed)
+    else:
+        print(f"{report['display_name']}: {summary['reps']} reps{missed} in {video} ({report['lifter']} 3D)")
     if reps:
         print(f"{'rep':>3}  {'start':>7}  {'end':>7}  {'score':>5}  {'ROM':>5}  {'time':>5}  faults")
         for r in reps:
@@ -98,5 +120,6 @@ def print_report(report: dict[str, Any], video: str) -> None:
     if report["tips"]:
         print("coach:")
         for tip in report["tips"]:
-            label = f"rep {tip['rep']}" if tip["rep"] is not None else "set"
+            unit = "hold" if report.get("kind") == "hold" else "rep"
+            label = f"{unit} {tip['rep']}" if tip["rep"] is not None else "set"
             print(f"  [{label}] {tip['text']}")
