@@ -52,6 +52,12 @@ STEADY_SHARE = 0.5
 or out of position swings it through the whole gate (about 90 deg from standing to a push-up)."""
 
 
+CUT_HOLD_MS = 500.0
+"""A set that ends at the turning point counts the rep there (``counts_at_turn``) when the turn was held at
+least this long (a deadlift's lockout, a bridge's top) or the way back had clearly begun (half of
+``enter``); a rep still arriving when the recording stops is not counted (two frames alike at the end of
+a 12-fps clip are 160 ms, a slow arrival creeps a few degrees deeper over 400 ms; pose noise moves a held
+angle by a few degrees)."""
 JOIN_MS = 500.0
 """A stream whose first person is already inside a rep within this time of its first frame began in the
 middle of that rep (a clip cut from a longer set): the rep is followed from there. Later in a stream,
@@ -361,7 +367,7 @@ class RepSegmenter:
         events = self._close() if self._state == "in_rep" and self._returning else []
         p_now = self._trace[-1][1] if self._trace else math.nan
         # turned: on the way back from the deepest, or held there for top_hold_ms (not still going deeper)
-        turned = self._peak - p_now >= o.top_margin or self._last_seen_ms - self._deepest_ms >= o.top_hold_ms
+        turned = self._peak - p_now >= o.enter / 2 or self._last_seen_ms - self._deepest_ms >= CUT_HOLD_MS
         at_turn = (
             self._state == "in_rep"
             and not self._returning

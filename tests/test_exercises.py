@@ -141,10 +141,11 @@ def test_each_declared_fault_fires_on_its_injection(exercise: str, rule: str, re
     turn = how.pop("turn_deg", 0.0 if "side" in views else FRONT)  # seen from a view the rule is judged from
     clean = compile_track(reference.spec, reps=REPS, seed=21, turn_deg=turn, spread="tempo" not in how)
     clean_run = run(reference, clean)
-    if how.get("tempo") in ("fast", "slow"):  # 0.75 x the shortest or 1.18 x the longest rep the rule allows
+    if how.get("tempo") in ("fast", "slow"):  # about the shortest rep that counts, or 1.18 x the longest allowed
         drawn_s = np.mean([r.duration_s for r in clean_run.reps])  # a drawn rep measures shorter than drawn
         tempo_rule = next(r for r in reference.spec.faults if r.id == rule)
-        target = 0.75 * tempo_rule.min_s if how["tempo"] == "fast" else 1.18 * tempo_rule.max_s
+        shortest = reference.segmenter_options().min_duration_ms / 1000  # a quicker movement is no rep at all
+        target = 0.85 * shortest if how["tempo"] == "fast" else 1.18 * tempo_rule.max_s  # short reps measure longer
         how["tempo"] = target / drawn_s / (0.9 if how["tempo"] == "slow" else 1.0)  # slow reps measure ~10% short
     faulty = compile_track(reference.spec, reps=REPS, seed=21, turn_deg=turn, spread="tempo" not in how, **how)
     if edit is not None:
@@ -157,6 +158,10 @@ def test_each_declared_fault_fires_on_its_injection(exercise: str, rule: str, re
         named = named[1:]
         dropped = [d for d in faulty_run.not_counted if d.reason.startswith("it never came back up")]
         assert named or dropped
+    if rule == "too_fast":  # a rep quicker still is no rep at all, and is told so: the same cue
+        quick = [d for d in faulty_run.not_counted if d.reason.startswith("too quick")]
+        assert sum(named) + len(quick) == REPS, ([r.duration_s for r in faulty_run.reps], quick)
+        return
     assert faulty_run.reps or rule == "lockout"
     assert all(named), [[f.id for f in r.faults] for r in faulty_run.reps]
 
@@ -225,7 +230,7 @@ def test_a_set_that_ends_at_the_turn_counts_the_rep_only_where_the_work_is_done_
     """A deadlift that ends at lockout is a deadlift; a push-up that ends at the bottom is not; a lift still
     on its way up when the set ends is not counted either way."""
     rep = [100.0] * 3 + [110.0, 130.0, 150.0, 165.0, 170.0, 170.0, 150.0, 120.0, 100.0, 100.0, 100.0]
-    held_at_lockout = [*rep, 110.0, 130.0, 150.0, 165.0, 170.0, 170.0, 170.0]
+    held_at_lockout = [*rep, 110.0, 130.0, 150.0, 165.0, 170.0, 170.0, 170.0, 170.0, 170.0, 170.0, 170.0]
     still_rising = [*rep, 110.0, 130.0, 150.0, 160.0, 168.0]
     assert _segment_events(held_at_lockout, True) == [("start", ""), ("end", ""), ("start", ""), ("end", "cut")]
     assert _segment_events(held_at_lockout, False)[-1] == ("start", "")  # not counted, not claimed
@@ -263,21 +268,21 @@ def test_a_recording_that_begins_mid_rep_counts_it_only_on_its_way_down() -> Non
 
 
 def test_a_rep_cut_at_the_turn_is_scored_on_what_was_seen(references_dir: Path) -> None:
+    """Two deadlifts whose second stops at lockout, held there 0.6 s as the recording ends."""
     reference = load_reference(references_dir, "deadlift")
-    track = compile_track(reference.spec, reps=2, seed=5)
-    cut = next(
-        i
-        for i in range(track.frames - 1, 0, -1)
-        if compute_features(track.poses_3d[i : i + 1])[0, Feature.HIP_MEAN] > 165
-    )
-    last_rest = track.frames - round(1.0 * 30)  # the drawn set ends with a second at the start posture
-    assert cut < last_rest
+    assert reference.spec.authored is not None
+    floor, lockout = reference.spec.authored.keyframes
+    held = replace(
+        reference.spec.authored, keyframes=(floor, lockout, Keyframe(0.7, {})), duration_s=2.6 / 0.7 * 0.45 + 0.6
+    )  # up at the same speed, then lockout held to the end of the drawn rep
+    track = compile_track(replace(reference.spec, authored=held), reps=2, seed=5, spread=False)
+    hips = compute_features(track.poses_3d)[:, Feature.HIP_MEAN]
+    top = int(np.nanargmax(np.where(np.arange(track.frames) > track.frames // 2, hips, -np.inf)))
+    cut = top + round(0.3 * 30)  # 0.3 s after the middle of the held lockout, before the way down
     ends_at_lockout = replace(
         track,
-        **{
-            k: getattr(track, k)[: cut - 8] for k in ("keypoints_2d", "scores", "poses_3d", "timestamps_ms", "detected")
-        },
-    )  # the second lift, stopped just after lockout
+        **{k: getattr(track, k)[:cut] for k in ("keypoints_2d", "scores", "poses_3d", "timestamps_ms", "detected")},
+    )
     analysis = run(reference, ends_at_lockout)
     assert len(analysis.reps) == 2
     last = analysis.reps[-1]
