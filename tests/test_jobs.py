@@ -228,3 +228,21 @@ def test_retention_removes_old_uploads_but_not_results(tmp_path: Path) -> None:
     assert job.status is JobStatus.DONE and job.result == {"summary": {"reps": 3, "mean_score": 80.0}, "reps": []}
     assert store.history("local")[0]["reps"] == 3
     store.close()
+
+
+def test_history_gives_a_hold_set_its_time_held(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_job("plank1", "plank", "plain", "plank.mp4", tmp_path / "plank.video")
+    store.job_done(
+        "plank1", {"kind": "hold", "summary": {"reps": 0, "holds": 1, "hold_total_s": 42.5, "mean_score": 90.0}}
+    )
+    store.add_job("push1", "pushup", "plain", "push.mp4", tmp_path / "push.video")
+    store.job_done("push1", {"summary": {"reps": 3, "mean_score": 80.0}, "reps": []})
+    store.add_live_session(
+        {"id": "live1", "exercise": "side_plank", "persona": "plain", "end_reason": "stopped"},
+        {"reps": 0, "holds": 2, "hold_total_s": 31.0, "mean_score": 85.0},
+        started_at=1.0,
+    )
+    held = {item["id"]: (item["reps"], item["held_s"]) for item in store.history("local")}
+    assert held == {"plank1": (0, 42.5), "push1": (3, None), "live1": (0, 31.0)}
+    store.close()

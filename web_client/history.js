@@ -15,7 +15,8 @@ function render() {
       const row = document.createElement("tr");
       const when = new Date(item.at * 1000).toLocaleString();
       const link = item.kind === "upload" && item.status === "done" ? `<a href="/report.html?job=${encodeURIComponent(item.id)}">report</a>` : "";
-      const cells = [when, `${item.kind}: ${item.title}`, item.exercise, item.reps ?? "–", item.mean_score === null ? "–" : item.mean_score.toFixed(0)];
+      const done = item.held_s !== null && item.held_s !== undefined ? `${item.held_s.toFixed(0)} s held` : item.reps ?? "–";
+      const cells = [when, `${item.kind}: ${item.title}`, item.exercise, done, item.mean_score === null ? "–" : item.mean_score.toFixed(0)];
       row.replaceChildren(...cells.map((value) => Object.assign(document.createElement("td"), { textContent: String(value) })));
       const last = document.createElement("td");
       last.innerHTML = item.status === "failed" ? "<span class=\"error\">failed</span>" : item.status !== "done" ? item.status : link;

@@ -285,12 +285,14 @@ class Store:
         """``owner``'s past uploads and live sessions, newest first."""
         with self._tx() as db:
             jobs = db.execute(
-                "SELECT id, status, exercise, persona, filename, created_at, reps, mean_score, error "
+                "SELECT id, status, exercise, persona, filename, created_at, reps, mean_score, error, "
+                "json_extract(result, '$.summary.hold_total_s') AS held_s "
                 "FROM jobs WHERE owner = ? ORDER BY created_at DESC LIMIT ?",
                 (owner, limit),
             ).fetchall()
             live = db.execute(
-                "SELECT id, exercise, persona, started_at, reps, mean_score, end_reason "
+                "SELECT id, exercise, persona, started_at, reps, mean_score, end_reason, "
+                "json_extract(summary, '$.hold_total_s') AS held_s "
                 "FROM live_sessions WHERE owner = ? ORDER BY started_at DESC LIMIT ?",
                 (owner, limit),
             ).fetchall()
@@ -304,6 +306,7 @@ class Store:
                 "title": r["filename"],
                 "at": r["created_at"],
                 "reps": r["reps"],
+                "held_s": r["held_s"],
                 "mean_score": r["mean_score"],
                 "error": r["error"],
             }
@@ -318,6 +321,7 @@ class Store:
                 "title": f"live session ({r['end_reason']})",
                 "at": r["started_at"],
                 "reps": r["reps"],
+                "held_s": r["held_s"],
                 "mean_score": r["mean_score"],
                 "error": None,
             }
