@@ -145,7 +145,8 @@ though its angles pass through a deadlift's). Measured on real clips of other pe
 wrong exercise: each clip's own exercise sat 3.7-51 deg from its template (51: an alternating curl
 against the both-arms template; 24-32 the squats), the closest wrong one 5-25 deg further on all but one
 front-view squat (a deadlift 25 deg, the squat 32); a wall push-up sat 61 deg from the curl, whose
-counter counts its elbows (``benchmarks/accuracy.py``, RESULTS.md)."""
+counter counts its elbows (measured on the accuracy set's pose tracks, analysed as push-up or squat; the
+set's mix-ups are then recognised 5 of 5, ``benchmarks/RESULTS.md``)."""
 
 
 def _article(name: str) -> str:
