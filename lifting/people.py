@@ -11,6 +11,11 @@ in torso lengths, so a zoom or a cut does not matter), and one of them is follow
 - batch (``follow_offline``): with the whole clip known, follow the most active person throughout,
   and another one only while that one is out of the picture.
 
+Movement counts only where the detector saw the joints (``SEEN_SCORE``) and after a short running
+median (``SMOOTH_DETECTIONS``): a phantom the second detector makes of a cushion or a patch of floor
+once the real person is greyed out (``MediaPipeBackend``) has low-confidence limbs whose angles jump
+tens of degrees from frame to frame, and ranked on raw angles it outscores the person exercising.
+
 Each followed ``Pose2D`` carries its ``person`` id and how many ``people`` were seen in the frame; the
 scoring core reports a change of person instead of scoring across it.
 
@@ -58,6 +63,21 @@ MATCH_TORSOS = 1.0
 where that person was last seen."""
 FORGET_MS = 2000.0
 """A person unseen this long is forgotten (a new detection there gets a new id)."""
+SEEN_SCORE = 0.5
+"""A focus angle counts towards a person's movement only in frames where its three joints' confidence
+reaches this: MediaPipe's visibility is the likelihood that the landmark is in view, so 0.5 is its
+even-odds point (the same bound as ``scoring.features.VISIBLE_SCORE``); below it the joint was guessed,
+and guessed joints move without anyone moving them. Measured on the mirrored alternating-curl clip
+(``dev/fit__biceps-curl.mp4``, MediaPipe looking for two people): a phantom on the sofa's cushions, its
+elbows seen (>= 0.5) in 11-27 % of its frames, jumping 5-11 deg a frame (the curler: 1.7-3.7), was
+ranked above the curler on all angles (clip score 19525 against 16832) and below her on the seen
+ones (5059 against 11368). The curler's own legs, which MediaPipe invents below the frame
+(visibility 0) and swings through 80 deg, no longer count either."""
+SMOOTH_DETECTIONS = 5
+"""The seen angles are median-filtered over this many consecutive detections (centred) before their
+range is taken: about 170 ms at 30 fps, 200 ms at 25, well inside one way of the fastest rep (0.4 s of
+the 0.8 s, ``ACTIVITY_WINDOW_MS``), so a rep keeps its range while a phantom's isolated seen frames do not add theirs
+(on the mirrored curl clip the phantom's score falls from 5059 to 2856, the curler's from 11368 to 11215)."""
 
 
 def torso(pose: Pose2D) -> tuple[np.ndarray, float] | None:
@@ -83,22 +103,48 @@ def focus_angles(pose: Pose2D, focus: Sequence[Triple]) -> np.ndarray:
     return out
 
 
+def seen_angles(pose: Pose2D, focus: Sequence[Triple]) -> np.ndarray:
+    """``focus_angles`` where the three joints of the triple were seen (confidence >= ``SEEN_SCORE``),
+    NaN elsewhere: ``(len(focus),)`` float64 degrees."""
+    angles = focus_angles(pose, focus)
+    for i, triple in enumerate(focus):
+        if min(float(pose.scores[j]) for j in triple) < SEEN_SCORE:
+            angles[i] = np.nan
+    return angles
+
+
+def running_median(values: np.ndarray, size: int) -> np.ndarray:
+    """Centred running median down axis 0 of ``values`` ``(T, K)``, over the finite values of each
+    window of ``size`` (odd) rows; NaN where the centre value is NaN. Same shape, float64."""
+    if size % 2 != 1:
+        raise ValueError(f"size must be odd, got {size}")
+    values = np.asarray(values, dtype=np.float64)
+    half = size // 2
+    padded = np.pad(values, ((half, half), (0, 0)), constant_values=np.nan)
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(padded, size, axis=0), axis=-1)  # NaN last
+    count = np.isfinite(windows).sum(axis=-1)
+    lo = np.take_along_axis(windows, np.maximum(count - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+    hi = np.take_along_axis(windows, (count // 2)[..., None], axis=-1)[..., 0]
+    return np.where(np.isfinite(values), (lo + hi) / 2, np.nan)
+
+
 @dataclass
 class _Track:
     id: int
     centre: np.ndarray
     length: float
     last_ms: float
-    history: deque[tuple[float, np.ndarray]] = field(default_factory=deque)  # (timestamp, focus angles)
+    history: deque[tuple[float, np.ndarray]] = field(default_factory=deque)  # (timestamp, seen focus angles)
 
     def activity(self, now_ms: float) -> float:
-        """Largest range of one focus angle over the last ``ACTIVITY_WINDOW_MS`` (10th to 90th
-        percentile, so a misplaced joint in a frame or two does not count), degrees."""
+        """Largest range of one focus angle over the last ``ACTIVITY_WINDOW_MS``, degrees: only where
+        its joints were seen (``SEEN_SCORE``), median-filtered (``SMOOTH_DETECTIONS``), 10th to 90th
+        percentile (so a misplaced joint in a frame or two does not count)."""
         while self.history and self.history[0][0] < now_ms - ACTIVITY_WINDOW_MS:
             self.history.popleft()
         if len(self.history) < 3:
             return 0.0
-        angles = np.stack([a for _, a in self.history])
+        angles = running_median(np.stack([a for _, a in self.history]), SMOOTH_DETECTIONS)
         best = 0.0
         for column in angles.T:
             seen = column[np.isfinite(column)]
@@ -149,7 +195,7 @@ class PeopleTracker:
                 self._next += 1
             track = self._tracks[assigned[i]]
             track.centre, track.length, track.last_ms = body[0], body[1], timestamp_ms
-            track.history.append((timestamp_ms, focus_angles(people[i], self.focus)))
+            track.history.append((timestamp_ms, seen_angles(people[i], self.focus)))
             out.append((track.id, people[i]))
         return out
 
