@@ -499,11 +499,24 @@ IMAGE_ANGLES: dict[Feature, tuple[tuple[H36M, H36M, H36M], tuple[H36M, H36M, H36
 """Driving angles that can also be read in the picture: the (left, right) joint triples of each."""
 
 
+_ELBOWS = ((H36M.L_SHOULDER, H36M.L_ELBOW, H36M.L_WRIST), (H36M.R_SHOULDER, H36M.R_ELBOW, H36M.R_WRIST))
+FOCUS_TRIPLES: dict[Feature, tuple[tuple[H36M, H36M, H36M], ...]] = {
+    **IMAGE_ANGLES,
+    Feature.ELBOW_MIN: _ELBOWS,
+    Feature.ELBOW_L: _ELBOWS[:1],
+    Feature.ELBOW_R: _ELBOWS[1:],
+}
+"""The joint triples whose bending each driving angle measures (a curl's elbows). Not the angles made
+with the hips (a raise's or a press's shoulders, a bridge's hips): framed from the waist up, the hips are
+guessed and a person's movement is only counted where the joints were seen (``lifting.people``), so
+every limb is watched for those instead."""
+
+
 def focus_joints(driver: str) -> tuple[tuple[H36M, H36M, H36M], ...]:
     """The joint triples whose bending drives an exercise (a push-up's elbows): how the coach tells the
-    person exercising from others in the picture (``lifting.people``); () when the driver is not a
-    joint angle (every limb is then watched)."""
-    return IMAGE_ANGLES.get(feature_by_name(driver), ())
+    person exercising from others in the picture (``lifting.people``); () when the driver is not one of
+    ``FOCUS_TRIPLES`` (every limb is then watched)."""
+    return FOCUS_TRIPLES.get(feature_by_name(driver), ())
 
 
 def image_angle(keypoints_2d: np.ndarray, scores: np.ndarray | None, feature: Feature) -> float:
