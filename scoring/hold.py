@@ -65,7 +65,7 @@ from scoring.reference import (
     RepSpan,
     Tolerances,
 )
-from scoring.score import FAULT_PENALTY, FORM_SPAN_DEG, FORM_TOLERANCE_DEG
+from scoring.score import FAULT_PENALTY, FORM_SPAN_DEG, FORM_TOLERANCE_DEG, set_statistics
 from scoring.types import (
     CoachEvent,
     Fault,
@@ -492,29 +492,11 @@ class HoldTracker:
 def summarize_holds(results: list[HoldResult], not_counted: int = 0) -> SetSummary:
     """The set summary of a hold exercise: holds, time under tension (total, longest), mean/best/worst
     score, the fault seen in most holds; ``reps`` is 0 and the trend is per hold."""
-    counts: dict[str, int] = {}
-    for result in results:
-        for fault_id in {f.id for f in result.faults}:
-            counts[fault_id] = counts.get(fault_id, 0) + 1
+    stats = replace(set_statistics(results, not_counted), kind="hold", holds=len(results))
     if not results:
-        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {}, not_counted, None, "hold")
-    scores = np.array([r.score for r in results])
-    slope = float(np.polyfit(np.arange(len(scores)), scores, 1)[0]) if len(scores) >= 3 else 0.0
-    trend = "n/a" if len(scores) < 3 else ("improving" if slope > 1 else "declining" if slope < -1 else "steady")
-    top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else (None, 0)
-    return SetSummary(
-        reps=0,
-        mean_score=round(float(scores.mean()), 1),
-        best_score=float(scores.max()),
-        worst_score=float(scores.min()),
-        trend=trend,  # type: ignore[arg-type]
-        trend_per_rep=round(slope, 2),
-        most_frequent_fault=top[0],
-        most_frequent_fault_count=top[1],
-        fault_counts=counts,
-        not_counted=not_counted,
-        kind="hold",
-        holds=len(results),
+        return stats
+    return replace(
+        stats,
         hold_total_s=round(sum(r.duration_s for r in results), 2),
         hold_longest_s=round(max(r.duration_s for r in results), 2),
     )

@@ -17,6 +17,7 @@ perfect shape still loses points and gets its named fault. Each named fault then
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -39,7 +40,7 @@ from scoring.features import (
 )
 from scoring.phases import HOLD_MS, PHASE_WORDS, Phase, held_worst, phase_masks
 from scoring.reference import FaultRule, Reference
-from scoring.types import Fault, RepResult, SetSummary
+from scoring.types import Fault, HoldResult, RepResult, SetSummary
 from scoring.view import VIEW_WORDS, CameraView
 
 FORM_TOLERANCE_DEG = 6.0
@@ -722,21 +723,22 @@ class RepScorer:
         )
 
 
-def summarize(results: list[RepResult], not_counted: int = 0, looks_like: str | None = None) -> SetSummary:
-    """The set summary: count, mean/best/worst score, trend over the set, most frequent fault; how many
-    movements did not count, and the exercise the movement looked like instead (if any)."""
+def set_statistics(results: Sequence[RepResult | HoldResult], not_counted: int = 0) -> SetSummary:
+    """What every set summary has, reps or holds: mean/best/worst score, the trend over the set (the
+    least-squares slope beyond +-1 point per rep or hold, from 3 of them), the fault seen in most of them
+    (ties: the later id), and how many movements did not count; ``reps`` is left 0."""
     counts: dict[str, int] = {}
     for result in results:
         for fault_id in {f.id for f in result.faults}:
             counts[fault_id] = counts.get(fault_id, 0) + 1
     if not results:
-        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {}, not_counted, looks_like)
+        return SetSummary(0, None, None, None, "n/a", 0.0, None, 0, {}, not_counted)
     scores = np.array([r.score for r in results])
     slope = float(np.polyfit(np.arange(len(scores)), scores, 1)[0]) if len(scores) >= 3 else 0.0
     trend = "n/a" if len(scores) < 3 else ("improving" if slope > 1 else "declining" if slope < -1 else "steady")
     top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else (None, 0)
     return SetSummary(
-        reps=len(results),
+        reps=0,
         mean_score=round(float(scores.mean()), 1),
         best_score=float(scores.max()),
         worst_score=float(scores.min()),
@@ -746,5 +748,10 @@ def summarize(results: list[RepResult], not_counted: int = 0, looks_like: str | 
         most_frequent_fault_count=top[1],
         fault_counts=counts,
         not_counted=not_counted,
-        looks_like=looks_like,
     )
+
+
+def summarize(results: list[RepResult], not_counted: int = 0, looks_like: str | None = None) -> SetSummary:
+    """The set summary: count, mean/best/worst score, trend over the set, most frequent fault; how many
+    movements did not count, and the exercise the movement looked like instead (if any)."""
+    return replace(set_statistics(results, not_counted), reps=len(results), looks_like=looks_like)
