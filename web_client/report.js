@@ -15,23 +15,16 @@ const text = (s) => {
 const label = (name) => name.replaceAll("_", " ").toLowerCase();
 const count = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+// The counts line of a hold exercise; the rest of the summary is a rep exercise's.
 function holdSummary(job, r) {
   const s = r.summary;
-  const fault = s.most_frequent_fault
-    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${count(s.holds, "hold")}).`
-    : "No recurring fault.";
-  $("report-summary").innerHTML =
-    `<h2>${text(r.display_name)}: ${text(job.filename)}</h2>` +
-    `<p><strong id="report-holds">${s.holds}</strong> ${s.holds === 1 ? "hold" : "holds"}, <strong id="report-hold-total">${s.hold_total_s.toFixed(1)}</strong> s held` +
-    (s.mean_score !== null ? ` (longest ${s.hold_longest_s.toFixed(1)} s), mean score <strong>${s.mean_score.toFixed(0)}</strong>` : "") +
-    `. ${fault}</p>` +
-    (r.warnings || []).map((w) => `<p class="warning">${text(w)}</p>`).join("") +
-    ((r.not_counted || []).length
-      ? `<p>Not counted (${r.not_counted.length}):</p><ul id="not-counted">` +
-        r.not_counted.map((d) => `<li>${(d.start_ms / 1000).toFixed(1)} s: ${text(d.reason)}</li>`).join("") +
-        "</ul>"
-      : "") +
-    `<p class="muted">Person found in ${(r.detected_fraction * 100).toFixed(0)}% of ${r.frames} frames · 2D ${text(r.backend)} · 3D ${text(r.lifter)} · coach ${text(r.persona)}</p>`;
+  summary(
+    job,
+    r,
+    `<strong id="report-holds">${s.holds}</strong> ${s.holds === 1 ? "hold" : "holds"}, <strong id="report-hold-total">${s.hold_total_s.toFixed(1)}</strong> s held` +
+      (s.mean_score !== null ? ` (longest ${s.hold_longest_s.toFixed(1)} s), mean score <strong>${s.mean_score.toFixed(0)}</strong>` : ""),
+    count(s.holds, "hold"),
+  );
 }
 
 // A hold exercise's rows: hold, start, score, time held, share in position, time in faults, each episode.
@@ -56,15 +49,15 @@ function holdTable(holds) {
   );
 }
 
-function summary(job, r) {
+function summary(job, r, counted = null, among = null) {
   const s = r.summary;
   const fault = s.most_frequent_fault
-    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${s.reps} reps).`
+    ? `Most frequent fault: ${text(label(s.most_frequent_fault))} (${s.most_frequent_fault_count} of ${among ?? `${s.reps} reps`}).`
     : "No recurring fault.";
   $("report-summary").innerHTML =
     `<h2>${text(r.display_name)}: ${text(job.filename)}</h2>` +
-    `<p><strong id="report-reps">${s.reps}</strong> reps` +
-    (s.mean_score !== null ? `, mean score <strong>${s.mean_score.toFixed(0)}</strong> (best ${s.best_score.toFixed(0)}, worst ${s.worst_score.toFixed(0)}), ${s.trend}` : "") +
+    `<p>${counted ?? `<strong id="report-reps">${s.reps}</strong> reps` +
+      (s.mean_score !== null ? `, mean score <strong>${s.mean_score.toFixed(0)}</strong> (best ${s.best_score.toFixed(0)}, worst ${s.worst_score.toFixed(0)}), ${s.trend}` : "")}` +
     `. ${fault}</p>` +
     (r.warnings || []).map((w) => `<p class="warning">${text(w)}</p>`).join("") +
     ((r.not_counted || []).length
