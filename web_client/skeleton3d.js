@@ -11,9 +11,9 @@
 //
 // Rendering happens on demand (a pose or a camera move), never in a busy loop. Each skeleton's root sits
 // at the origin; the reference is drawn at the same place so the two can be compared limb by limb.
-// Needs an import map for "three" (vendor/README.md). Without WebGL the container says so instead.
+// Without WebGL the container says so instead.
 
-import * as THREE from "three";
+import * as THREE from "./vendor/three/three.module.js";
 import { OrbitControls } from "./vendor/three/OrbitControls.js";
 
 const COLOURS = {

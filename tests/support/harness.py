@@ -101,3 +101,56 @@ def chromium_with_camera(y4m: Path) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+AXE = Path(__file__).parent / "axe" / "axe.min.js"
+"""axe-core, vendored (tests/support/axe/README.md)."""
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """axe-core's violations of ``impacts`` on the page as it is now (WCAG 2.x A and AA rules and best
+    practices): each ``{id, impact, help, targets}``, empty when the page passes."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "targets": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in results
+        if v["impact"] in impacts
+    ]
+
+
+def horizontal_overflow(page: Any) -> int:
+    """CSS pixels the page scrolls sideways (0 when it fits the viewport's width)."""
+    overflow: int = page.evaluate(
+        "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+        " - document.documentElement.clientWidth"
+    )
+    return overflow
+
+
+def widest_elements(page: Any, limit: int = 5) -> list[str]:
+    """The elements that stick out past the viewport's right edge (to say what overflows)."""
+    found: list[str] = page.evaluate(
+        """(limit) => {
+            const width = document.documentElement.clientWidth;
+            const out = [];
+            for (const el of document.querySelectorAll('body *')) {
+                const r = el.getBoundingClientRect();
+                if (r.right > width + 1 && r.width > 0) {
+                    const cls = typeof el.className === 'string' && el.className
+                        ? '.' + el.className.split(' ').join('.') : '';
+                    const id = el.id ? '#' + el.id : '';
+                    out.push(`${el.tagName.toLowerCase()}${id}${cls} right=${Math.round(r.right)}`);
+                }
+            }
+            return out.slice(0, limit);
+        }""",
+        limit,
+    )
+    return found
