@@ -157,6 +157,26 @@ def test_a_set_without_reps_gets_its_own_summary() -> None:
         assert tip.kind == "summary" and "0" in tip.text and "None" not in tip.text
 
 
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_summary_fits_its_numbers(persona: str) -> None:
+    """One rep or one hold is singular; equal best and worst and a trend that cannot be told (under
+    three reps) are not spelled out ("1 reps ... (best 100, worst 100), trend n/a" was sent)."""
+    from scoring.hold import summarize_holds
+    from scoring.score import summarize
+    from scoring.types import HoldResult
+
+    hold = HoldResult(1, 0.0, 31000.0, 0, 930, 31.0, 1.0, None, 100.0, {}, {}, 0.0)
+    summaries = [summarize([rep(1, 100.0)]), summarize([rep(1, 90.0), rep(2, 90.0)]), summarize_holds([hold])]
+    for seed, summary in itertools.product(range(6), summaries):
+        [tip] = create_tip_writer(persona, options=TipOptions(seed=seed)).add(SetFinished(summary))
+        assert not re.search(r"(?<![\d.])1 (reps|holds)\b", tip.text), tip.text
+        assert "n/a" not in tip.text and not re.search(r"best (\d+), worst \1\b", tip.text), tip.text
+    three = summarize([rep(1, 60.0), rep(2, 80.0), rep(3, 95.0)])
+    writers = [create_tip_writer(persona, options=TipOptions(seed=seed)) for seed in range(12)]
+    texts = {writer.add(SetFinished(three))[0].text for writer in writers}
+    assert all(re.search(r"\b3 (clean )?reps\b|n=3", t) for t in texts), texts  # a plural stays plural
+
+
 # -- persona files -----------------------------------------------------------------------------------
 
 

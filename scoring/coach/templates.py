@@ -15,6 +15,22 @@ from scoring.coach.select import TipRequest
 
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?] ))[a-z]")
 
+# Templates are written for many reps; these keep the words right for the numbers they got.
+_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 (rep|hold|second|fault)s\b")
+"""'1 reps' -> '1 rep' (and holds, seconds, faults)."""
+_SAME_BEST_WORST = re.compile(r" \(best (\d+(?:\.\d+)?), worst \1\)|, best (\d+(?:\.\d+)?), worst \2\b")
+"""' (best 100, worst 100)' or ', best 90, worst 90' (every rep scored the mean) -> nothing."""
+_NO_TREND = re.compile(r"[,;]? trend n/a\b")
+"""'trend n/a' (fewer than three reps to tell) -> nothing."""
+
+
+def tidy(text: str) -> str:
+    """A filled-in template with its grammar fitted to its numbers (singulars, equal best and worst, no
+    trend to tell)."""
+    text = _ONE_PLURAL.sub(r"1 \1", text)
+    text = _SAME_BEST_WORST.sub("", text)
+    return _NO_TREND.sub("", text)
+
 
 def is_emoji(ch: str) -> bool:
     """A pictograph (Unicode "other symbol": emojis, dingbats)."""
@@ -33,7 +49,7 @@ class TemplateText:
     def write(self, persona: Persona, request: TipRequest) -> str:
         name, template = self._pick(persona, request)
         self._last, self._last_by_bank[name] = template, template
-        text = _SENTENCE_START.sub(lambda m: m.group(0).upper(), template.format(**request.facts()))
+        text = _SENTENCE_START.sub(lambda m: m.group(0).upper(), tidy(template.format(**request.facts())))
         return self._emoji(persona, text)
 
     @staticmethod
