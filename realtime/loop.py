@@ -3,7 +3,9 @@
 Each step takes the waiting frame of every session (latest frame wins, see ``realtime.ingest``), runs
 each through its session's 2D backend, gathers the lifter windows that became complete across all
 sessions and lifts them in one ``Lifter.lift_windows`` call (one batch on the GPU), then feeds each
-3D pose to its session's scoring core. Events go back to the event loop through ``Session.emit``.
+3D pose to its session's scoring core and out as a ``pose3d`` event (for the page's 3D view, the
+lifter's lookahead later than the frame's ``pose`` event). Events go back to the event loop through
+``Session.emit``.
 
 The 2D stage of a backend that cannot batch across sessions (MediaPipe: one graph per session, which
 releases the GIL while it runs) goes to a pool of ``pose_workers`` threads ("pose2d-N", one per CPU
@@ -37,9 +39,9 @@ import numpy as np
 
 from lifting.joints import h36m_skeleton
 from lifting.lifter import Lifter
-from lifting.types import Pose2D
+from lifting.types import Pose2D, Pose3D
 from lifting.window import Window
-from realtime.events import PoseEvent, StatusEvent
+from realtime.events import Pose3DEvent, PoseEvent, StatusEvent
 from realtime.ingest import IncomingFrame
 from realtime.outbox import Outgoing
 from realtime.pipeline import LivePipeline
@@ -79,6 +81,11 @@ class _Notice:
 
 
 _Command = _Attach | _Finish | _SetPersona | _Notice
+
+
+def _lifted(pipeline: LivePipeline, pose: Pose3D) -> list[Outgoing]:
+    """A lifted frame's events: its ``pose3d`` (for the 3D view), then what its scoring produced."""
+    return [Outgoing(Pose3DEvent.of(pose)), *pipeline.score(pose)]
 
 
 @dataclass(frozen=True)
@@ -304,7 +311,7 @@ class InferenceLoop:
             for owner, pose3d in zip(owners, lifted, strict=True):
                 if owner.session.failure is None:
                     started = time.perf_counter()
-                    self._deliver(owner, partial(owner.pipeline.score, pose3d))
+                    self._deliver(owner, partial(_lifted, owner.pipeline, pose3d))
                     self.stage_ms["score"].append((time.perf_counter() - started) * 1000)
         return processed
 
@@ -336,7 +343,7 @@ class InferenceLoop:
                 lifted = []
                 session.failure = f"3D lifting failed: {exc}"
             for pose3d in lifted:
-                self._deliver(served, partial(pipeline.score, pose3d))
+                self._deliver(served, partial(_lifted, pipeline, pose3d))
         self._deliver(served, partial(pipeline.finish, command.reason))
         if pipeline.tips.pending:  # the summary tip is being written: close when it is out
             self._closing.append((served, command))

@@ -11,9 +11,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from realtime.events import PoseEvent, ServerEvent
+from realtime.events import Pose3DEvent, PoseEvent, ServerEvent
 
 Metric = Literal["pose", "rep"]
+
+_SHED = (PoseEvent, Pose3DEvent)
+"""Events that make room when the outbox is full: a newer one of each soon replaces them."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Outgoing:
 class Outbox:
     """Events waiting for the WebSocket (event-loop side only).
 
-    Bounded: when full, the oldest ``pose`` event makes room (a stale overlay is worthless); reps,
+    Bounded: when full, the oldest ``pose`` or ``pose3d`` event makes room (a stale overlay is worthless); reps,
     tips, statuses and the summary are kept unless ``hard_limit`` is reached. ``None`` from ``get``
     means closed and drained.
     """
@@ -50,12 +53,12 @@ class Outbox:
             return
         if len(self._items) >= self.capacity:
             for i, queued in enumerate(self._items):
-                if isinstance(queued.event, PoseEvent):
+                if isinstance(queued.event, _SHED):
                     del self._items[i]
                     self.dropped += 1
                     break
             else:
-                if isinstance(item.event, PoseEvent):
+                if isinstance(item.event, _SHED):
                     self.dropped += 1
                     return
                 if len(self._items) >= self.hard_limit:

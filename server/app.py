@@ -23,7 +23,8 @@ Real-time exercise coaching. Live flow: `POST /api/sessions` -> `{id, token}`; o
 `WS /ws/sessions/{id}?token=<token>` for events; send the browser's WebRTC offer to
 `POST /api/sessions/{id}/offer` with `Authorization: Bearer <token>` and apply the answer.
 Camera frames then stream in; the WebSocket pushes JSON events, each with a `type`:
-`pose` (2D keypoints per frame), `rep` (number, score, faults), `not_counted` (a movement that did
+`pose` (2D keypoints per frame), `pose3d` (the lifted 3D joints per frame, in metres, the lifter's
+lookahead later), `rep` (number, score, faults), `not_counted` (a movement that did
 not count, with the reason), `tip` (coaching text),
 `status` (state, guidance, fps, dropped frames) and, at the end, `summary`. Send `{"type": "stop"}`
 on the WebSocket (or `DELETE /api/sessions/{id}`) to end the set. Field lists: `realtime/events.py`.
