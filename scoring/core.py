@@ -193,6 +193,9 @@ class ScoringCore:
         self._rep_start = -1
         self.results: list[RepResult] = []
         """Every rep scored so far, in order."""
+        self.alignments: list[np.ndarray] = []
+        """Per scored rep, the ``(P, 2)`` int64 path (frame in the rep, frame in the template rep) it was
+        measured along (``RepScorer.final_alignment``): what the report's reference curve follows."""
         self.not_counted: list[RepDiscarded] = self.hold.not_counted if self.hold is not None else []
         """Every movement that started like a rep (or a hold) but did not count, in order."""
         self._gravity = reference.gravity
@@ -454,6 +457,7 @@ class ScoringCore:
                 joined_at=joined_at,
             )
             self.results.append(result)
+            self.alignments.append(self.scorer.final_alignment(features, alignment, cut_at, joined_at).path)
             return [RepScored(result)]
         if event.kind == "discard":
             start_ms = self._frames_since(event.start_frame)[0].timestamp_ms if event.start_frame >= 0 else timestamp_ms
@@ -494,6 +498,8 @@ class Analysis:
     """What the user should know about the recording: a mix-up of exercises, an unsupported view."""
     holds: list[HoldResult] = field(default_factory=list)
     """Counted holds in order (a hold exercise)."""
+    alignments: list[np.ndarray] = field(default_factory=list)
+    """Per counted rep, the DTW path it was scored along (``ScoringCore.alignments``)."""
 
 
 def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Sequence[Reference] = ()) -> Analysis:
@@ -518,6 +524,7 @@ def analyze_poses(reference: Reference, poses: list[Pose3D], alternatives: Seque
         core.mismatch,
         warnings,
         list(core.holds),
+        list(core.alignments),
     )
 
 

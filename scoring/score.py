@@ -53,6 +53,8 @@ an alternating curl's resting arm moves its elbow 5-20 deg (pose noise, a little
 working arm's 110."""
 WEIGHTS = {"form": 0.5, "rom": 0.2, "tempo": 0.1, "symmetry": 0.1, "stability": 0.1}
 FAULT_PENALTY = {"safety": 8.0, "form": 4.0}
+SEVERITY_RANK = {"safety": 2, "form": 1}
+"""How severe a fault is, for ties in the set summary: safety over form over anything else (0)."""
 MAX_LAG_FRAMES = 15
 MIN_SIGNAL_RANGE_DEG = 10.0
 """A second depth signal counts only if it moves at least this much in the reference's template rep."""
@@ -272,6 +274,22 @@ class RepScorer:
         end = self._template_turn + int(np.nanargmin(np.abs(after - min(last, float(np.nanmax(after))))))
         return dtw(features[:, self.columns], self.template[: end + 1]), end
 
+    def final_alignment(
+        self, features: np.ndarray, alignment: Alignment, cut_at: int | None = None, joined_at: int | None = None
+    ) -> Alignment:
+        """The alignment a rep is measured along (``measure``), path in the whole template's frames:
+        ``alignment`` itself, or, for a rep done one side at a time with a resting part
+        (``rested_parts``), DTW again on the working side alone (the resting one would pull the
+        alignment). ``features``: ``(n, NUM_FEATURES)``, gaps filled; ``cut_at``/``joined_at`` as in
+        ``score``."""
+        rested = self.rested_parts(features)
+        if not rested:
+            return alignment
+        keep = [c for part, cols in self.part_columns.items() if part not in rested for c in cols]
+        end = self.template.shape[0] if cut_at is None else cut_at + 1
+        begin = joined_at or 0
+        return _shifted(dtw(features[:, self.columns][:, keep], self.template[begin:end, keep]), begin)
+
     def _progress(self, features: np.ndarray) -> np.ndarray:
         """Driving-angle progress in reference units (0 start posture, 1 the reference's turning point)."""
         return (features[:, self._driver] - self._top) / self._range
@@ -298,12 +316,7 @@ class RepScorer:
             raise ValueError(f"visibility must be ({n}, 17), got {visibility.shape}")
         scored = features[:, self.columns]
         rested = self.rested_parts(features)
-        if rested:  # aligned again on the working side alone: the resting one would pull the alignment
-            keep = [c for part, cols in self.part_columns.items() if part not in rested for c in cols]
-            end = self.template.shape[0] if cut_at is None else cut_at + 1
-            begin = joined_at or 0
-            alignment = _shifted(dtw(scored[:, keep], self.template[begin:end, keep]), begin)
-        path = alignment.path
+        path = self.final_alignment(features, alignment, cut_at, joined_at).path
         diff = np.abs(scored[path[:, 0]] - self.template[path[:, 1]])
         drv = features[:, self._driver]
         duration_ms = float(timestamps_ms[-1] - timestamps_ms[0])
@@ -726,9 +739,14 @@ class RepScorer:
 def set_statistics(results: Sequence[RepResult | HoldResult], not_counted: int = 0) -> SetSummary:
     """What every set summary has, reps or holds: mean/best/worst score, the trend over the set (the
     least-squares slope beyond +-1 point per rep or hold, from 3 of them), the fault seen in most of them
-    (ties: the later id), and how many movements did not count; ``reps`` is left 0."""
+    with its severity (ties: the more severe, ``SEVERITY_RANK``, then the earlier id), and how many
+    movements did not count; ``reps`` is left 0."""
     counts: dict[str, int] = {}
+    severity: dict[str, str] = {}
     for result in results:
+        for fault in result.faults:
+            if SEVERITY_RANK.get(fault.severity, 0) >= SEVERITY_RANK.get(severity.get(fault.id, ""), 0):
+                severity[fault.id] = fault.severity
         for fault_id in {f.id for f in result.faults}:
             counts[fault_id] = counts.get(fault_id, 0) + 1
     if not results:
@@ -736,7 +754,11 @@ def set_statistics(results: Sequence[RepResult | HoldResult], not_counted: int =
     scores = np.array([r.score for r in results])
     slope = float(np.polyfit(np.arange(len(scores)), scores, 1)[0]) if len(scores) >= 3 else 0.0
     trend = "n/a" if len(scores) < 3 else ("improving" if slope > 1 else "declining" if slope < -1 else "steady")
-    top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else (None, 0)
+    top = (
+        min(counts.items(), key=lambda kv: (-kv[1], -SEVERITY_RANK.get(severity[kv[0]], 0), kv[0]))
+        if counts
+        else (None, 0)
+    )
     return SetSummary(
         reps=0,
         mean_score=round(float(scores.mean()), 1),
@@ -748,6 +770,7 @@ def set_statistics(results: Sequence[RepResult | HoldResult], not_counted: int =
         most_frequent_fault_count=top[1],
         fault_counts=counts,
         not_counted=not_counted,
+        most_frequent_fault_severity=severity[top[0]] if top[0] is not None else None,
     )
 
 

@@ -155,7 +155,7 @@ class SetSummary:
     trend_per_rep: float
     """Slope of score against rep number, points per rep."""
     most_frequent_fault: str | None
-    """Id of the fault seen in most reps (None if none)."""
+    """Id of the fault seen in most reps (None if none); equally frequent faults: the more severe one."""
     most_frequent_fault_count: int
     """In how many reps it was seen."""
     fault_counts: dict[str, int]
@@ -172,6 +172,8 @@ class SetSummary:
     """Time under tension over the counted holds, seconds."""
     hold_longest_s: float = 0.0
     """The longest counted hold, seconds."""
+    most_frequent_fault_severity: str | None = None
+    """The severity of ``most_frequent_fault`` (``safety`` or ``form``; None without a fault)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
