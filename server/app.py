@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
     a bad checkpoint or model folder cleanly)."""
     from fastapi.exceptions import RequestValidationError
 
-    from server import api, auth, custom, uploads, ws
+    from server import api, auth, custom, history, uploads, ws
+    from server.docs import add_docs
+    from server.pwa import add_pwa
     from server.security import SecurityMiddleware, validation_error
 
     settings = settings or Settings.model_validate({})
@@ -51,14 +53,24 @@ def create_app(settings: Settings | None = None, lifter: Lifter | None = None, t
             finally:
                 del app.state.services
 
-    app = FastAPI(title="AI Fitness Coach", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="AI Fitness Coach",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by server/docs.py; /redoc is not served
+        redoc_url=None,
+    )
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(uploads.router)
+    app.include_router(history.router)
     app.include_router(custom.router)
     app.include_router(ws.router)
+    add_docs(app)
     if settings.web_dir.is_dir():
+        add_pwa(app, settings.web_dir)  # the manifest and the service worker (server/pwa.py)
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web_client")
     return app
