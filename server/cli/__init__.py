@@ -8,6 +8,7 @@
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
     coach users add|list|remove|token|password [NAME]      the accounts of auth=accounts
     coach bench [--sessions N] [--fps F] [--webrtc] ...      live latency and throughput (benchmarks/latency.py)
+    coach train-lifter [--preset small|full|single] [-o DIR]  train our own PoseFormerV2 (lifting/training)
 
 Exit codes: 0 success, 1 the work ran but found nothing usable (e.g. no person in any frame),
 2 bad input or configuration (the message says what to do).
@@ -22,10 +23,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from server.cli import analyze, bench, checkpoints, personas, poses, reference, serve, users
+from server.cli import analyze, bench, checkpoints, personas, poses, reference, serve, train_lifter, users
 from server.cli.common import EXIT_BAD_INPUT, EXIT_OK, input_errors
 
-COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, bench)
+COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, bench, train_lifter)
 """Each module adds its parser (``add_parser``) and runs its command."""
 
 

@@ -1,0 +1,149 @@
+"""Held-out evaluation of lifters: MPJPE and P-MPJPE (mm) per lookahead, and two baselines.
+
+The held-out set is every HDM05 clip of the held-out actors (``motion.HELD_OUT_ACTORS``), each filmed
+once as a whole stream by a camera and a simulated detector drawn from a fixed seed (``held_out_streams``),
+so every lifter and every lookahead sees the same 2D. A frame's window is the live window for the
+lookahead (``synth.lookahead_window``: the stream started at the clip's first frame).
+
+Lifters are evaluated through the inference code (``PoseFormerV2Lifter.lift_inputs``: flip averaging,
+pelvis zeroed), loaded from the checkpoint file by the official-format loader. Baselines:
+
+- the same network with a one-frame window (a checkpoint trained with ``--preset single``);
+- ``NearestPose``: the training pose whose clean projection (pelvis-centred, scale-normalised) is
+  nearest to the frame's 2D, returned in its camera's axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lifting.joints import H36M
+from lifting.poseformerv2 import PoseFormerV2Config
+from lifting.training.motion import MotionSet
+from lifting.training.synth import CameraOptions, NoiseOptions, Stream, lookahead_window, render_stream
+
+LiftFn = Callable[[np.ndarray], np.ndarray]
+"""(B, T, 17, 2) normalised screen coordinates -> (B, 17, 3) metres, camera axes, pelvis at the origin."""
+
+
+def mpjpe(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean per-joint position error, mm: ``(N, 17, 3)`` metres x2 -> ``(N,)``."""
+    return np.linalg.norm(pred - target, axis=-1).mean(axis=-1) * 1000.0
+
+
+def procrustes_align(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``pred`` ``(N, J, 3)`` moved onto ``target`` per frame by the best similarity transform
+    (rotation, uniform scale, translation; no reflection)."""
+    mu_p, mu_t = pred.mean(axis=1, keepdims=True), target.mean(axis=1, keepdims=True)
+    p, t = pred - mu_p, target - mu_t
+    cov = np.einsum("nji,njk->nik", p, t)  # (N, 3, 3) = p^T t
+    u, s, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", u, vt)))
+    s[:, -1] *= d
+    u[:, :, -1] *= d[:, None]
+    rot = np.einsum("nij,njk->nik", u, vt)  # p @ rot ~ t
+    scale = s.sum(axis=1) / np.maximum((p**2).sum(axis=(1, 2)), 1e-12)
+    return scale[:, None, None] * np.einsum("nji,nik->njk", p, rot) + mu_t
+
+
+def p_mpjpe(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame MPJPE after Procrustes alignment, mm."""
+    return mpjpe(procrustes_align(pred, target), target)
+
+
+def held_out_streams(
+    motion: MotionSet, seed: int, camera: CameraOptions | None = None, noise: NoiseOptions | None = None
+) -> list[Stream]:
+    """Each clip filmed once as one stream; clip c's camera and noise come from ``(seed, c)``."""
+    camera = camera or CameraOptions()
+    noise = noise or NoiseOptions()
+    return [
+        render_stream(clip.poses, np.random.default_rng([seed, c]), camera, noise)
+        for c, clip in enumerate(motion.clips)
+    ]
+
+
+@dataclass(frozen=True)
+class Score:
+    """Errors of one lifter at one lookahead."""
+
+    mpjpe_mm: float
+    p_mpjpe_mm: float
+    windows: int
+
+
+def _windows(streams: Sequence[Stream], frames: int, lookahead: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    inputs, targets = [], []
+    for stream in streams:
+        for t in range(0, stream.inputs.shape[0], stride):
+            if stream.detected[t]:  # live mode lifts only frames with a person
+                inputs.append(lookahead_window(stream.inputs, t, frames, lookahead))
+                targets.append(stream.targets[t])
+    return np.stack(inputs), np.stack(targets)
+
+
+def evaluate(
+    lift: LiftFn,
+    frames: int,
+    streams: Sequence[Stream],
+    lookaheads: Sequence[int],
+    stride: int = 2,
+    batch_size: int = 256,
+) -> dict[int, Score]:
+    """MPJPE and P-MPJPE of ``lift`` (a T = ``frames`` window lifter) on every ``stride``-th detected
+    frame of ``streams``, for each lookahead (clipped to the window's pad)."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    pad = (frames - 1) // 2
+    out: dict[int, Score] = {}
+    for lookahead in lookaheads:
+        inputs, targets = _windows(streams, frames, min(lookahead, pad), stride)
+        pred = np.concatenate([lift(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)])
+        out[lookahead] = Score(float(mpjpe(pred, targets).mean()), float(p_mpjpe(pred, targets).mean()), len(inputs))
+    return out
+
+
+def checkpoint_lifter(path: Path, config: PoseFormerV2Config, device: str = "cpu") -> LiftFn:
+    """A checkpoint file as the coach runs it: strict official-format loading, flip averaging, pelvis zeroed."""
+    from lifting.lifter import PoseFormerV2Lifter, PoseFormerV2Options
+
+    lifter = PoseFormerV2Lifter(PoseFormerV2Options(path, config, device))
+    return lifter.lift_inputs
+
+
+def _shape_features(points: np.ndarray) -> np.ndarray:
+    """``(N, 17, 2)`` -> ``(N, 34)``: pelvis-centred and divided by the RMS distance to the pelvis."""
+    centred = points - points[:, H36M.PELVIS : H36M.PELVIS + 1]
+    rms = np.sqrt((centred**2).sum(axis=-1).mean(axis=-1))
+    return (centred / np.maximum(rms, 1e-9)[:, None, None]).reshape(len(points), -1).astype(np.float32)
+
+
+class NearestPose:
+    """The nearest-mocap-pose baseline: a library of training poses filmed by drawn cameras (clean
+    projections); a query frame's 3D is the library pose whose 2D shape is nearest."""
+
+    def __init__(self, motion: MotionSet, seed: int, every: int = 3, cameras: int = 4) -> None:
+        feats, poses = [], []
+        for c, clip in enumerate(motion.clips):
+            for k in range(cameras):
+                stream = render_stream(
+                    clip.poses[::every], np.random.default_rng([seed, c, k]), CameraOptions(), NoiseOptions.none()
+                )
+                feats.append(_shape_features(stream.inputs))
+                poses.append(stream.targets)
+        self.features = np.concatenate(feats)
+        """(L, 34) float32 library 2D shapes."""
+        self.poses = np.concatenate(poses)
+        """(L, 17, 3) float32 metres, camera axes, pelvis at the origin."""
+        self._norms = (self.features**2).sum(axis=1)
+
+    def lift(self, inputs: np.ndarray) -> np.ndarray:
+        """``(B, T, 17, 2)`` windows -> ``(B, 17, 3)``: uses only the centre frame."""
+        centre = inputs[:, (inputs.shape[1] - 1) // 2]
+        q = _shape_features(centre)
+        dist = self._norms[None, :] - 2 * q @ self.features.T
+        return self.poses[np.argmin(dist, axis=1)]
