@@ -1,4 +1,5 @@
-"""One live coaching session: its state machine, its frame slot, its event outbox and its statistics.
+"""One live coaching session: its state machine, its frame slot, its event outbox, its statistics and the
+record of its set (``SetRecord``: what is stored in the history when it ends).
 
 Threads: the event loop owns the state, the outbox and the closers; the inference thread owns the
 session's models and scoring state (``realtime.pipeline.LivePipeline``, kept by ``InferenceLoop``),
@@ -20,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from realtime.events import ServerEvent
+from realtime.events import (
+    HoldEvent,
+    NotCountedEvent,
+    PoseEvent,
+    RepEvent,
+    ServerEvent,
+    StatusEvent,
+    SummaryEvent,
+    TipEvent,
+)
 from realtime.ingest import FrameSlot, IncomingFrame
 from realtime.outbox import Metric, Outbox, Outgoing
 from scoring.types import SetSummary
@@ -124,6 +134,109 @@ class SessionStats:
         series.append((now - since) * 1000.0)
 
 
+class SetRecord:
+    """What a session's set is stored with when it ends, kept from the events it sends: every rep, hold,
+    movement not counted and tip, the summary, and the backend, lifter and picture size they came from.
+
+    Bounded: at most ``keep`` items of each kind (a set has a few hundred reps at most; ``truncated``
+    counts what was left out beyond). The summary event's lists, when it comes, replace the reps, holds
+    and movements gathered from the single events (they are the scoring core's own). ``add`` runs on the
+    thread that sends the events, ``report`` after the session closed; a lock keeps them apart anyway.
+    """
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.keep = keep
+        self.reps: list[dict[str, Any]] = []
+        """``RepResult.as_dict()`` of each counted rep, in order."""
+        self.holds: list[dict[str, Any]] = []
+        """``HoldResult.as_dict()`` of each counted hold."""
+        self.not_counted: list[dict[str, Any]] = []
+        """``RepDiscarded.as_dict()`` of each movement that did not count."""
+        self.tips: list[dict[str, Any]] = []
+        """``Tip.as_dict()`` of each tip sent."""
+        self.summary: dict[str, Any] | None = None
+        """``SetSummary.as_dict()`` from the summary event, once sent."""
+        self.backend: str | None = None
+        self.lifter: str | None = None
+        self.kind: str | None = None
+        self.image_size: tuple[int, int] | None = None
+        self._left_out = {"reps": 0, "holds": 0, "not_counted": 0, "tips": 0}
+        self._lock = threading.Lock()
+
+    @property
+    def truncated(self) -> int:
+        """Items left out past ``keep`` (0 for any real set)."""
+        return sum(self._left_out.values())
+
+    def _append(self, name: str, item: dict[str, Any]) -> None:
+        items: list[dict[str, Any]] = getattr(self, name)
+        if len(items) < self.keep:
+            items.append(item)
+        else:
+            self._left_out[name] += 1
+
+    def add(self, event: ServerEvent) -> None:
+        """Note what ``event`` tells about the set (events that tell nothing are ignored)."""
+        if isinstance(event, PoseEvent):
+            if self.image_size is None and event.width > 0:
+                self.image_size = (event.width, event.height)
+            return
+        with self._lock:
+            if isinstance(event, RepEvent):
+                self._append("reps", event.result.as_dict())
+            elif isinstance(event, HoldEvent):
+                self._append("holds", event.result.as_dict())
+            elif isinstance(event, NotCountedEvent):
+                self._append("not_counted", event.discarded.as_dict())
+            elif isinstance(event, TipEvent):
+                self._append("tips", event.tip.as_dict())
+            elif isinstance(event, StatusEvent):
+                self.backend, self.lifter, self.kind = event.backend, event.lifter, event.kind
+            elif isinstance(event, SummaryEvent):
+                self.summary = event.summary.as_dict()
+                results: tuple[Any, ...]
+                for name, results in (
+                    ("reps", event.results),
+                    ("holds", event.hold_results),
+                    ("not_counted", event.movements_not_counted),
+                ):
+                    setattr(self, name, [r.as_dict() for r in results[: self.keep]])
+                    self._left_out[name] = max(0, len(results) - self.keep)
+
+    def report(
+        self,
+        exercise: str,
+        display_name: str,
+        persona: str,
+        summary: dict[str, Any],
+        frames: int,
+        detected: int,
+        warnings: list[str],
+    ) -> dict[str, Any]:
+        """The set in the shape of an upload's report (``scoring.coach.report.build_report`` with
+        ``detail=False``); ``summary`` is used when no summary event was sent (the set failed)."""
+        with self._lock:
+            width, height = self.image_size or (0, 0)
+            return {
+                "exercise": exercise,
+                "display_name": display_name,
+                "frames": frames,
+                "detected_fraction": round(detected / frames, 4) if frames else 0.0,
+                "backend": self.backend,
+                "lifter": self.lifter,
+                "image_size": [width, height],
+                "kind": (self.summary or summary).get("kind", self.kind or "reps"),
+                "reps": list(self.reps),
+                "holds": list(self.holds),
+                "not_counted": list(self.not_counted),
+                "warnings": warnings,
+                "summary": dict(self.summary or summary),
+                "tips": list(self.tips),
+                "persona": persona,
+                "truncated": sum(self._left_out.values()),
+            }
+
+
 class Session:
     """A live session: created by ``SessionManager.create``, ended by ``SessionManager.end``."""
 
@@ -155,6 +268,8 @@ class Session:
         self.slot: FrameSlot[IncomingFrame] = FrameSlot(on_put=wake)
         self.outbox = Outbox()
         self.stats = SessionStats()
+        self.record = SetRecord()
+        """The set's reps, holds, tips and summary as sent, for the history."""
         self.closers: list[Callable[[], Awaitable[None]]] = []
         """Coroutines that free what the server attached (peer connection, ingest task), run at the end."""
         self.closed = asyncio.Event()
@@ -177,7 +292,8 @@ class Session:
         self.send(Outgoing(event, since, metric))
 
     def send(self, item: Outgoing) -> None:
-        """Queue an outgoing item for the WebSocket; callable from any thread."""
+        """Queue an outgoing item for the WebSocket (and note it in ``record``); callable from any thread."""
+        self.record.add(item.event)
         with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is gone
             self._loop.call_soon_threadsafe(self.outbox.put, item)
 

@@ -14,7 +14,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +149,13 @@ class References:
         with self._lock:
             self._cache.pop(name, None)
 
+    def display_name(self, name: str) -> str:
+        """How ``name`` is shown (``name`` itself for an exercise that no longer loads)."""
+        try:
+            return self(name).spec.display_name
+        except ReferenceError:
+            return name
+
     def others(self, name: str) -> list[Reference]:
         """Every other exercise that loads (to recognise a mix-up; a broken folder is left out)."""
         out = []
@@ -199,11 +206,29 @@ def _probe_backend(settings: Settings) -> tuple[str, str]:
         return backend.name, backend.device
 
 
-def record_session(store: Store, session: Session) -> None:
-    """Keep a finished live session in the history (called in a worker thread)."""
-    started = time.time() - (time.monotonic() - session.created_at)
+def record_session(store: Store, session: Session, display_name: Callable[[str], str] = str) -> None:
+    """Keep a finished live session in the history with its report (``Session.record``: reps, holds,
+    movements not counted, tips, summary), as an upload's is kept; called in a worker thread.
+    ``display_name``: an exercise's name as shown (the name itself when it cannot be found)."""
+    ended = time.time()
+    started = ended - (time.monotonic() - session.created_at)
     summary = (session.summary or summarize([])).as_dict()
-    store.add_live_session(session.info(), summary, started, session.owner)
+    warnings = []
+    if summary.get("looks_like"):
+        warnings.append(
+            f"the movement looked like {display_name(summary['looks_like'])}, "
+            f"not {display_name(session.exercise)}: its reps were not counted"
+        )
+    result = session.record.report(
+        session.exercise,
+        display_name(session.exercise),
+        session.persona,
+        summary,
+        session.stats.processed,
+        session.stats.detected,
+        warnings,
+    )
+    store.add_live_session(session.info(), result["summary"], started, session.owner, result, ended)
 
 
 def remove_expired_uploads(store: Store, retention_s: float) -> int:
@@ -268,7 +293,7 @@ async def running_services(
         lambda: make_backend(settings, live=True),
         references,
         service,
-        on_ended=lambda session: record_session(store, session),
+        on_ended=lambda session: record_session(store, session, references.display_name),
         alternatives=references.others,
     )
     log.info("coach: 2D %s, lifter %s on %s", backend_name, lifter.name, lifter.device)

@@ -1,5 +1,5 @@
-"""Uploaded-video analysis: POST /api/analyze -> 202 {job_id}; GET /api/jobs/{id}; the stored video;
-the history of uploads and live sessions."""
+"""Uploaded-video analysis: POST /api/analyze -> 202 {job_id}; GET /api/jobs/{id}; the stored video.
+The history of uploads and live sets, and deleting them, is ``server/history.py``."""
 
 from __future__ import annotations
 
@@ -220,8 +220,3 @@ def video_type(path: Path) -> str:
     if "matroska" in names:
         return "video/x-matroska"
     return "application/octet-stream"
-
-
-@router.get("/history", summary="Your past uploads and live sessions, newest first")
-async def history(store: StoreDep, user: UserDep, limit: int = 100) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(store.history, user, max(1, min(limit, 500)))

@@ -211,7 +211,7 @@ def test_a_restart_mid_job_reports_it_failed_and_keeps_finished_results(media: P
         assert done["status"] == "done" and len(done["result"]["reps"]) == 2
         # The job still waiting in the queue at the stop is not lost: it runs after the restart.
         assert wait_job(client, queued)["status"] == "done"
-        history = client.get("/api/history").json()
+        history = client.get("/api/history").json()["items"]
         assert {h["id"] for h in history} >= {finished, cut, queued, "crashed"}
 
 
@@ -226,7 +226,7 @@ def test_retention_removes_old_uploads_but_not_results(tmp_path: Path) -> None:
     job = store.get_job("job1")
     assert not video.exists() and job is not None and job.upload_path is None
     assert job.status is JobStatus.DONE and job.result == {"summary": {"reps": 3, "mean_score": 80.0}, "reps": []}
-    assert store.history("local")[0]["reps"] == 3
+    assert store.history("local").items[0]["reps"] == 3
     store.close()
 
 
@@ -243,6 +243,6 @@ def test_history_gives_a_hold_set_its_time_held(tmp_path: Path) -> None:
         {"reps": 0, "holds": 2, "hold_total_s": 31.0, "mean_score": 85.0},
         started_at=1.0,
     )
-    held = {item["id"]: (item["reps"], item["held_s"]) for item in store.history("local")}
+    held = {item["id"]: (item["reps"], item["held_s"]) for item in store.history("local").items}
     assert held == {"plank1": (0, 42.5), "push1": (3, None), "live1": (0, 31.0)}
     store.close()

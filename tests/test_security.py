@@ -372,8 +372,8 @@ def test_users_see_only_their_own_jobs_videos_and_history(accounts: tuple[TestCl
     for path in ("/api/jobs/annjob", "/api/jobs/annjob/video"):
         response = c.get(path, headers=ben)
         assert response.status_code == 404 and detail(response) == "no job 'annjob'"
-    assert [item["id"] for item in c.get("/api/history", headers=ben).json()] == ["benjob"]
-    assert [item["id"] for item in c.get("/api/history", headers=ann).json()] == ["annjob"]
+    assert [item["id"] for item in c.get("/api/history", headers=ben).json()["items"]] == ["benjob"]
+    assert [item["id"] for item in c.get("/api/history", headers=ann).json()["items"]] == ["annjob"]
     # a live session is its owner's: ben cannot use ann's without its token, and its history row is ann's
     live = c.post("/api/sessions", json={"exercise": "pushup", "persona": "plain"}, headers=ann).json()
     assert services_of(c.app).manager.get(live["id"]).owner == "ann"
@@ -393,7 +393,7 @@ def test_a_cookie_sign_in_needs_the_csrf_token_to_change_anything(accounts: tupl
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     csrf = signed.json()["csrf"]
     assert c.get("/api/me").json() == {"user": "ann", "auth": "accounts", "csrf": csrf}
-    assert [i["id"] for i in c.get("/api/history").json()] == ["annjob"]  # reading needs no CSRF token
+    assert [i["id"] for i in c.get("/api/history").json()["items"]] == ["annjob"]  # reading needs no CSRF token
     forged = c.post("/api/sessions", json={"exercise": "pushup", "persona": "plain"})
     assert forged.status_code == 403 and detail(forged) == f"missing or wrong {CSRF_HEADER} header"
     made = c.post("/api/sessions", json={"exercise": "pushup", "persona": "plain"}, headers={CSRF_HEADER: csrf})

@@ -1,5 +1,9 @@
 """The SQLite store: analysis jobs (uploads) and the history of live sessions, kept across restarts.
 
+A live session's row keeps its report (``result``: the shape of an upload's report, reps and tips
+included); rows stored before that column existed have none ("details not recorded"). The history
+(``Store.history``) lists both kinds with filters and leaves out empty sets unless asked.
+
 One connection shared by the event loop's worker threads and the job threads, serialised by a lock
 (SQLite in WAL mode; every call is one short transaction). Python's ``sqlite3`` is enough here: the
 embedded default needs no server, and the data is a few rows per set.
@@ -12,11 +16,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -46,7 +50,8 @@ CREATE TABLE IF NOT EXISTS live_sessions (
     reps INTEGER NOT NULL,
     mean_score REAL,
     summary TEXT NOT NULL,
-    stats TEXT NOT NULL
+    stats TEXT NOT NULL,
+    result TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS live_sessions_started ON live_sessions (started_at);
@@ -68,6 +73,50 @@ LOCAL_USER = "local"
 """The one user of ``auth=single``; rows stored before owners existed belong to it."""
 
 _OWNER_COLUMNS = ("jobs", "live_sessions")
+_ADDED_COLUMNS = (("live_sessions", "result", "TEXT"),)
+"""Columns added after a table was first shipped: (table, column, type), added to older databases."""
+
+HistoryKind = Literal["live", "upload"]
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Which of a user's past sets ``Store.history`` lists."""
+
+    exercise: str | None = None
+    """Only this exercise (its name, e.g. ``pushup``)."""
+    kind: HistoryKind | None = None
+    """Only live sets or only uploads."""
+    since: float | None = None
+    """Only sets started (live) or uploaded at or after this unix time."""
+    until: float | None = None
+    """... and before this one."""
+    include_empty: bool = False
+    """Also list finished sets that counted nothing (0 reps, no time held)."""
+    limit: int = 200
+    """The newest this many."""
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in ("live", "upload"):
+            raise ValueError(f"kind must be live or upload, not {self.kind!r}")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"since ({self.since:g}) is after until ({self.until:g}): nothing can match")
+        if self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """What ``Store.history`` found."""
+
+    items: list[dict[str, Any]]
+    """The sets, newest first (fields: ``Store.history``)."""
+    hidden_empty: int
+    """Finished sets that matched but were left out for counting nothing (``include_empty`` false)."""
+
+
+class JobBusyError(Exception):
+    """The job is still queued or running: it cannot be deleted yet."""
 
 
 class JobErrorCode(enum.StrEnum):
@@ -149,11 +198,13 @@ class Job:
 
 
 class Store:
-    """Jobs and live-session history in one SQLite file. ``close()`` when done."""
+    """Jobs and live-session history in one SQLite file. ``close()`` when done. ``clock`` gives the unix
+    time jobs and live sets are stamped with (tests inject one)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -165,7 +216,12 @@ class Store:
                 columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
                 if "owner" not in columns:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT NOT NULL DEFAULT '{LOCAL_USER}'")
+            for table, column, kind in _ADDED_COLUMNS:  # older rows get NULL: "details not recorded"
+                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             db.execute("CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)")
+            db.execute("CREATE INDEX IF NOT EXISTS live_sessions_owner ON live_sessions (owner, started_at)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -185,7 +241,7 @@ class Store:
             db.execute(
                 "INSERT INTO jobs (id, status, exercise, persona, filename, upload_path, created_at, owner) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), time.time(), owner),
+                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), self._clock(), owner),
             )
         job = self.get_job(job_id)
         assert job is not None
@@ -201,7 +257,7 @@ class Store:
         return None if row is None else _job(row)
 
     def job_started(self, job_id: str) -> None:
-        self._update(job_id, status=JobStatus.RUNNING.value, started_at=time.time(), progress=0.0)
+        self._update(job_id, status=JobStatus.RUNNING.value, started_at=self._clock(), progress=0.0)
 
     def job_progress(self, job_id: str, progress: float) -> None:
         self._update(job_id, progress=min(max(progress, 0.0), 1.0))
@@ -212,14 +268,16 @@ class Store:
             job_id,
             status=JobStatus.DONE.value,
             progress=1.0,
-            finished_at=time.time(),
+            finished_at=self._clock(),
             reps=summary.get("reps"),
             mean_score=summary.get("mean_score"),
             result=json.dumps(result, separators=(",", ":")),
         )
 
     def job_failed(self, job_id: str, error: str, code: JobErrorCode) -> None:
-        self._update(job_id, status=JobStatus.FAILED.value, finished_at=time.time(), error=error, error_code=code.value)
+        self._update(
+            job_id, status=JobStatus.FAILED.value, finished_at=self._clock(), error=error, error_code=code.value
+        )
 
     def upload_removed(self, job_id: str) -> None:
         self._update(job_id, upload_path=None)
@@ -237,7 +295,7 @@ class Store:
                 "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = ? WHERE status = ?",
                 (
                     JobStatus.FAILED.value,
-                    time.time(),
+                    self._clock(),
                     INTERRUPTED_MESSAGE,
                     JobErrorCode.INTERRUPTED.value,
                     JobStatus.RUNNING.value,
@@ -257,78 +315,118 @@ class Store:
             ).fetchall()
         return [_job(row) for row in rows]
 
+    def delete_job(self, job_id: str, owner: str) -> Job | None:
+        """Remove ``owner``'s finished (done or failed) job and return it (its upload file is the caller's
+        to remove); None when there is no such job of theirs; ``JobBusyError`` while it is queued or
+        running."""
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                raise JobBusyError(
+                    f"the video {job.filename!r} is still being analysed ({job.status.value}): "
+                    "wait until it is done, then delete it"
+                )
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return job
+
     # -- live sessions ------------------------------------------------------------------------
 
     def add_live_session(
-        self, info: dict[str, Any], summary: dict[str, Any], started_at: float, owner: str = LOCAL_USER
+        self,
+        info: dict[str, Any],
+        summary: dict[str, Any],
+        started_at: float,
+        owner: str = LOCAL_USER,
+        result: dict[str, Any] | None = None,
+        ended_at: float | None = None,
     ) -> None:
+        """Keep a finished live set: ``info`` (``Session.info()``: id, exercise, persona, end_reason and
+        statistics), its ``summary`` (``SetSummary.as_dict()``), and ``result``, its report (the shape of
+        an upload's, ``Session.record``)."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO live_sessions (id, exercise, persona, started_at, ended_at, end_reason, "
-                "reps, mean_score, summary, stats, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reps, mean_score, summary, stats, owner, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     info["id"],
                     info["exercise"],
                     info["persona"],
                     started_at,
-                    time.time(),
+                    self._clock() if ended_at is None else ended_at,
                     info.get("end_reason"),
                     summary["reps"],
                     summary["mean_score"],
                     json.dumps(summary),
                     json.dumps(info),
                     owner,
+                    None if result is None else json.dumps(result, separators=(",", ":")),
                 ),
             )
 
-    def history(self, owner: str, limit: int = 200) -> list[dict[str, Any]]:
-        """``owner``'s past uploads and live sessions, newest first."""
+    def get_live_session(self, session_id: str, owner: str) -> dict[str, Any] | None:
+        """``owner``'s stored live set: ``session_id``, ``exercise``, ``persona``, ``started_at``, ``ended_at``,
+        ``end_reason``, ``summary``, ``stats`` and ``result`` (None for a set stored before reports were
+        kept); None when there is no such set of theirs."""
         with self._tx() as db:
-            jobs = db.execute(
-                "SELECT id, status, exercise, persona, filename, created_at, reps, mean_score, error, "
-                "json_extract(result, '$.summary.hold_total_s') AS held_s "
-                "FROM jobs WHERE owner = ? ORDER BY created_at DESC LIMIT ?",
-                (owner, limit),
-            ).fetchall()
-            live = db.execute(
-                "SELECT id, exercise, persona, started_at, reps, mean_score, end_reason, "
-                "json_extract(summary, '$.hold_total_s') AS held_s "
-                "FROM live_sessions WHERE owner = ? ORDER BY started_at DESC LIMIT ?",
-                (owner, limit),
-            ).fetchall()
-        items = [
-            {
-                "kind": "upload",
-                "id": r["id"],
-                "status": r["status"],
-                "exercise": r["exercise"],
-                "persona": r["persona"],
-                "title": r["filename"],
-                "at": r["created_at"],
-                "reps": r["reps"],
-                "held_s": r["held_s"],
-                "mean_score": r["mean_score"],
-                "error": r["error"],
-            }
-            for r in jobs
-        ] + [
-            {
-                "kind": "live",
-                "id": r["id"],
-                "status": "done",
-                "exercise": r["exercise"],
-                "persona": r["persona"],
-                "title": f"live session ({r['end_reason']})",
-                "at": r["started_at"],
-                "reps": r["reps"],
-                "held_s": r["held_s"],
-                "mean_score": r["mean_score"],
-                "error": None,
-            }
-            for r in live
-        ]
+            row = db.execute("SELECT * FROM live_sessions WHERE id = ? AND owner = ?", (session_id, owner)).fetchone()
+        if row is None:
+            return None
+        return {
+            "session_id": row["id"],
+            "exercise": row["exercise"],
+            "persona": row["persona"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "end_reason": row["end_reason"],
+            "summary": json.loads(row["summary"]),
+            "stats": json.loads(row["stats"]),
+            "result": json.loads(row["result"]) if row["result"] else None,
+        }
+
+    def delete_live_session(self, session_id: str, owner: str) -> bool:
+        """Remove ``owner``'s stored live set; False when there is no such set of theirs."""
+        with self._tx() as db:
+            cursor = db.execute("DELETE FROM live_sessions WHERE id = ? AND owner = ?", (session_id, owner))
+        return cursor.rowcount == 1
+
+    def history(self, owner: str, query: HistoryQuery | None = None) -> HistoryPage:
+        """``owner``'s past uploads and live sets that match ``query``, newest first. Each item:
+        ``kind`` (live | upload), ``id``, ``status`` (queued | running | done | failed), ``exercise``,
+        ``persona``, ``title`` (the upload's file name, or "live set"), ``at`` (unix time it started or
+        was uploaded), ``reps``, ``held_s`` (a hold exercise's time held, else null), ``mean_score``,
+        ``error``, ``end_reason`` (live) and ``details`` (whether a report is stored: a done upload, a
+        live set stored with its reps). A finished set with 0 reps and no time held is empty: left out
+        unless ``include_empty``, and counted in ``hidden_empty``."""
+        q = query or HistoryQuery()
+        kinds = ("upload", "live") if q.kind is None else (q.kind,)
+        items: list[dict[str, Any]] = []
+        hidden = 0
+        with self._tx() as db:
+            for kind in kinds:
+                sql, when = (_JOBS_SQL, "created_at") if kind == "upload" else (_LIVE_SQL, "started_at")
+                where: list[str] = ["owner = ?"]
+                args: list[Any] = [owner]
+                if q.exercise is not None:
+                    where.append("exercise = ?")
+                    args.append(q.exercise)
+                if q.since is not None:
+                    where.append(f"{when} >= ?")
+                    args.append(q.since)
+                if q.until is not None:
+                    where.append(f"{when} < ?")
+                    args.append(q.until)
+                inner = f"{sql} WHERE {' AND '.join(where)}"
+                empty = "(status = 'done' AND COALESCE(reps, 0) = 0 AND COALESCE(held_s, 0) = 0)"
+                if not q.include_empty:
+                    hidden += db.execute(f"SELECT COUNT(*) FROM ({inner}) WHERE {empty}", args).fetchone()[0]
+                keep = "" if q.include_empty else f"WHERE NOT {empty}"
+                rows = db.execute(f"SELECT * FROM ({inner}) {keep} ORDER BY at DESC LIMIT ?", (*args, q.limit))
+                items += [_history_item(kind, row) for row in rows]
         items.sort(key=lambda item: item["at"], reverse=True)
-        return items[:limit]
+        return HistoryPage(items[: q.limit], hidden)
 
     # -- users (auth=accounts) -------------------------------------------------------------------
 
@@ -390,6 +488,36 @@ class Store:
     def remove_sign_in(self, id_hash: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM sign_ins WHERE id_hash = ?", (id_hash,))
+
+
+_JOBS_SQL = (
+    "SELECT id, status, exercise, persona, filename AS title, created_at AS at, reps, mean_score, error, "
+    "NULL AS end_reason, json_extract(result, '$.summary.hold_total_s') AS held_s, "
+    "status = 'done' AND result IS NOT NULL AS details, created_at FROM jobs"
+)
+_LIVE_SQL = (
+    "SELECT id, 'done' AS status, exercise, persona, 'live set' AS title, started_at AS at, reps, mean_score, "
+    "NULL AS error, end_reason, json_extract(summary, '$.hold_total_s') AS held_s, result IS NOT NULL AS details, "
+    "started_at FROM live_sessions"
+)
+
+
+def _history_item(kind: str, row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "id": row["id"],
+        "status": row["status"],
+        "exercise": row["exercise"],
+        "persona": row["persona"],
+        "title": row["title"],
+        "at": row["at"],
+        "reps": row["reps"],
+        "held_s": row["held_s"],
+        "mean_score": row["mean_score"],
+        "error": row["error"],
+        "end_reason": row["end_reason"],
+        "details": bool(row["details"]),
+    }
 
 
 def _job(row: sqlite3.Row) -> Job:
