@@ -4,10 +4,18 @@
 
 let me = null;
 
+const UNREACHABLE = "The coach server did not answer.";
+
 async function whoAmI() {
-  const response = await fetch("/api/me");
+  let response;
+  try {
+    response = await fetch("/api/me");
+  } catch {
+    throw new Error(UNREACHABLE); // shown by the page with what to do (net.js showProblem)
+  }
   if (response.ok) me = await response.json();
-  else me = null;
+  else if (response.status === 401) me = null; // signed out: the sign-in form follows
+  else throw Object.assign(new Error(`The server could not say who is signed in (${response.status}).`), { status: response.status });
   return me;
 }
 
@@ -20,7 +28,7 @@ function signInForm() {
         <h2>Sign in</h2>
         <label>Name <input name="name" autocomplete="username" required maxlength="64"></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-        <p class="error" hidden></p>
+        <p class="error" role="alert" hidden></p>
         <button type="submit">Sign in</button>
       </form>`;
     document.body.append(dialog);
@@ -29,11 +37,18 @@ function signInForm() {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const data = new FormData(form);
-      const response = await fetch("/api/sign-in", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name: data.get("name"), password: data.get("password") }),
-      });
+      let response;
+      try {
+        response = await fetch("/api/sign-in", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ name: data.get("name"), password: data.get("password") }),
+        });
+      } catch {
+        error.textContent = `${UNREACHABLE} Check that it is running and that this device is online, then sign in again.`;
+        error.hidden = false;
+        return;
+      }
       if (response.ok) {
         dialog.close();
         dialog.remove();

@@ -1,34 +1,29 @@
 // Custom exercises: upload a video of good reps (a draft), see the reps the coach found (thumbnail,
 // times, range, the driving angle's curve with the reps shaded) and what it suggests (driver, body
 // parts: editable), pick reps, name it, save; list, rename, edit the fault rules of, and delete the
-// custom exercises. API: /api/custom (server/custom.py).
+// custom exercises. API: /api/custom (server/custom.py). A failed request is shown with what to do
+// and a "Try again" (net.js showProblem); a choice the page cannot accept is said in words (show).
 
 import { csrfHeaders, signedIn } from "./auth.js";
 import { lineChart } from "./charts.js";
-import { problem } from "./webrtc.js";
+import { api, ApiError, showProblem } from "./net.js";
 
 const $ = (id) => document.getElementById(id);
-const UNREACHABLE = "Cannot reach the coach server: check that `coach serve` is running, then try again.";
 const PART_WORDS = { left_arm: "left arm", right_arm: "right arm", left_leg: "left leg", right_leg: "right leg", core: "core (hip line)" };
 
 let draft = null; // the draft's last answer (with its suggestion)
 
+// a message in the element `id` (none: hidden)
 function show(id, message) {
   $(id).hidden = !message;
-  $(id).textContent = message || "";
+  $(id).replaceChildren(...(message ? [Object.assign(document.createElement("p"), { className: "error", textContent: message })] : []));
+  if (message) $(id).firstChild.setAttribute("role", "alert");
 }
 
-// fetch with the error the user sees: the server's own message, or what to do when it is unreachable
-async function call(url, options = {}) {
-  let response;
-  try {
-    const headers = { ...(options.headers || {}), ...(options.method && options.method !== "GET" ? await csrfHeaders() : {}) };
-    response = await fetch(url, { ...options, headers });
-  } catch {
-    throw new Error(UNREACHABLE);
-  }
-  if (!response.ok) throw new Error(await problem(response));
-  return response.json();
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+  return "";
 }
 
 function words(id) {
@@ -49,21 +44,26 @@ function uploadVideo(file) {
       });
       xhr.addEventListener("load", () => {
         if (xhr.status === 202) resolve(xhr.response);
-        else reject(new Error(xhr.response?.detail ?? `the upload failed (${xhr.status}): try again`));
+        else reject(new ApiError(detailText(xhr.response?.detail) || `The upload failed (${xhr.status}).`, { status: xhr.status }));
       });
-      xhr.addEventListener("error", () => reject(new Error("the upload was interrupted: check the connection and try again")));
+      xhr.addEventListener("error", () => reject(new ApiError("The upload was interrupted: the coach server did not answer.")));
       xhr.send(form);
-    });
+    }, reject);
   });
 }
 
 async function waitForDraft(id) {
   for (;;) {
-    const answer = await call(`/api/custom/drafts/${id}`);
+    const answer = await api(`/api/custom/drafts/${encodeURIComponent(id)}`);
     $("progress").value = 0.3 + 0.7 * answer.progress;
     $("phase").textContent = answer.state === "queued" ? "Waiting for a free reader…" : `Reading the video… ${(answer.progress * 100).toFixed(0)}%`;
     if (answer.state === "done") return answer;
-    if (answer.state === "failed") throw new Error(answer.error);
+    if (answer.state === "failed") {
+      throw new ApiError(`The video could not be read: ${answer.error}`, {
+        status: 422,
+        advice: "Film a few good reps with your whole body in the picture, starting from the start position, then try again.",
+      });
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -85,7 +85,7 @@ $("draft-form").addEventListener("submit", async (event) => {
     $("phase").textContent = `${file.name}: read.`;
     showDraft(draft, true);
   } catch (error) {
-    show("draft-error", error.message);
+    showProblem($("draft-error"), error, () => $("draft-form").requestSubmit());
     $("phase").textContent = "";
   } finally {
     $("read").disabled = false;
@@ -165,10 +165,10 @@ async function recount() {
   const parts = chosenParts();
   if (parts.length) params.set("body_parts", parts.join(","));
   try {
-    draft = await call(`/api/custom/drafts/${draft.id}?${params}`);
+    draft = await api(`/api/custom/drafts/${encodeURIComponent(draft.id)}?${params}`);
     showDraft(draft, false);
   } catch (error) {
-    show("save-error", `${error.message}`);
+    showProblem($("save-error"), error, recount);
     $("found-reps").replaceChildren();
   }
 }
@@ -195,11 +195,7 @@ $("save-form").addEventListener("submit", async (event) => {
       body_parts: parts,
     };
     if ($("name").value.trim()) body.name = $("name").value.trim();
-    const saved = await call("/api/custom/exercises", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    const saved = await api("/api/custom/exercises", { method: "POST", body });
     draft = null;
     $("draft").hidden = true;
     $("draft-form").reset();
@@ -215,22 +211,28 @@ $("save-form").addEventListener("submit", async (event) => {
     );
     await loadList();
   } catch (error) {
-    show("save-error", error.message);
+    showProblem($("save-error"), error, () => $("save-form").requestSubmit());
   } finally {
     $("save").disabled = false;
   }
 });
 
-$("discard").addEventListener("click", async () => {
+async function discard(id) {
+  try {
+    await api(`/api/custom/drafts/${encodeURIComponent(id)}`, { method: "DELETE" });
+    show("draft-error", "");
+  } catch (error) {
+    const what = new ApiError(`The draft could not be removed: ${error.message}`, { status: error.status ?? 0, advice: error.advice });
+    showProblem($("draft-error"), what, () => discard(id));
+  }
+}
+
+$("discard").addEventListener("click", () => {
   if (!draft) return;
   const id = draft.id;
   draft = null;
   $("draft").hidden = true;
-  try {
-    await call(`/api/custom/drafts/${id}`, { method: "DELETE" });
-  } catch (error) {
-    show("draft-error", `The draft could not be removed: ${error.message}`);
-  }
+  discard(id);
 });
 
 // -- the list of custom exercises -------------------------------------------------------------------
@@ -272,32 +274,30 @@ function exerciseItem(exercise) {
   meta.textContent = ` ${exercise.name} · ${words(exercise.driver)} · ${exercise.body_parts.map((p) => PART_WORDS[p] || p).join(", ")}`;
   const actions = document.createElement("div");
   actions.className = "actions";
-  const error = document.createElement("p");
-  error.className = "error";
+  const error = document.createElement("div");
   error.hidden = true;
-  const fail = (e) => { error.hidden = false; error.textContent = e.message; };
+  // a failed change: what happened, what to do, and the same change again
+  const attempt = async (change) => {
+    try {
+      await change();
+      await loadList();
+    } catch (e) {
+      showProblem(error, e, () => attempt(change));
+    }
+  };
   item.append(title, meta);
   if (exercise.yours) {
     const rename = Object.assign(document.createElement("input"), { value: exercise.display_name, maxLength: 60, className: "rename" });
     rename.setAttribute("aria-label", `new name of ${exercise.display_name}`);
     const renameButton = Object.assign(document.createElement("button"), { type: "button", textContent: "Rename", className: "rename-button" });
-    renameButton.addEventListener("click", async () => {
-      try {
-        await call(`/api/custom/exercises/${encodeURIComponent(exercise.name)}`, {
-          method: "PATCH",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ display_name: rename.value.trim() }),
-        });
-        await loadList();
-      } catch (e) { fail(e); }
-    });
+    const url = `/api/custom/exercises/${encodeURIComponent(exercise.name)}`;
+    renameButton.addEventListener("click", () =>
+      attempt(() => api(url, { method: "PATCH", body: { display_name: rename.value.trim() } })),
+    );
     const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete", className: "delete-button" });
-    remove.addEventListener("click", async () => {
+    remove.addEventListener("click", () => {
       if (!confirm(`Delete “${exercise.display_name}”? Its reference is removed for good.`)) return;
-      try {
-        await call(`/api/custom/exercises/${encodeURIComponent(exercise.name)}`, { method: "DELETE" });
-        await loadList();
-      } catch (e) { fail(e); }
+      attempt(() => api(url, { method: "DELETE" }));
     });
     actions.append(rename, renameButton, remove);
     const rules = document.createElement("details");
@@ -309,21 +309,14 @@ function exerciseItem(exercise) {
     body.append(...exercise.faults.map((rule) => ruleRow(exercise, rule)));
     table.append(body);
     const saveRules = Object.assign(document.createElement("button"), { type: "button", textContent: "Save rules" });
-    saveRules.addEventListener("click", async () => {
+    saveRules.addEventListener("click", () => {
       const faults = [...body.querySelectorAll("tr")].map((row) => {
         const change = { id: row.dataset.rule, enabled: row.querySelector("[data-field=enabled]").checked };
         const amount = row.querySelector("input.amount");
         if (amount.value !== "") change[amount.dataset.field] = Number(amount.value);
         return change;
       });
-      try {
-        await call(`/api/custom/exercises/${encodeURIComponent(exercise.name)}`, {
-          method: "PATCH",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ faults }),
-        });
-        await loadList();
-      } catch (e) { fail(e); }
+      attempt(() => api(url, { method: "PATCH", body: { faults } }));
     });
     rules.append(summary, table, saveRules);
     item.append(actions, rules);
@@ -334,15 +327,16 @@ function exerciseItem(exercise) {
 
 async function loadList() {
   try {
-    const list = await call("/api/custom/exercises");
+    const list = await api("/api/custom/exercises");
     $("custom-list").replaceChildren(...list.map(exerciseItem));
     $("custom-empty").hidden = list.length > 0;
     show("list-error", "");
   } catch (error) {
-    show("list-error", `The custom exercises could not be listed: ${error.message}`);
+    const what = new ApiError(`The custom exercises could not be listed: ${error.message}`, { status: error.status ?? 0, advice: error.advice });
+    showProblem($("list-error"), what, loadList);
   }
 }
 
 signedIn()
   .then(loadList)
-  .catch(() => show("list-error", UNREACHABLE));
+  .catch((error) => showProblem($("list-error"), error, () => location.reload()));
