@@ -1,4 +1,7 @@
-// Small SVG charts (no library): a bar chart of rep scores, line charts of angle curves and trends.
+// Charts: SVG bars of rep scores and lines of curves and trends (no library), and the report's joint-angle
+// timelines with uPlot (vendor/uplot/: cursor, legend with the values under it, rep boxes, fault marks).
+
+import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -22,27 +25,62 @@ export function scoreClass(score) {
   return score >= 85 ? "good" : score >= 65 ? "fair" : "poor";
 }
 
-// Bars of 0-100 scores, one per label.
-export function barChart(container, labels, values, title) {
-  const width = 520, height = 220, pad = { l: 34, r: 10, t: 22, b: 26 };
-  const svg = frame(width, height, pad);
-  svg.setAttribute("aria-label", title);
-  svg.append(el("text", { x: pad.l, y: 14 }, title));
-  const plotH = height - pad.t - pad.b;
-  const slot = (width - pad.l - pad.r) / Math.max(values.length, 1);
-  for (const tick of [0, 50, 100]) {
-    const y = height - pad.b - (tick / 100) * plotH;
-    svg.append(el("text", { x: 4, y: y + 4 }, String(tick)));
-  }
-  values.forEach((value, i) => {
-    const h = (Math.max(0, Math.min(100, value)) / 100) * plotH;
-    const x = pad.l + i * slot + slot * 0.15;
-    const bar = el("rect", { class: `bar ${scoreClass(value)}`, x, y: height - pad.b - h, width: slot * 0.7, height: h });
-    bar.append(el("title", {}, `${labels[i]}: ${value.toFixed(1)}`));
-    svg.append(bar, el("text", { x: x + slot * 0.35, y: height - 8, "text-anchor": "middle" }, labels[i]));
+const WORDS = { good: "good", fair: "fair", poor: "needs work" };
+
+/** The word for a 0-100 score's band (the colour's meaning, in text). */
+export function scoreWord(score) {
+  return WORDS[scoreClass(score)];
+}
+
+// Draw ``draw(width)`` now at the container's own width and again whenever that width changes, so the
+// SVG's text stays at its CSS size instead of shrinking with a viewBox.
+function atOwnWidth(container, draw) {
+  container._chartObserver?.disconnect();
+  let drawn = -1;
+  const redraw = () => {
+    const width = Math.round(container.clientWidth);
+    if (width > 0 && width !== drawn) {
+      drawn = width;
+      draw(width);
+    }
+  };
+  container._chartObserver = new ResizeObserver(redraw);
+  container._chartObserver.observe(container);
+  redraw();
+  if (drawn < 0) draw(520); // not laid out yet (hidden): a default width, redrawn once it shows
+}
+
+// Bars of 0-100 scores, one per label (rep or hold numbers), drawn at the container's width: a 0-100
+// axis with grid lines, each bar's score written above it, its number under it, the colour's band as
+// a word in its tooltip and in the chart's accessible name.
+export function barChart(container, labels, values, title, { what = "rep" } = {}) {
+  const summary = values.map((v, i) => `${what} ${labels[i]}: ${v.toFixed(0)} (${scoreWord(v)})`).join(", ");
+  atOwnWidth(container, (width) => {
+    const height = 230, pad = { l: 40, r: 8, t: 22, b: 40 };
+    const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img" });
+    svg.setAttribute("aria-label", `${title}. ${summary}.`);
+    const plotH = height - pad.t - pad.b;
+    const y = (v) => height - pad.b - (Math.max(0, Math.min(100, v)) / 100) * plotH;
+    for (const tick of [0, 25, 50, 75, 100]) {
+      svg.append(
+        el("line", { class: tick ? "grid" : "axis", x1: pad.l, x2: width - pad.r, y1: y(tick), y2: y(tick) }),
+        el("text", { x: pad.l - 6, y: y(tick) + 4, "text-anchor": "end" }, String(tick)),
+      );
+    }
+    const slot = (width - pad.l - pad.r) / Math.max(values.length, 1);
+    const barW = Math.min(56, slot * 0.7);
+    values.forEach((value, i) => {
+      const cx = pad.l + (i + 0.5) * slot;
+      const bar = el("rect", { class: `bar ${scoreClass(value)}`, x: cx - barW / 2, y: y(value), width: barW, height: height - pad.b - y(value) });
+      bar.append(el("title", {}, `${what} ${labels[i]}: ${value.toFixed(1)} (${scoreWord(value)})`));
+      svg.append(bar, el("text", { class: "bar-value", x: cx, y: y(value) - 5, "text-anchor": "middle" }, value.toFixed(0)));
+      if (slot >= 16 || i % Math.ceil(16 / slot) === 0) {
+        svg.append(el("text", { x: cx, y: height - pad.b + 16, "text-anchor": "middle" }, labels[i]));
+      }
+    });
+    svg.append(el("text", { x: pad.l + (width - pad.l - pad.r) / 2, y: height - 6, "text-anchor": "middle" }, what));
+    container.replaceChildren(svg);
   });
-  container.replaceChildren(svg);
-  return svg;
 }
 
 // Lines over a shared x axis; each series {name, values (null = gap), cls}; bands {from, to, cls, label}
@@ -87,4 +125,145 @@ export function lineChart(container, xs, series, title, xLabel = "s", bands = []
   }
   container.replaceChildren(svg);
   return svg;
+}
+
+const AXIS = {
+  stroke: "#c9d4dc",
+  font: "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+  labelFont: "600 12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+  grid: { stroke: "#26313a", width: 1 },
+  ticks: { stroke: "#3a4650", width: 1, size: 4 },
+};
+
+function span(className, text = "") {
+  return Object.assign(document.createElement("span"), { className, textContent: text });
+}
+
+/**
+ * A timeline of one angle (uPlot) that fits its container's width and follows it when it changes.
+ *
+ *   angleChart(container, {
+ *     title,                    // the accessible name, e.g. "elbow l"
+ *     xs,                       // seconds, ascending
+ *     series: [{label, values, stroke, dash}],   // values: degrees, null = gap
+ *     marks: [{label, from, turn, to, faults: [{name, severity}]}],   // seconds; turn may be null
+ *     onPick(seconds),          // a click on the plot or a fault mark (e.g. seek the video)
+ *   }) -> {plot, setNow(seconds), dispose()}
+ *
+ * Marks are boxes in the plot's overlay (class ``rep-band``, one per rep, with its number and a dashed
+ * line at the turning point); a rep with faults gets a round button above it (``fault-mark``) naming
+ * them on hover and focus. The cursor shows every series' value in the legend under the plot.
+ */
+export function angleChart(container, { title, xs, series, marks = [], onPick = null, height = 220 }) {
+  const degrees = (u, v) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v.toFixed(0)}°`);
+  const figure = document.createElement("figure");
+  figure.className = "angle-chart";
+  figure.setAttribute("role", "group");
+  figure.setAttribute("aria-label", `${title}: angle over time`);
+  const heading = Object.assign(document.createElement("h3"), { textContent: title });
+  const plotBox = Object.assign(document.createElement("div"), { className: "plot" });
+  const caption = document.createElement("figcaption");
+  const range = (values) => {
+    const finite = values.filter((v) => v !== null && Number.isFinite(v));
+    return finite.length ? `${Math.min(...finite).toFixed(0)}° to ${Math.max(...finite).toFixed(0)}°` : "not seen";
+  };
+  caption.textContent =
+    series.map((s) => `${s.label}: ${range(s.values)}`).join("; ") +
+    (marks.length ? `; ${marks.length} ${marks.length === 1 ? "box" : "boxes"} mark ${marks.map((m) => m.label).join(", ")}` : "") +
+    ".";
+  figure.append(heading, plotBox, caption);
+  container.append(figure);
+
+  const now = span("now-line");
+  const bands = marks.map((mark) => {
+    const band = span("rep-band");
+    band.dataset.rep = mark.label;
+    const number = span("rep-number", mark.label);
+    band.append(number);
+    const turn = mark.turn !== null && mark.turn !== undefined ? span("rep-turn") : null;
+    if (turn) band.append(turn);
+    let flag = null;
+    if (mark.faults?.length) {
+      const safety = mark.faults.some((f) => f.severity === "safety");
+      flag = Object.assign(document.createElement("button"), { type: "button", className: `fault-mark ${safety ? "safety" : "form"}` });
+      const words = mark.faults.map((f) => `${f.name} (${f.severity})`).join(", ");
+      flag.setAttribute("aria-label", `${mark.label} faults: ${words}. Jump there.`);
+      const icon = span("", safety ? "!" : "•");
+      icon.setAttribute("aria-hidden", "true");
+      const tip = span("fault-tip", `${mark.label}: ${mark.faults.map((f) => `${f.severity === "safety" ? "⚠ safety" : "◆ form"}: ${f.name}`).join("; ")}`);
+      flag.append(icon, tip);
+      if (onPick) flag.addEventListener("click", () => onPick(mark.turn ?? mark.from));
+    }
+    return { mark, band, number, turn, flag };
+  });
+
+  const place = (u) => {
+    const left = (v) => u.valToPos(v, "x");
+    for (const { mark, band, number, turn, flag } of bands) {
+      const a = left(mark.from), b = left(mark.to);
+      band.style.left = `${a}px`;
+      band.style.width = `${Math.max(2, b - a)}px`;
+      number.textContent = b - a > 56 ? mark.label : mark.label.replace(/^\D+/, "");
+      if (turn) turn.style.left = `${left(mark.turn) - a - 1}px`;
+      if (flag) flag.style.left = `${left(mark.turn ?? (mark.from + mark.to) / 2)}px`;
+    }
+  };
+  const options = {
+    width: Math.max(200, plotBox.clientWidth || container.clientWidth || 480),
+    height,
+    scales: { x: { time: false } },
+    axes: [
+      { ...AXIS, label: "seconds", labelSize: 20, size: 34, space: 48, values: (u, vals) => vals.map((v) => `${+v.toFixed(2)}`) },
+      { ...AXIS, label: "degrees", labelSize: 20, size: 44, space: 30, values: (u, vals) => vals.map((v) => `${+v.toFixed(1)}°`) },
+    ],
+    series: [
+      { label: "time", value: (u, v) => (v === null || v === undefined ? "–" : `${v.toFixed(2)} s`) },
+      ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, dash: s.dash, value: degrees, spanGaps: false, points: { show: false } })),
+    ],
+    cursor: { drag: { x: false, y: false, setScale: false }, sync: { key: "report-angles" }, points: { size: 7 } },
+    legend: { show: true, live: true },
+    hooks: {
+      ready: [
+        (u) => {
+          for (const { band, flag } of bands) {
+            u.over.append(band);
+            if (flag) u.over.append(flag);
+          }
+          u.over.append(now);
+          if (onPick) {
+            u.over.addEventListener("click", (event) => {
+              if (event.target.closest(".fault-mark")) return;
+              const x = event.clientX - u.over.getBoundingClientRect().left;
+              onPick(u.posToVal(x, "x"));
+            });
+          }
+        },
+      ],
+      draw: [place],
+    },
+  };
+  const plot = new uPlot(options, [xs, ...series.map((s) => s.values)], plotBox);
+  let lastWidth = options.width;
+  const observer = new ResizeObserver(() => {
+    const width = Math.round(plotBox.clientWidth);
+    if (width > 0 && Math.abs(width - lastWidth) > 1) {
+      lastWidth = width;
+      plot.setSize({ width, height });
+    }
+  });
+  observer.observe(plotBox);
+  return {
+    plot,
+    figure,
+    setNow(seconds) {
+      const x = plot.valToPos(seconds, "x");
+      now.hidden = !(x >= 0 && x <= plot.over.clientWidth);
+      now.style.left = `${x}px`;
+    },
+    dispose() {
+      observer.disconnect();
+      plot.destroy();
+      figure.remove();
+    },
+  };
 }
