@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,18 @@ import torch
 from lifting.joints import H36M
 from lifting.lifter import PoseFormerV2Lifter, PoseFormerV2Options
 from lifting.poseformerv2 import CheckpointError, PoseFormerV2Config, load_poseformerv2, read_state_dict
+from lifting.track import PoseTrack
 from lifting.training import train as train_module
-from lifting.training.evaluate import NearestPose, evaluate, held_out_streams, mpjpe, p_mpjpe
+from lifting.training.evaluate import (
+    NearestPose,
+    agreement,
+    evaluate,
+    held_out_streams,
+    lift_track,
+    mean_acceleration_mm,
+    mpjpe,
+    p_mpjpe,
+)
 from lifting.training.motion import (
     HELD_OUT_ACTORS,
     MotionError,
@@ -336,3 +347,45 @@ def test_evaluation_scores_every_lookahead_and_the_nearest_pose_baseline(
     assert all(0 < s.p_mpjpe_mm < s.mpjpe_mm for s in scores.values())
     base = evaluate(nearest.lift, 1, streams, [0], stride=4)[0]
     assert 0 < base.p_mpjpe_mm < base.mpjpe_mm
+
+
+def test_mean_acceleration_by_hand() -> None:
+    still = np.zeros((5, 17, 3))
+    assert mean_acceleration_mm(still) == 0.0
+    steady = np.arange(5)[:, None, None] * np.full((1, 17, 3), 0.01)
+    steady[:, H36M.PELVIS] = 0.0  # joints drift away from a still pelvis at constant speed
+    assert mean_acceleration_mm(steady) == pytest.approx(0.0, abs=1e-9)
+    blip = np.zeros((5, 17, 3))
+    blip[2, H36M.L_KNEE, 0] = 0.01  # one joint 1 cm off in one frame: +1, -2, +1 cm over three frames
+    assert mean_acceleration_mm(blip) == pytest.approx((10 + 20 + 10) / 17 / 3)
+
+
+def test_agreement_with_the_tracks_own_3d_is_exact_only_for_the_same_windows(
+    hdm05: tuple[MotionSet, MotionSet], tmp_path: Path
+) -> None:
+    """A track whose 3D is our lifter's batch output: lifting it again with the full lookahead agrees
+    to the last bit; live windows (lookahead 0) differ."""
+    train_set, _ = hdm05
+    lifter = PoseFormerV2Lifter(PoseFormerV2Options(_tiny_checkpoint(tmp_path / "t.bin", TINY), TINY, "cpu"))
+    clip = next(c for c in train_set.clips if "squat" in c.name)
+    stream = render_stream(clip.poses, np.random.default_rng(5), CameraOptions(), NoiseOptions(p_drop=1.0))
+    keypoints = np.where(stream.detected[:, None, None], stream.keypoints, np.nan).astype(np.float32)
+    n = len(keypoints)
+    track = PoseTrack(
+        keypoints_2d=keypoints,
+        scores=np.where(stream.detected[:, None], 1.0, 0.0).astype(np.float32),
+        poses_3d=np.zeros((n, 17, 3), np.float32),
+        timestamps_ms=np.arange(n) * 1000 / 30,
+        detected=stream.detected,
+        backend="test",
+        lifter="test",
+        image_size=stream.camera.image_size,
+    )
+    batch = lift_track(track, lifter.lift_inputs, TINY.frames, TINY.pad)
+    assert np.isnan(batch[~stream.detected]).all() and np.isfinite(batch[stream.detected]).all()
+    track = replace(track, poses_3d=batch)
+    same = agreement(track, lift_track(track, lifter.lift_inputs, TINY.frames, TINY.pad))
+    assert same.mean_angle_diff_deg == 0.0 and same.accel_mm == same.mediapipe_accel_mm > 0
+    assert same.frames == int(stream.detected.sum())
+    live = agreement(track, lift_track(track, lifter.lift_inputs, TINY.frames, 0))
+    assert live.mean_angle_diff_deg > 0

@@ -11,10 +11,15 @@ pelvis zeroed), loaded from the checkpoint file by the official-format loader. B
 - the same network with a one-frame window (a checkpoint trained with ``--preset single``);
 - ``NearestPose``: the training pose whose clean projection (pelvis-centred, scale-normalised) is
   nearest to the frame's 2D, returned in its camera's axes.
+
+On real clips there is no ground truth: ``agreement`` compares a lifter's joint angles with MediaPipe's
+world landmarks on the same 2D track (``lift_track``: the live windows for a lookahead) and reports both
+lifters' smoothness (``mean_acceleration_mm``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +28,17 @@ import numpy as np
 
 from lifting.joints import H36M
 from lifting.poseformerv2 import PoseFormerV2Config
+from lifting.track import PoseTrack
 from lifting.training.motion import MotionSet
-from lifting.training.synth import CameraOptions, NoiseOptions, Stream, lookahead_window, render_stream
+from lifting.training.synth import (
+    CameraOptions,
+    NoiseOptions,
+    Stream,
+    fill_gaps,
+    lookahead_window,
+    render_stream,
+)
+from lifting.window import normalize_screen
 
 LiftFn = Callable[[np.ndarray], np.ndarray]
 """(B, T, 17, 2) normalised screen coordinates -> (B, 17, 3) metres, camera axes, pelvis at the origin."""
@@ -147,3 +161,76 @@ class NearestPose:
         q = _shape_features(centre)
         dist = self._norms[None, :] - 2 * q @ self.features.T
         return self.poses[np.argmin(dist, axis=1)]
+
+
+# --- real clips: agreement with MediaPipe's world landmarks and smoothness --------------------------
+
+JOINT_ANGLES: tuple[str, ...] = (
+    "ELBOW_L", "ELBOW_R", "SHOULDER_L", "SHOULDER_R", "HIP_L", "HIP_R", "KNEE_L", "KNEE_R",
+)  # fmt: skip
+"""The view-independent joint angles of ``scoring.features.Feature`` compared between lifters."""
+
+
+def track_inputs(track: PoseTrack) -> np.ndarray:
+    """A track's 2D as the lifter's input: ``(N, 17, 2)`` normalised screen coordinates with gaps filled
+    (as ``lifting.window`` fills them). Raises ValueError for a track with nobody in it."""
+    if not track.detected.any():
+        raise ValueError(f"{track.source or 'the track'}: nobody was detected in any frame")
+    width, height = track.image_size
+    filled = np.where(track.detected[:, None, None], track.keypoints_2d, 0.0)
+    return fill_gaps(normalize_screen(filled, width, height), track.detected)
+
+
+def lift_track(track: PoseTrack, lift: LiftFn, frames: int, lookahead: int, batch_size: int = 256) -> np.ndarray:
+    """Every detected frame of ``track`` lifted with the live window for ``lookahead``:
+    ``(N, 17, 3)`` metres, camera axes, pelvis at the origin; NaN rows where nobody was detected."""
+    inputs = track_inputs(track)
+    todo = np.flatnonzero(track.detected)
+    windows = np.stack([lookahead_window(inputs, int(t), frames, min(lookahead, (frames - 1) // 2)) for t in todo])
+    out = np.full((len(inputs), 17, 3), np.nan, np.float32)
+    out[todo] = np.concatenate([lift(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)])
+    return out
+
+
+def mean_acceleration_mm(poses: np.ndarray) -> float:
+    """Mean joint acceleration, mm per frame squared, over frames whose neighbours are both present:
+    ``|p[t+1] - 2 p[t] + p[t-1]|`` averaged over joints and frames. A jittery lifter scores high."""
+    rel = poses - poses[:, H36M.PELVIS : H36M.PELVIS + 1]
+    acc = np.linalg.norm(rel[2:] - 2 * rel[1:-1] + rel[:-2], axis=-1).mean(axis=-1)
+    acc = acc[np.isfinite(acc)]
+    return float(acc.mean() * 1000.0) if len(acc) else math.nan
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A lifter against MediaPipe's world landmarks on one real clip (no ground truth there)."""
+
+    angle_diff_deg: dict[str, float]
+    """Mean absolute difference of each joint angle (``JOINT_ANGLES``), degrees."""
+    mean_angle_diff_deg: float
+    accel_mm: float
+    """The lifter's mean acceleration (``mean_acceleration_mm``)."""
+    mediapipe_accel_mm: float
+    """MediaPipe's world landmarks' mean acceleration on the same frames."""
+    frames: int
+
+
+def agreement(track: PoseTrack, lifted: np.ndarray) -> Agreement:
+    """Compare ``lifted`` ``(N, 17, 3)`` with the track's own 3D (MediaPipe world landmarks)."""
+    from scoring.features import Feature, compute_features
+
+    if lifted.shape != track.poses_3d.shape:
+        raise ValueError(f"lifted poses {lifted.shape} do not match the track's {track.poses_3d.shape}")
+    ours, theirs = compute_features(lifted), compute_features(track.poses_3d)
+    diffs = {}
+    for name in JOINT_ANGLES:
+        col = Feature[name]
+        d = np.abs(ours[:, col] - theirs[:, col])
+        diffs[name.lower()] = float(np.nanmean(d))
+    return Agreement(
+        diffs,
+        float(np.mean(list(diffs.values()))),
+        mean_acceleration_mm(lifted),
+        mean_acceleration_mm(np.where(np.isfinite(lifted), track.poses_3d, np.nan)),
+        int(np.isfinite(lifted).all(axis=(1, 2)).sum()),
+    )

@@ -61,6 +61,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--eval-only", type=Path, metavar="CHECKPOINT", help="only evaluate this checkpoint (shape: --preset)"
     )
+    p.add_argument(
+        "--clip",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="VIDEO",
+        help="also compare with MediaPipe's world landmarks on this real video (joint angles, smoothness); repeatable",
+    )
     p.add_argument("--eval-stride", type=int, default=2, help="evaluate every n-th held-out frame (default 2)")
     p.set_defaults(func=run)
 
@@ -99,6 +107,32 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         print(f"{label:<28}{cells}")
 
 
+def print_agreement(checkpoint: Path, options: Any, videos: list[Path]) -> None:
+    """For each real video: MediaPipe 2D + world landmarks, then the checkpoint on the same 2D at a few
+    lookaheads; joint-angle differences and both lifters' mean acceleration."""
+    if not videos:
+        return
+    from lifting.lifter import WorldLandmarkLifter
+    from lifting.pipeline import PosePipeline
+    from lifting.pose2d import MediaPipeBackend, MediaPipeOptions
+    from lifting.training.evaluate import agreement, checkpoint_lifter, lift_track
+
+    config = options.config
+    lift = checkpoint_lifter(checkpoint, config)
+    lookaheads = sorted({0, min(13, config.pad), config.pad})
+    print("\nReal clips, against MediaPipe's world landmarks: mean |joint angle difference| (deg), mean "
+          "acceleration (mm/frame^2) of ours / MediaPipe's")  # fmt: skip
+    for video in videos:
+        if not video.is_file():
+            raise UsageError(f"{video}: no such video")
+        with MediaPipeBackend(MediaPipeOptions()) as backend:
+            track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(video)
+        for lookahead in lookaheads:
+            a = agreement(track, lift_track(track, lift, config.frames, lookahead))
+            print(f"{video.name:<28} L={lookahead:<3} angles {a.mean_angle_diff_deg:5.1f} deg  "
+                  f"accel {a.accel_mm:5.1f} / {a.mediapipe_accel_mm:5.1f}  ({a.frames} frames)")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -119,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.eval_only}: no such checkpoint file")
             metrics = evaluate_run(args.eval_only, options, held_out, train_set, args.baseline, _device(options.device))
             print_metrics(metrics)
+            print_agreement(args.eval_only, options, args.clip)
             return EXIT_OK
         references_dir = args.references_dir or PROJECT_ROOT / "references"
         clips = list(train_set.clips)
@@ -142,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     print(f"checkpoint: {result.checkpoint}\nmetadata:   {result.metadata}")
     print_metrics(result.metrics)
+    print_agreement(result.checkpoint, options, args.clip)
     return EXIT_OK
 
 
