@@ -12,7 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from server.settings import Settings
-from tests.support.harness import chromium_with_camera, running_app
+from tests.support.harness import axe_violations, chromium_with_camera, horizontal_overflow, running_app
+from tests.support.pages import small_targets
 
 CLIP = "squat_side.mp4"
 
@@ -49,11 +50,15 @@ def test_a_custom_exercise_built_in_the_page_counts_the_reps_of_an_upload(
             page.screenshot(path=str(tmp_path / f"custom-{width}.png"), full_page=True)
             scroll = page.evaluate("() => document.documentElement.scrollWidth")
             assert scroll <= width, f"{scroll} px wide at {width}: sideways scrolling"
+            assert axe_violations(page) == [] and small_targets(page) == [], width  # the found reps too
         page.fill("#display-name", "My squat")
         page.click("#save")
         expect(page.locator("#saved")).to_be_visible(timeout=60_000)
         expect(page.locator("#custom-list .custom-item")).to_have_count(1)
         assert "My squat" in page.inner_text("#custom-list")
+        page.locator("#custom-list details.rules summary").click()  # its fault rules, on a phone
+        assert horizontal_overflow(page) == 0 and axe_violations(page) == [] and small_targets(page) == []
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         # it is in the pickers at once: upload the same video with it
         page.goto(f"{base}/upload.html")

@@ -252,7 +252,11 @@ function ruleRow(exercise, rule) {
   amount.value = rule[field] ?? "";
   amount.className = "amount";
   const unit = { offset: "°", rom: "%", tempo: "s", symmetry: "°", lag: "s", lockout: "°" }[rule.kind] || "";
-  const cells = [on, words(rule.id), amount, unit];
+  on.setAttribute("aria-label", `${words(rule.id)}: on`);
+  amount.setAttribute("aria-label", `${words(rule.id)}: threshold${unit ? ` (${unit})` : ""}`);
+  const onTarget = Object.assign(document.createElement("label"), { className: "check" }); // a finger-sized target
+  onTarget.append(on);
+  const cells = [onTarget, words(rule.id), amount, unit];
   row.dataset.rule = rule.id;
   for (const content of cells) {
     const cell = document.createElement("td");
