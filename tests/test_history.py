@@ -360,3 +360,54 @@ def test_an_old_live_set_is_served_without_its_details(tmp_path: Path) -> None:
             and report["display_name"] == "Push-up"
             and report["end_reason"] == "the camera stopped"
         )
+
+
+@pytest.mark.slow
+def test_a_live_session_through_the_manager_is_stored_as_it_was_sent(
+    tmp_path: Path, media: Path, pushup: Reference
+) -> None:
+    """A whole live set (the real clip through MediaPipe, the lifter and the inference thread): when it
+    ends, the history holds every rep, tip and the summary its WebSocket carried."""
+    from lifting.lifter import WorldLandmarkLifter
+    from lifting.pose2d import MediaPipeBackend
+    from realtime.manager import LiveOptions, SessionManager
+    from tests.test_realtime import ClipTrack, _camera_frames, _drain, _tips
+
+    frames = _camera_frames(media / "pushup_side_nasm.mp4", 175)  # two whole reps
+    store = Store(tmp_path / "coach.sqlite3")
+
+    async def run() -> tuple[str, list[dict[str, Any]]]:
+        manager = SessionManager(
+            LiveOptions(),
+            WorldLandmarkLifter(),
+            MediaPipeBackend,
+            lambda name: pushup,
+            _tips(),
+            on_ended=lambda session: record_session(store, session, DISPLAY.__getitem__),
+        )
+        async with manager:
+            session = await manager.create("pushup", "plain")
+            drain = asyncio.create_task(_drain(session))
+            manager.offer_received(session)
+            manager.attach_track(session, ClipTrack(frames, session, paced=True))
+            events = await asyncio.wait_for(drain, 120)
+            await asyncio.wait_for(session.closed.wait(), 30)
+        return session.id, events
+
+    session_id, events = asyncio.run(run())
+    stored = store.get_live_session(session_id, "local")
+    assert stored is not None and stored["end_reason"] == "the camera stopped"
+    result = stored["result"]
+    reps = [
+        {k: v for k, v in e.items() if k not in ("type", "rep")}
+        for e in json.loads(json.dumps(events))
+        if e["type"] == "rep"
+    ]
+    assert len(reps) == 2 and result["reps"] == reps
+    assert result["tips"] == [{k: v for k, v in e.items() if k != "type"} for e in events if e["type"] == "tip"]
+    summary = next(e for e in events if e["type"] == "summary")
+    assert result["summary"] == {k: summary[k] for k in result["summary"]}
+    assert result["frames"] == len(frames) and result["image_size"] == [640, 360]
+    assert result["backend"] == next(e for e in events if e["type"] == "status")["backend"]
+    assert 0.9 < result["detected_fraction"] <= 1.0
+    store.close()
