@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +84,18 @@ def running_app(settings: Settings) -> Iterator[tuple[str, Any]]:
 
 
 @contextmanager
-def chromium_with_camera(y4m: Path) -> Iterator[Any]:
-    """A Playwright browser context (fresh profile) whose fake camera loops ``y4m``."""
+def chromium_with_camera(y4m: Path, playwright: Any = None) -> Iterator[Any]:
+    """A Playwright browser context (fresh profile) whose fake camera loops ``y4m``. ``playwright``: a
+    running ``sync_playwright()`` to launch it with (two cameras at once need one Playwright, as the
+    sync API runs only one per thread); None starts one for this browser."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup.sh (it installs Debian's chromium)")
-    with tempfile.TemporaryDirectory(prefix="coach-chromium-") as profile, sync_playwright() as playwright:
+    with ExitStack() as stack:
+        profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="coach-chromium-"))
+        if playwright is None:
+            playwright = stack.enter_context(sync_playwright())
         context = playwright.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
