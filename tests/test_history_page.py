@@ -222,6 +222,11 @@ def test_deleting_asks_first_and_removes_the_row(app: tuple[str, Path], browser:
         page.wait_for_function("() => !document.querySelector('#history-table tr[data-id=\"live-push-1\"]')")
         status = page.evaluate("async () => (await fetch('/api/history/live/live-push-1')).status")
         assert status == 404
+        # a tablet's width: cards too, nothing sticks out (hidden words in a table once did)
+        page.set_viewport_size({"width": 700, "height": 800})
+        page.wait_for_function("() => document.querySelector('.trend .u-wrap').offsetWidth <= 700")  # redrawn
+        assert horizontal_overflow(page) == 0, widest_elements(page)
+        assert page.eval_on_selector("#history-table tbody tr", "r => getComputedStyle(r).display") == "grid"
     finally:
         page.close()
 

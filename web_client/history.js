@@ -171,7 +171,7 @@ function row(item) {
   cells.push(["Reps or time held", `result ${tone}`, result]);
   const score = item.mean_score === null || item.mean_score === undefined ? null : item.mean_score;
   const scoreText = score === null ? "–" : `${score.toFixed(0)} (${scoreWord(score)})`;
-  cells.push(["Mean score", `score ${score === null ? "" : scoreClass(score)}`, scoreText]);
+  cells.push(["Mean score", `score ${score === null ? "none" : scoreClass(score)}`, scoreText]);
   cells.push(["Actions", "actions", detailsCell(item)]);
   for (const [label, className, content] of cells) {
     const td = el("td", className);
