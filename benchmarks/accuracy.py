@@ -7,7 +7,8 @@ The set (``benchmarks/accuracy_set.json``, its ``_about`` says how it is labelle
 stored turned with a display matrix, cropped to 85 %, slowed to half speed, two clips side by side)
 and 3D fault injections on the clean clips' own pose tracks (the same functions the tests use,
 ``tests/support/inject.py``). Every clip runs through the batch pipeline of ``coach analyze``
-(MediaPipe 2D + world-landmark 3D, the other exercises watching for a mix-up).
+(MediaPipe 2D + world-landmark 3D, the other exercises watching for a mix-up; ``--lifter-checkpoint``
+lifts the same 2D with a PoseFormerV2 checkpoint instead, as ``coach analyze`` would).
 
 Prints: rep counts (exact, off by one, mean absolute error), per-fault recall and precision (an
 injected fault named on an injected rep is a hit, in the right phase where one is labelled; a fault
@@ -33,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks._env import commit, machine, report
-from lifting.lifter import WorldLandmarkLifter
+from lifting.lifter import Lifter, PoseFormerV2Lifter, PoseFormerV2Options, WorldLandmarkLifter
 from lifting.pipeline import PosePipeline
 from lifting.pose2d import MediaPipeBackend, MediaPipeOptions
 from lifting.track import PoseTrack
+from lifting.training.evaluate import checkpoint_config, relift_track
 from scoring.core import Analysis, analyze_track
 from scoring.features import Feature, compute_features, feature_by_name, focus_joints
 from scoring.reference import Reference, list_exercises, load_reference
@@ -110,8 +112,10 @@ def make_composite(left: Path, right: Path, out: Path) -> Path:
 class Tracks:
     """Pose tracks of videos, computed once (cached as .npz in ``folder``)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, lifter: Lifter | None = None) -> None:
         self.folder = folder
+        self.lifter = lifter
+        """Lifts the cached MediaPipe 2D again (batch mode) instead of the world landmarks, when given."""
         folder.mkdir(parents=True, exist_ok=True)
 
     def path(self, name: str, exercise: Reference) -> Path:
@@ -123,12 +127,13 @@ class Tracks:
         the one who moves that exercise's joints (``lifting.people``)."""
         cached = self.path(name, exercise)
         if cached.is_file():
-            return PoseTrack.load_npz(cached)
-        with MediaPipeBackend(MediaPipeOptions(max_people=2)) as backend:
-            backend.follow(focus_joints(exercise.spec.driver))
-            track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(video)
-        track.save_npz(cached)
-        return track
+            track = PoseTrack.load_npz(cached)
+        else:
+            with MediaPipeBackend(MediaPipeOptions(max_people=2)) as backend:
+                backend.follow(focus_joints(exercise.spec.driver))
+                track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(video)
+            track.save_npz(cached)
+        return track if self.lifter is None else relift_track(track, self.lifter)
 
 
 def analyze(references: dict[str, Reference], exercise: str, track: PoseTrack) -> Analysis:
@@ -234,6 +239,10 @@ def judge_injection(tally: Tally, item: dict[str, Any], references: dict[str, Re
         return
     clean = analyze(references, item["exercise"], track)
     spans = [(r.start_frame, r.bottom_frame, r.end_frame) for r in clean.reps]
+    if not spans:  # a lifter that counts nothing on the clean clip leaves nothing to inject into: a miss
+        tally.misses[item["fault"]] += 1
+        tally.lines.append(f"{name:58s} {item['exercise']:7s} {item['fault']}: no rep counted on the clean track")
+        return
     before = {r.index: {f.id for f in r.faults} for r in clean.reps}
     injected = analyze(
         references,
@@ -282,7 +291,19 @@ def main() -> int:
     parser.add_argument("--set", type=Path, default=ROOT / "benchmarks" / "accuracy_set.json")
     parser.add_argument("--cache", type=Path, help="folder for the pose tracks (default: a temporary one)")
     parser.add_argument("--append", action="store_true", help="add the summary row to benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--lifter-checkpoint",
+        type=Path,
+        help="lift MediaPipe's 2D with this PoseFormerV2 checkpoint (shape from its .json beside it, else the "
+        "official 27_243) instead of using the world landmarks",
+    )
     args = parser.parse_args()
+    lifter = None
+    lifter_label = "world landmarks"
+    if args.lifter_checkpoint is not None:
+        config = checkpoint_config(args.lifter_checkpoint)
+        lifter = PoseFormerV2Lifter(PoseFormerV2Options(args.lifter_checkpoint, config))
+        lifter_label = f"PoseFormerV2 {args.lifter_checkpoint.name} (T={config.frames})"
     labelled = json.loads(args.set.read_text())
     if not (MEDIA / "labels.json").is_file():
         print(f"the shared clips are missing: expected {MEDIA}", file=sys.stderr)
@@ -291,7 +312,7 @@ def main() -> int:
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="coach-accuracy-") as tmp:
         work = Path(tmp)
-        tracks = Tracks(args.cache or work / "tracks")
+        tracks = Tracks(args.cache or work / "tracks", lifter)
         for item in labelled["clips"]:
             track = tracks(MEDIA / item["clip"], Path(item["clip"]).stem, references[item["exercise"]])
             judge_clip(tally, item["clip"], item, analyze(references, item["exercise"], track))
@@ -333,6 +354,7 @@ def main() -> int:
         "date": dt.date.today().isoformat(),
         "commit": commit(),
         "machine": machine(),
+        "lifter": lifter_label,
         "clips": len(errors),
         "reps_exact": round(float(np.mean(errors == 0)), 3),
         "reps_off_by_one": round(float(np.mean(errors == 1)), 3),
@@ -352,7 +374,7 @@ def main() -> int:
     )
     row = (
         f"accuracy set ({result['clips']} clips and variants, {len(labelled['injections'])} injections; MediaPipe + "
-        f"world landmarks) | rep counts **exact {result['reps_exact']:.0%}**, "
+        f"{lifter_label}) | rep counts **exact {result['reps_exact']:.0%}**, "
         f"off by one {result['reps_off_by_one']:.0%}, "
         f"MAE {result['reps_mae']}; **clean reps with a fault: {tally.clean_reps_with_fault} of {tally.clean_reps}**; "
         f"injected faults named: {recalls}; not measurable: {', '.join(tally.no_rule) or 'none'}; "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,14 @@ from lifting.training import train as train_module
 from lifting.training.evaluate import (
     NearestPose,
     agreement,
+    checkpoint_config,
     evaluate,
     held_out_streams,
     lift_track,
     mean_acceleration_mm,
     mpjpe,
     p_mpjpe,
+    relift_track,
 )
 from lifting.training.motion import (
     HELD_OUT_ACTORS,
@@ -389,3 +391,35 @@ def test_agreement_with_the_tracks_own_3d_is_exact_only_for_the_same_windows(
     assert same.frames == int(stream.detected.sum())
     live = agreement(track, lift_track(track, lifter.lift_inputs, TINY.frames, 0))
     assert live.mean_angle_diff_deg > 0
+
+
+def test_relifting_a_track_in_batch_mode_equals_the_full_lookahead_windows(
+    hdm05: tuple[MotionSet, MotionSet], tmp_path: Path
+) -> None:
+    """`relift_track` (what the accuracy benchmark runs with --lifter-checkpoint) goes through the coach's
+    batch path, whose centred windows are the live windows with the full lookahead."""
+    train_set, _ = hdm05
+    path = _tiny_checkpoint(tmp_path / "poseformerv2_tiny.bin", TINY)
+    (tmp_path / "poseformerv2_tiny.json").write_text(json.dumps({"config": asdict(TINY)}))
+    assert checkpoint_config(path) == TINY
+    lifter = PoseFormerV2Lifter(PoseFormerV2Options(path, checkpoint_config(path), "cpu"))
+    clip = next(c for c in train_set.clips if "jog" in c.name)
+    stream = render_stream(clip.poses, np.random.default_rng(9), CameraOptions(), NoiseOptions(p_drop=1.0))
+    n = len(stream.detected)
+    track = PoseTrack(
+        keypoints_2d=np.where(stream.detected[:, None, None], stream.keypoints, np.nan).astype(np.float32),
+        scores=np.ones((n, 17), np.float32),
+        poses_3d=np.zeros((n, 17, 3), np.float32),
+        timestamps_ms=np.arange(n) * 1000 / 30,
+        detected=stream.detected,
+        backend="test",
+        lifter="test",
+        image_size=stream.camera.image_size,
+    )
+    relifted = relift_track(track, lifter)
+    assert relifted.lifter == "poseformerv2"
+    # (batches of 64 there and 256 here: equal up to float rounding of the matrix products)
+    np.testing.assert_allclose(
+        relifted.poses_3d, lift_track(track, lifter.lift_inputs, TINY.frames, TINY.pad), atol=1e-6, rtol=0
+    )
+    assert checkpoint_config(tmp_path / "other.bin") == PoseFormerV2Config()  # no metadata: the official shape

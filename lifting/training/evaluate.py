@@ -19,10 +19,12 @@ lifters' smoothness (``mean_acceleration_mm``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,7 +40,11 @@ from lifting.training.synth import (
     lookahead_window,
     render_stream,
 )
+from lifting.types import Pose2D
 from lifting.window import normalize_screen
+
+if TYPE_CHECKING:
+    from lifting.lifter import Lifter
 
 LiftFn = Callable[[np.ndarray], np.ndarray]
 """(B, T, 17, 2) normalised screen coordinates -> (B, 17, 3) metres, camera axes, pelvis at the origin."""
@@ -234,3 +240,29 @@ def agreement(track: PoseTrack, lifted: np.ndarray) -> Agreement:
         mean_acceleration_mm(np.where(np.isfinite(lifted), track.poses_3d, np.nan)),
         int(np.isfinite(lifted).all(axis=(1, 2)).sum()),
     )
+
+
+def checkpoint_config(checkpoint: Path) -> PoseFormerV2Config:
+    """The network shape of a checkpoint: the ``config`` of the metadata file beside it
+    (``<name>.json``, as ``train`` writes it), else the official 27_243 shape."""
+    meta = checkpoint.with_suffix(".json")
+    if not meta.is_file():
+        return PoseFormerV2Config()
+    try:
+        return PoseFormerV2Config(**json.loads(meta.read_text())["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{meta}: no valid 'config' for {checkpoint.name} ({exc})") from None
+
+
+def relift_track(track: PoseTrack, lifter: Lifter) -> PoseTrack:
+    """The track's 2D lifted again by ``lifter`` in batch mode (``Lifter.lift_sequence``), as
+    ``coach analyze`` lifts with that lifter; the feet and hands' 3D are dropped (a PoseFormerV2
+    lifter gives none)."""
+    poses = [
+        Pose2D(track.keypoints_2d[i], track.scores[i], float(track.timestamps_ms[i]), track.image_size)
+        if track.detected[i]
+        else Pose2D.missing(float(track.timestamps_ms[i]), track.image_size)
+        for i in range(len(track.detected))
+    ]
+    joints = np.stack([p.joints for p in lifter.lift_sequence(poses)]).astype(np.float32)
+    return replace(track, poses_3d=joints, lifter=lifter.name, extras_3d=None)
