@@ -325,6 +325,7 @@ function render(view, r) {
     $("score-heading").textContent = "Score per hold";
     $("table-heading").textContent = "Holds";
     $("reference-note").textContent = "the reference's held posture over each hold";
+    $("marks-note").textContent = "Boxes mark the holds; a round mark above a hold names its faults.";
     holdTable(results);
   } else {
     repTable(results);
