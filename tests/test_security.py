@@ -241,7 +241,7 @@ def test_a_chunked_upload_past_the_cap_leaves_no_file(client: TestClient) -> Non
 
 
 def test_every_page_and_answer_carries_the_security_headers(client: TestClient) -> None:
-    for path in ("/", "/upload.html", "/api/health", "/api/jobs/none"):
+    for path in ("/", "/upload.html", "/api/health", "/api/jobs/none", "/docs", "/sw.js", "/manifest.webmanifest"):
         headers = client.get(path).headers
         csp = headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
