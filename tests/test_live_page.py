@@ -501,3 +501,54 @@ def test_a_portrait_camera_is_shown_portrait(
         page.click("#stop")
         expect(page.locator("#start")).to_be_enabled()
         page.close()
+
+
+def test_stop_while_the_connection_stalls(browser: Any, app_url: str) -> None:
+    """The video offer never answered (a stalled connection): Stop still returns to idle at once, turns
+    the camera off and ends the session on the server."""
+    page = open_page(browser, f"{app_url}/?countdown=0&exercise=pushup&persona=plain")
+    stalled: list[Any] = []
+    page.route("**/offer", lambda route: stalled.append(route))  # never answered
+    ended: list[str] = []
+    page.on("request", lambda request: ended.append(request.url) if request.method == "DELETE" else None)
+    page.click("#start")
+    expect(page.locator("#banner")).to_have_attribute("data-state", "connecting")
+    deadline = time.monotonic() + 10
+    while not stalled:
+        assert time.monotonic() < deadline, "the offer was never sent"
+        page.wait_for_timeout(50)
+    page.click("#stop")
+    expect(page.locator("#start")).to_be_enabled()
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "idle")
+    expect(page.locator("#summary")).to_contain_text("Stopped before the set began")
+    assert page.evaluate(LIVE_TRACKS) == 0
+    deadline = time.monotonic() + 5
+    while not ended:
+        assert time.monotonic() < deadline, "the session was not ended on the server"
+        page.wait_for_timeout(50)
+    assert "/api/sessions/" in ended[0]
+    page.unroute_all(behavior="ignoreErrors")
+    page.close()
+
+
+def test_the_voice_choices_are_remembered(browser: Any, app_url: str) -> None:
+    """Each kind of speech is switched on its own and remembered; a voice is remembered per coach."""
+    page = open_page(browser, f"{app_url}/?persona=plain")
+    page.click("#voice summary")
+    boxes = ["#speak", "#speak-reps", "#speak-countdown", "#speak-guidance"]
+    assert [page.is_checked(box) for box in boxes] == [False] * 4
+    expect(page.locator("#voice-summary")).to_have_text("off")
+    page.check("#speak-reps")
+    page.check("#speak-countdown")
+    expect(page.locator("#voice-summary")).to_have_text("count, countdown")
+    page.select_option("#voice-name", "test-voice")
+    page.select_option("#persona", "hype_beast")
+    expect(page.locator("#voice-name")).to_have_value("")  # another coach: its own voice
+    page.reload()
+    expect(page.locator("#start")).to_be_enabled()
+    assert [page.is_checked(box) for box in boxes] == [False, True, True, False]
+    expect(page.locator("#voice-name")).to_have_value("test-voice")  # ?persona=plain again
+    page.goto(f"{app_url}/?persona=plain&speak=1")  # the URL's speak=1 turns every kind on
+    expect(page.locator("#start")).to_be_enabled()
+    assert [page.is_checked(box) for box in boxes] == [True] * 4
+    page.close()
