@@ -287,6 +287,22 @@ def test_the_custom_page_says_what_to_do_when_the_server_is_gone(base: str, cont
     expect(page.locator("#list-error")).to_be_hidden()
 
 
+def test_the_header_fits_a_360_px_phone_on_every_page(base: str, context: Any) -> None:
+    page = context.new_page()
+    page.set_viewport_size({"width": 360, "height": 740})
+    for name in ("index.html", "upload.html", "custom.html", "history.html", "report.html?job=none", "offline.html"):
+        page.goto(f"{base}/{name}")
+        expect(page.locator("header nav a")).to_have_count(4)
+        sticking_out = page.evaluate(
+            """() => [...document.querySelectorAll('header, header *')]
+                .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                .map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : ''))"""
+        )
+        assert sticking_out == [], (name, sticking_out)
+        heights = [box["height"] for box in (a.bounding_box() for a in page.locator("header nav a").all()) if box]
+        assert len(heights) == 4 and min(heights) >= 44, (name, heights)
+
+
 # -- the shared style sheet --------------------------------------------------------------------------------
 
 
