@@ -151,7 +151,7 @@ function span(className, text = "") {
  *   }) -> {plot, setNow(seconds), dispose()}
  *
  * Marks are boxes in the plot's overlay (class ``rep-band``, one per rep, with its number and a dashed
- * line at the turning point); a rep with faults gets a round button above it (``fault-mark``) naming
+ * line at the turning point); a rep with faults gets a round button at its foot (``fault-mark``) naming
  * them on hover and focus. The cursor shows every series' value in the legend under the plot.
  */
 export function angleChart(container, { title, xs, series, marks = [], onPick = null, height = 220 }) {

@@ -325,7 +325,7 @@ function render(view, r) {
     $("score-heading").textContent = "Score per hold";
     $("table-heading").textContent = "Holds";
     $("reference-note").textContent = "the reference's held posture over each hold";
-    $("marks-note").textContent = "Boxes mark the holds; a round mark above a hold names its faults.";
+    $("marks-note").textContent = "Boxes mark the holds; a round mark at the foot of a hold names its faults (hover or focus it).";
     holdTable(results);
   } else {
     repTable(results);
