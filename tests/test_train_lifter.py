@@ -423,3 +423,32 @@ def test_relifting_a_track_in_batch_mode_equals_the_full_lookahead_windows(
         relifted.poses_3d, lift_track(track, lifter.lift_inputs, TINY.frames, TINY.pad), atol=1e-6, rtol=0
     )
     assert checkpoint_config(tmp_path / "other.bin") == PoseFormerV2Config()  # no metadata: the official shape
+
+
+def test_batches_drawn_in_a_worker_process_give_the_same_weights(few_clips: MotionSet, tmp_path: Path) -> None:
+    here = train(tiny_options(steps=4), few_clips, tmp_path / "here", log=lambda _: None)
+    worker = train(tiny_options(steps=4, workers=1), few_clips, tmp_path / "worker", log=lambda _: None)
+    a, b = read_state_dict(here.checkpoint), read_state_dict(worker.checkpoint)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_cli_evaluates_a_checkpoint_and_records_the_metrics_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    common = ["--preset", "tiny", "--mocap", str(MOCAP), "--threads", "1"]
+    assert main(["train-lifter", *common, "--steps", "2", "--no-eval", "--no-authored", "-o", str(out)]) == 0
+    checkpoint = out / "poseformerv2_tiny.bin"
+    assert json.loads(checkpoint.with_suffix(".json").read_text())["metrics"] == {}
+    capsys.readouterr()
+    assert main(["train-lifter", *common, "--eval-only", str(checkpoint), "--eval-stride", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "poseformerv2_tiny" in printed and "nearest mocap pose" in printed and "L=4" in printed
+    metrics = json.loads(checkpoint.with_suffix(".json").read_text())["metrics"]
+    assert set(metrics["lifters"]) == {"poseformerv2_tiny", "nearest mocap pose"}
+    assert set(metrics["lifters"]["poseformerv2_tiny"]) == {"0", "4"}  # the lookaheads, up to the pad
+    assert metrics["held_out_actors"] == list(HELD_OUT_ACTORS)
+    # a named video that is not there is refused before any work starts
+    assert main(["train-lifter", *common, "--clip", str(tmp_path / "no.mp4"), "-o", str(tmp_path / "x")]) == 2
+    assert "no.mp4: no such video file" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

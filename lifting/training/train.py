@@ -314,7 +314,7 @@ def evaluate_run(
         "held_out_actors": list(HELD_OUT_ACTORS),
         "frames_per_lookahead": None,
         "note": "mm; each held-out clip filmed once by a drawn camera with detector-like noise (seed "
-        f"{options.seed}); every {options.eval_stride}th detected frame; live windows (stream from the clip's start)",
+        f"{options.seed}); 1 in {options.eval_stride} detected frames; live windows (stream from the clip's start)",
         "lifters": {},
     }
     for label, (lift, frames) in lifters.items():
@@ -375,3 +375,15 @@ def build_metadata(
         "git_commit": git_commit(repo),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def record_metrics(checkpoint: Path, metrics: dict[str, Any]) -> Path | None:
+    """Put ``metrics`` (with the commit that measured them) into the metadata file beside ``checkpoint``;
+    returns its path, or None when the checkpoint has none (e.g. the official file)."""
+    meta = checkpoint.with_suffix(".json")
+    if not meta.is_file():
+        return None
+    data = json.loads(meta.read_text())
+    data["metrics"] = {**metrics, "measured_at_commit": git_commit(Path(__file__).resolve().parents[2])}
+    meta.write_text(json.dumps(data, indent=2) + "\n")
+    return meta

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -107,30 +108,33 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         print(f"{label:<28}{cells}")
 
 
-def print_agreement(checkpoint: Path, options: Any, videos: list[Path]) -> None:
+def clip_agreements(checkpoint: Path, config: Any, videos: list[Path]) -> list[dict[str, Any]]:
     """For each real video: MediaPipe 2D + world landmarks, then the checkpoint on the same 2D at a few
     lookaheads; joint-angle differences and both lifters' mean acceleration."""
-    if not videos:
-        return
     from lifting.lifter import WorldLandmarkLifter
     from lifting.pipeline import PosePipeline
     from lifting.pose2d import MediaPipeBackend, MediaPipeOptions
     from lifting.training.evaluate import agreement, checkpoint_lifter, lift_track
 
-    config = options.config
     lift = checkpoint_lifter(checkpoint, config)
-    lookaheads = sorted({0, min(13, config.pad), config.pad})
-    print("\nReal clips, against MediaPipe's world landmarks: mean |joint angle difference| (deg), mean "
-          "acceleration (mm/frame^2) of ours / MediaPipe's")  # fmt: skip
+    rows = []
     for video in videos:
-        if not video.is_file():
-            raise UsageError(f"{video}: no such video")
         with MediaPipeBackend(MediaPipeOptions()) as backend:
             track, _ = PosePipeline(backend, WorldLandmarkLifter()).run(video)
-        for lookahead in lookaheads:
+        for lookahead in sorted({0, min(13, config.pad), config.pad}):
             a = agreement(track, lift_track(track, lift, config.frames, lookahead))
-            print(f"{video.name:<28} L={lookahead:<3} angles {a.mean_angle_diff_deg:5.1f} deg  "
-                  f"accel {a.accel_mm:5.1f} / {a.mediapipe_accel_mm:5.1f}  ({a.frames} frames)")  # fmt: skip
+            rows.append({"clip": video.name, "lookahead": lookahead, **asdict(a)})
+    return rows
+
+
+def print_agreement(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    print("\nReal clips, against MediaPipe's world landmarks: mean |joint angle difference| (deg), mean "
+          "acceleration (mm/frame^2) of ours / MediaPipe's")  # fmt: skip
+    for r in rows:
+        print(f"{r['clip']:<28} L={r['lookahead']:<3} angles {r['mean_angle_diff_deg']:5.1f} deg  "
+              f"accel {r['accel_mm']:5.1f} / {r['mediapipe_accel_mm']:5.1f}  ({r['frames']} frames)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,46 +142,55 @@ def run(args: argparse.Namespace) -> int:
 
     from lifting.poseformerv2 import CheckpointError
     from lifting.training.motion import MotionError, load_authored, load_hdm05, load_references, weighted
-    from lifting.training.train import TrainingError, evaluate_run, train
+    from lifting.training.train import TrainingError, evaluate_run, record_metrics, train
     from server.settings import PROJECT_ROOT
 
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    # Named files are checked before anything runs (a training run may take hours).
+    for what, path in [("video", v) for v in args.clip] + [
+        ("checkpoint", args.baseline),
+        ("checkpoint", args.eval_only),
+    ]:
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such {what} file")
     try:
         options = _options(args)
         train_set, held_out = load_hdm05(args.mocap or _default_mocap())
         if args.eval_only is not None:
-            if not args.eval_only.is_file():
-                raise UsageError(f"{args.eval_only}: no such checkpoint file")
-            metrics = evaluate_run(args.eval_only, options, held_out, train_set, args.baseline, _device(options.device))
-            print_metrics(metrics)
-            print_agreement(args.eval_only, options, args.clip)
-            return EXIT_OK
-        references_dir = args.references_dir or PROJECT_ROOT / "references"
-        clips = list(train_set.clips)
-        if not args.no_references:
-            clips += load_references(references_dir)
-        if not args.no_authored:
-            clips += load_authored(references_dir, seed=args.seed)
-        motion = weighted(clips, options.share)
-        out = args.out or PROJECT_ROOT / "data" / "lifter-runs" / args.preset
-        print(f"training poseformerv2_{args.preset} into {out}: {motion.summary()}", file=sys.stderr)
-        result = train(
-            options,
-            motion,
-            out,
-            held_out=None if args.no_eval else held_out,
-            baseline=args.baseline,
-            resume=not args.fresh,
-            log=lambda line: print(line, file=sys.stderr),
-        )
+            checkpoint = args.eval_only
+            metrics = evaluate_run(checkpoint, options, held_out, train_set, args.baseline, _device(options.device))
+        else:
+            references_dir = args.references_dir or PROJECT_ROOT / "references"
+            clips = list(train_set.clips)
+            if not args.no_references:
+                clips += load_references(references_dir)
+            if not args.no_authored:
+                clips += load_authored(references_dir, seed=args.seed)
+            motion = weighted(clips, options.share)
+            out = args.out or PROJECT_ROOT / "data" / "lifter-runs" / args.preset
+            print(f"training poseformerv2_{args.preset} into {out}: {motion.summary()}", file=sys.stderr)
+            result = train(
+                options,
+                motion,
+                out,
+                held_out=None if args.no_eval else held_out,
+                baseline=args.baseline,
+                resume=not args.fresh,
+                log=lambda line: print(line, file=sys.stderr),
+            )
+            checkpoint, metrics = result.checkpoint, result.metrics
+            print(f"checkpoint: {result.checkpoint}\nmetadata:   {result.metadata}")
+        if args.clip:
+            metrics["real_clips"] = clip_agreements(checkpoint, options.config, args.clip)
+        print_metrics(metrics)
+        print_agreement(metrics.get("real_clips", []))
+        if metrics and (meta := record_metrics(checkpoint, metrics)) is not None:
+            print(f"metrics recorded in {meta}")
     except (MotionError, TrainingError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    print(f"checkpoint: {result.checkpoint}\nmetadata:   {result.metadata}")
-    print_metrics(result.metrics)
-    print_agreement(result.checkpoint, options, args.clip)
     return EXIT_OK
 
 
