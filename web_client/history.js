@@ -17,6 +17,7 @@ const COLOURS = ["#33c481", "#6aa9ff", "#f0a030", "#e58fe5", "#f5e663", "#7fe0e0
 const DASHES = [[], [8, 4], [2, 4], [12, 4, 2, 4]];
 const whenFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -159,8 +160,10 @@ function row(item) {
   tr.dataset.id = item.id;
   tr.dataset.kind = item.kind;
   const cells = [];
-  const when = el("time", "", whenFormat.format(new Date(item.at * 1000)));
-  when.dateTime = new Date(item.at * 1000).toISOString();
+  const date = new Date(item.at * 1000);
+  const when = el("time");
+  when.dateTime = date.toISOString();
+  when.append(el("span", "date", dayFormat.format(date)), el("span", "sep", ", "), el("span", "time", timeFormat.format(date)));
   cells.push(["When", "when", when]);
   cells.push(["Exercise", "exercise", displayName(item)]);
   const recorded = el("span");
