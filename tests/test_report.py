@@ -142,3 +142,19 @@ def test_equally_frequent_faults_name_the_more_severe_one() -> None:
     summary = set_statistics([_rep(1, ("b_form", "form")), _rep(2, ("a_form", "form"))])
     assert summary.most_frequent_fault == "a_form"
     assert set_statistics([_rep(1)]).most_frequent_fault_severity is None
+
+
+def test_a_hold_report_shows_the_reference_held_posture(references_dir: Path) -> None:
+    """A plank held as the reference holds it: one reference pose (its held posture, a real frame of
+    the reference) matched with every frame of the hold; the angle charts know their body parts."""
+    plank = load_reference(references_dir, "plank")
+    report = build_report(plank, track_of(plank.poses_3d, 33.3), create_tip_writer("plain"))
+    [hold] = report["holds"]
+    assert len(report["reference_poses_3d"]) == 1
+    frames = range(plank.template.start, plank.template.end + 1)
+    shown = np.array(report["reference_poses_3d"][0])
+    assert min(np.abs(plank.poses_3d[f] - shown).max() for f in frames) < 0.0006  # one of its frames, to the mm
+    matched = report["reference_frame"]
+    assert all(matched[f] == 0 for f in range(hold["start_frame"], hold["end_frame"] + 1))
+    assert all(m is None for f, m in enumerate(matched) if not hold["start_frame"] <= f <= hold["end_frame"])
+    assert report["curves"]["body_parts"]["body_line"] == ["core"]

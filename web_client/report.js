@@ -291,12 +291,18 @@ function angleCharts(r, onPick) {
   const xs = curves.timestamps_ms.map((t) => t / 1000);
   const hold = r.kind === "hold";
   const results = (hold ? r.holds : r.reps) || [];
-  const marks = results.map((x) => ({
+  const charted = new Set(Object.values(curves.body_parts || {}).flat());
+  // a fault is marked on the charts of the body parts it names; one naming none of them (tempo) on all
+  const concerns = (fault, name) => {
+    const parts = (fault.body_parts || []).filter((p) => charted.has(p));
+    return !parts.length || !curves.body_parts || parts.some((p) => curves.body_parts[name].includes(p));
+  };
+  const marksFor = (name) => results.map((x) => ({
     label: `${hold ? "hold" : "rep"} ${x.index}`,
     from: x.start_ms / 1000,
     turn: hold ? null : x.bottom_ms / 1000,
     to: x.end_ms / 1000,
-    faults: x.faults.map((f) => ({ name: label(f.id), severity: f.severity })),
+    faults: x.faults.filter((f) => concerns(f, name)).map((f) => ({ name: label(f.id), severity: f.severity })),
   }));
   const box = $("angle-charts");
   box.replaceChildren();
@@ -308,7 +314,7 @@ function angleCharts(r, onPick) {
         { label: "you", values: curves.user[name], stroke: "#33c481" },
         { label: hold ? "reference (held posture)" : "reference (aligned by DTW)", values: curves.reference[name], stroke: "#8ab8ff", dash: [6, 4] },
       ],
-      marks,
+      marks: marksFor(name),
       onPick,
     }),
   );

@@ -93,12 +93,19 @@ def build_report(
     alternatives: Sequence[Reference] = (),
 ) -> dict[str, Any]:
     """Reps (or a hold exercise's holds, with their fault episodes), movements not counted (with their
-    reasons), warnings, summary and tips of one recorded set;
-    with ``detail`` also the angle curves (``curves``), the keypoints (per frame 17 [x, y], fractions of
-    the picture; null where nobody was found), the skeleton, ``poses_3d`` (per frame 17 [x, y, z], metres to the mm,
-    root-relative, camera axes, H36M order; null where nobody was found), ``reference_poses_3d`` (the
-    template rep's frames the same way; a hold: its one held posture) and ``reference_frame`` (per frame
-    the index into ``reference_poses_3d`` matched with it; null outside the counted reps or holds).
+    reasons), warnings, summary and tips of one recorded set. With ``detail`` also:
+
+    - ``curves``: per scored angle the user's and the reference's degrees per frame (the reference's
+      along the scorer's DTW alignment; null outside the reps), and the body parts it belongs to (as
+      faults name them);
+    - ``keypoints``: per frame 17 [x, y], fractions of the picture; null where nobody was found;
+    - ``skeleton``: joint names, bones, left and right joints;
+    - ``poses_3d``: per frame 17 [x, y, z], metres to the mm, root-relative, camera axes, H36M order;
+      null where nobody was found;
+    - ``reference_poses_3d``: the template rep's frames the same way (a hold: its one held posture);
+    - ``reference_frame``: per frame the index into ``reference_poses_3d`` matched with it; null
+      outside the counted reps or holds.
+
     ``alternatives``: the other exercises, to recognise a mix-up."""
     analysis = analyze_track(reference, track, alternatives)
     width, height = track.image_size
@@ -147,6 +154,10 @@ def build_report(
         "angles": names,
         "user": {name: _rounded(user[:, j], 1) for j, name in enumerate(names)},
         "reference": {name: _rounded(ref[:, j], 1) for j, name in enumerate(names)},
+        "body_parts": {
+            name: [part for part in reference.spec.body_parts if Feature(c) in BODY_PARTS[part]]
+            for c, name in zip(columns, names, strict=True)
+        },
     }
     report["keypoints"] = [
         frame if seen else None for frame, seen in zip(_rounded(keypoints, 4), track.detected, strict=True)
