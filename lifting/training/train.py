@@ -30,7 +30,7 @@ import torch
 from lifting.checkpoints import sha256_of
 from lifting.poseformerv2 import PoseFormerV2, PoseFormerV2Config, official_state_dict
 from lifting.training.evaluate import NearestPose, checkpoint_lifter, evaluate, held_out_streams
-from lifting.training.motion import HELD_OUT_ACTORS, SOURCES, MotionSet
+from lifting.training.motion import HELD_OUT_ACTORS, SOURCES, MotionSet, weighted
 from lifting.training.synth import Batch, SynthOptions, make_batch
 
 PRESETS: dict[str, PoseFormerV2Config] = {
@@ -298,7 +298,7 @@ def evaluate_run(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """MPJPE / P-MPJPE in mm per lookahead for the checkpoint, the one-frame baseline checkpoint (when
-    given) and the nearest training pose (when ``train_motion`` is given)."""
+    given) and the nearest pose of the HDM05 training actors (when ``train_motion`` has them)."""
     streams = held_out_streams(held_out, options.seed)
     pad = options.config.pad
     lookaheads = sorted({*(min(a, pad) for a in EVAL_LOOKAHEADS), pad})
@@ -308,8 +308,9 @@ def evaluate_run(
     if baseline is not None:
         single = PRESETS["single"]
         lifters["one-frame baseline"] = (checkpoint_lifter(baseline, single, device), single.frames)
-    if train_motion is not None:
-        lifters["nearest mocap pose"] = (NearestPose(train_motion, options.seed).lift, 1)
+    library = [c for c in train_motion.clips if c.source == "hdm05"] if train_motion is not None else []
+    if library:  # the HDM05 training actors' poses, whatever else the network was trained on
+        lifters["nearest mocap pose"] = (NearestPose(weighted(library), options.seed).lift, 1)
     out: dict[str, Any] = {
         "held_out_actors": list(HELD_OUT_ACTORS),
         "frames_per_lookahead": None,
