@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from lifting.checkpoints import sha256_of
 from lifting.joints import H36M
 from lifting.lifter import PoseFormerV2Lifter, PoseFormerV2Options
 from lifting.poseformerv2 import CheckpointError, PoseFormerV2Config, load_poseformerv2, read_state_dict
@@ -452,3 +453,22 @@ def test_cli_evaluates_a_checkpoint_and_records_the_metrics_beside_it(
     assert main(["train-lifter", *common, "--clip", str(tmp_path / "no.mp4"), "-o", str(tmp_path / "x")]) == 2
     assert "no.mp4: no such video file" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_fp16_copy_halves_the_file_and_loads_strictly_with_nearly_the_same_output(
+    few_clips: MotionSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = train(tiny_options(steps=3), few_clips, tmp_path / "run", log=lambda _: None)
+    assert main(["train-lifter", "--export-fp16", str(result.checkpoint)]) == 0
+    half = result.checkpoint.with_name("poseformerv2_tiny_fp16.bin")
+    assert str(half) in capsys.readouterr().out
+    assert all(v.dtype == torch.float16 for v in read_state_dict(half).values())
+    assert half.stat().st_size < 0.6 * result.checkpoint.stat().st_size
+    meta = json.loads(half.with_suffix(".json").read_text())
+    assert meta["sha256"] == sha256_of(half) and meta["derived_from"]["sha256"] == sha256_of(result.checkpoint)
+    full, small = load_poseformerv2(result.checkpoint, TINY), load_poseformerv2(half, TINY)
+    x = torch.from_numpy(make_batch(few_clips, np.random.default_rng(0), 32, SynthOptions(frames=9)).inputs)
+    with torch.inference_mode():
+        gap = (full(x) - small(x)).abs().max().item()
+    assert 0 < gap < 0.002  # metres: rounding to float16, nothing more
+    assert main(["train-lifter", "--export-fp16", str(tmp_path / "none.bin")]) == 2

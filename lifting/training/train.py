@@ -180,14 +180,34 @@ def git_commit(repo: Path) -> str:
     return f"{head}+dirty" if dirty else head
 
 
-def export_checkpoint(model: PoseFormerV2, path: Path, step: int, lr: float, half: bool = False) -> None:
-    """Write the official layout; ``half`` stores float16 tensors (the loader casts them to float32)."""
-    state = official_state_dict(model)
-    if half:
-        state = {k: v.half() for k, v in state.items()}
+def export_checkpoint(model: PoseFormerV2, path: Path, step: int, lr: float) -> None:
+    """Write the official layout (float32), atomically."""
+    state = {k: v.detach().cpu() for k, v in official_state_dict(model).items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"epoch": step, "lr": lr, "model_pos": {k: v.detach().cpu() for k, v in state.items()}}, tmp)
+    torch.save({"epoch": step, "lr": lr, "model_pos": state}, tmp)
     os.replace(tmp, path)
+
+
+def export_fp16(checkpoint: Path, out: Path | None = None) -> Path:
+    """A float16 copy of an official-format checkpoint (half the size; the loader casts back to
+    float32), written as ``<name>_fp16.bin`` beside it unless ``out`` is given, with a copy of its
+    metadata (size and SHA-256 of the new file) when it has one."""
+    from lifting.poseformerv2 import read_state_dict
+
+    out = out or checkpoint.with_name(f"{checkpoint.stem}_fp16.bin")
+    if out.resolve() == checkpoint.resolve():
+        raise TrainingError(f"{out}: the fp16 copy would overwrite its source")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in read_state_dict(checkpoint).items()}
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    torch.save({"model_pos": state}, tmp)
+    os.replace(tmp, out)
+    meta = checkpoint.with_suffix(".json")
+    if meta.is_file():
+        data = json.loads(meta.read_text())
+        data.update(checkpoint=out.name, sha256=sha256_of(out), size_bytes=out.stat().st_size, dtype="float16")
+        data["derived_from"] = {"checkpoint": checkpoint.name, "sha256": sha256_of(checkpoint)}
+        out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    return out
 
 
 def _save_resume(

@@ -63,6 +63,12 @@ def add_parser(sub: Any) -> None:
         "--eval-only", type=Path, metavar="CHECKPOINT", help="only evaluate this checkpoint (shape: --preset)"
     )
     p.add_argument(
+        "--export-fp16",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="only write a float16 copy of this checkpoint (NAME_fp16.bin and .json beside it) for shipping",
+    )
+    p.add_argument(
         "--clip",
         type=Path,
         action="append",
@@ -157,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such {what} file")
     try:
+        if args.export_fp16 is not None:
+            from lifting.training.train import export_fp16
+
+            print(f"fp16 copy: {export_fp16(args.export_fp16)}")
+            return EXIT_OK
         options = _options(args)
         train_set, held_out = load_hdm05(args.mocap or _default_mocap())
         if args.eval_only is not None:
