@@ -199,11 +199,12 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
 
   const place = (u) => {
     const left = (v) => u.valToPos(v, "x");
+    const roomy = bands.every(({ mark }) => left(mark.to) - left(mark.from) > 56); // "rep 3", or "3" on all
     for (const { mark, band, number, turn, flag } of bands) {
       const a = left(mark.from), b = left(mark.to);
       band.style.left = `${a}px`;
       band.style.width = `${Math.max(2, b - a)}px`;
-      number.textContent = b - a > 56 ? mark.label : mark.label.replace(/^\D+/, "");
+      number.textContent = roomy ? mark.label : mark.label.replace(/^\D+/, "");
       if (turn) turn.style.left = `${left(mark.turn) - a - 1}px`;
       if (flag) flag.style.left = `${left(mark.turn ?? (mark.from + mark.to) / 2)}px`;
     }
