@@ -130,6 +130,11 @@ def test_an_upload_report_fits_passes_axe_and_marks_the_reps(
     sag = body_line.locator(".fault-mark", has_text="hips sag")
     assert sag.count() == 1 and "hips sag (safety)" in (sag.get_attribute("aria-label") or "")
     assert elbow.locator(".fault-mark", has_text="hips sag").count() == 0
+    expect(sag.locator(".fault-tip")).to_be_hidden()
+    sag.focus()  # keyboard users read it too
+    expect(sag.locator(".fault-tip")).to_be_visible()
+    assert "safety: hips sag" in sag.locator(".fault-tip").inner_text()
+    sag.blur()
     # axes readable: the uPlot axis text is drawn at 12 px or more
     fonts = page.evaluate(
         "() => [...document.querySelectorAll('#angle-charts canvas')].map(c => c.getContext('2d').font)"
@@ -245,4 +250,23 @@ def test_failures_say_what_happened_and_what_to_do(served: tuple[str, dict, Any]
     expect(problem).to_contain_text("no live set 's2'")
     page.goto(f"{base}/report.html")
     expect(problem).to_contain_text("No set was chosen")
+    page.close()
+
+
+def test_without_its_video_the_slider_still_moves_the_3d_view(served: tuple[str, dict, Any]) -> None:
+    base, job, browser = served
+    body = {**job, "video_url": None, "video_available": False}  # removed by the retention policy
+    bottom = job["result"]["reps"][0]["bottom_frame"]
+    times = job["result"]["curves"]["timestamps_ms"]
+    page: Page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.route(f"**/api/jobs/{job['id']}", lambda route: route.fulfill(json=body))
+    page.goto(f"{base}/report.html?job={job['id']}")
+    expect(page.locator("#video-note")).to_contain_text("removed by the retention policy", timeout=20_000)
+    expect(page.locator("#player")).to_be_hidden()
+    slider = page.locator("#moment")
+    slider.focus()
+    slider.fill(str(bottom))  # the keyboard or a finger on a phone
+    expect(page.locator("#view-caption")).to_contain_text(f"{times[bottom] / 1000:.1f} s, rep 1")
+    assert "the reference" in page.inner_text("#view-caption")
+    fits_and_passes_axe(page)
     page.close()
