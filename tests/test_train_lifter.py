@@ -472,3 +472,16 @@ def test_an_fp16_copy_halves_the_file_and_loads_strictly_with_nearly_the_same_ou
         gap = (full(x) - small(x)).abs().max().item()
     assert 0 < gap < 0.002  # metres: rounding to float16, nothing more
     assert main(["train-lifter", "--export-fp16", str(tmp_path / "none.bin")]) == 2
+
+
+def test_the_device_is_checked_and_cuda_trains_where_there_is_a_gpu(
+    few_clips: MotionSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(TrainingError, match="device must be"):
+        TrainOptions(device="gpu0")
+    args = ["train-lifter", "--preset", "tiny", "--steps", "2", "--no-eval", "--no-authored", "--device", "cuda"]
+    code = main([*args, "--mocap", str(MOCAP), "-o", str(tmp_path / "run")])
+    if torch.cuda.is_available():
+        assert code == 0 and load_poseformerv2(tmp_path / "run" / "poseformerv2_tiny.bin", TINY) is not None
+    else:
+        assert code == 2 and "sees no CUDA GPU" in capsys.readouterr().err

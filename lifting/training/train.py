@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,8 @@ class TrainOptions:
             raise TrainingError(f"lr must be a positive number, got {self.lr}")
         if self.warmup_steps < 0 or self.workers < 0 or self.weight_decay < 0:
             raise TrainingError("warmup_steps, workers and weight_decay must be >= 0")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise TrainingError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
     @property
     def config(self) -> PoseFormerV2Config:
