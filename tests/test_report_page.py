@@ -180,6 +180,12 @@ def test_the_3d_view_follows_the_video_with_the_reference_in_reps(served: tuple[
     assert signature_at != signature_before
     # the charts' cursor line follows the video
     assert page.locator("#angle-charts .now-line").first.is_visible()
+    # the charts follow the page's width: turned to a phone, nothing sticks out
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert horizontal_overflow(page) == 0, widest_elements(page)
+    widths = page.evaluate("() => [...document.querySelectorAll('#angle-charts canvas')].map(c => c.clientWidth)")
+    assert widths and max(widths) <= 390, widths
     page.close()
 
 

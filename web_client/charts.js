@@ -175,6 +175,7 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
   container.append(figure);
 
   const now = span("now-line");
+  now.hidden = true;
   const bands = marks.map((mark) => {
     const band = span("rep-band");
     band.dataset.rep = mark.label;
@@ -197,7 +198,14 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
     return { mark, band, number, turn, flag };
   });
 
+  let nowSeconds = null;
+  const placeNow = (u) => {
+    const x = nowSeconds === null ? -1 : u.valToPos(nowSeconds, "x");
+    now.hidden = !(x >= 0 && x <= u.over.clientWidth);
+    now.style.left = `${now.hidden ? 0 : x}px`;
+  };
   const place = (u) => {
+    placeNow(u);
     const left = (v) => u.valToPos(v, "x");
     const roomy = bands.every(({ mark }) => left(mark.to) - left(mark.from) > 56); // "rep 3", or "3" on all
     for (const { mark, band, number, turn, flag } of bands) {
@@ -257,9 +265,8 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
     plot,
     figure,
     setNow(seconds) {
-      const x = plot.valToPos(seconds, "x");
-      now.hidden = !(x >= 0 && x <= plot.over.clientWidth);
-      now.style.left = `${x}px`;
+      nowSeconds = seconds;
+      placeNow(plot);
     },
     dispose() {
       observer.disconnect();
