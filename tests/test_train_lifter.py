@@ -286,7 +286,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(few_clips: MotionSet, tm
     lines: list[str] = []
     resumed = train(options, few_clips, tmp_path / "split", log=lines.append)
     assert lines[0].startswith("resuming") and "step 3" in lines[0]
-    assert [step for step, _ in resumed.losses] == [4, 5, 6]
+    assert resumed.losses == whole.losses  # the log of the first part carried over, the rest identical
     a, b = read_state_dict(whole.checkpoint), read_state_dict(resumed.checkpoint)
     assert all(torch.equal(a[key], b[key]) for key in a)
     with pytest.raises(TrainingError, match="other options"):

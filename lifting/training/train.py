@@ -5,9 +5,10 @@
   its batches in worker processes in any order.
 - AdamW, linear warm-up then cosine decay to 1 % of the peak rate, gradient norm clipped to 1.
 - Loss: MPJPE (mean joint distance, metres) of the window's target frame, camera axes, pelvis at the origin.
-- Output (``out_dir``): ``poseformerv2_<preset>.bin`` in the official layout (``{"epoch", "lr",
-  "model_pos": {"module.*": tensor}}``, loaded strictly by ``lifting.poseformerv2.load_poseformerv2``),
-  ``poseformerv2_<preset>.json`` (sources, licences, config, metrics, git commit) and ``resume.pt``.
+- Output (``out_dir``), rewritten at every save: ``poseformerv2_<preset>.bin`` in the official layout
+  (``{"epoch", "lr", "model_pos": {"module.*": tensor}}``, loaded strictly by
+  ``lifting.poseformerv2.load_poseformerv2``), ``poseformerv2_<preset>.json`` (sources, licences, config,
+  training log, git commit; the held-out metrics at the end) and ``resume.pt``.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class TrainResult:
     steps: int
     """Steps done in all (this run and before)."""
     losses: list[tuple[int, float]]
-    """(step, mean training MPJPE in mm over the last ``log_every`` steps) of this run."""
+    """(step, mean training MPJPE in mm over the last ``log_every`` steps), earlier parts of a resumed
+    run included."""
     metrics: dict[str, Any]
 
 
@@ -263,6 +265,8 @@ def train(
     model = PoseFormerV2(options.config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     start = 0
+    losses: list[tuple[int, float]] = []
+    earlier_s = 0.0
     if resume and resume_path.is_file():
         state = torch.load(resume_path, map_location=device, weights_only=True)
         if state["options"] != _options_key(options):
@@ -274,7 +278,10 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
         log(f"resuming {resume_path} at step {start}")
-    losses: list[tuple[int, float]] = []
+        if meta_path.is_file():  # the earlier parts' log and time carry over into the metadata
+            before = json.loads(meta_path.read_text()).get("training", {})
+            losses = [(int(k), float(v)) for k, v in before.get("train_loss_mm", []) if int(k) <= start]
+            earlier_s = float(before.get("elapsed_s", 0.0))
     running: list[float] = []
     began = clock()
     model.train()
@@ -291,16 +298,22 @@ def train(
         optimizer.step()
         running.append(float(loss.detach()) * 1000.0)
         done = step + 1
-        if done % options.save_every == 0 or done == options.steps:
+        last = done == options.steps
+        if done % options.log_every == 0 or last:
+            losses.append((done, float(np.mean(running))))
+            running = []
+        if done % options.save_every == 0 or last:
             export_checkpoint(model, ckpt_path, done, lr)
             _save_resume(resume_path, done, model, optimizer, options)
-        if done % options.log_every == 0 or done == options.steps:
-            mean = float(np.mean(running))
-            losses.append((done, mean))
-            running = []
+            partial = build_metadata(
+                options, motion, held_out, ckpt_path, done, earlier_s + clock() - began, device, losses, {}
+            )
+            meta_path.write_text(json.dumps(partial, indent=2) + "\n")
+        if done % options.log_every == 0 or last:
+            mean = losses[-1][1]
             log(f"step {done}/{options.steps}  train MPJPE {mean:.1f} mm  lr {lr:.2e}  {clock() - began:.0f} s")
     steps_done = max(start, options.steps)
-    elapsed = clock() - began
+    elapsed = earlier_s + clock() - began
     if not ckpt_path.is_file():
         export_checkpoint(model, ckpt_path, steps_done, lr_at(steps_done, options))
     metrics: dict[str, Any] = {}
