@@ -92,8 +92,11 @@ class Score:
     """Errors of one lifter at one lookahead."""
 
     mpjpe_mm: float
+    """Mean per-joint position error, mm (camera axes, pelvis at the origin)."""
     p_mpjpe_mm: float
+    """The same after a per-frame similarity (Procrustes) alignment, mm."""
     windows: int
+    """Frames evaluated."""
 
 
 def _windows(streams: Sequence[Stream], frames: int, lookahead: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +117,8 @@ def evaluate(
     stride: int = 2,
     batch_size: int = 256,
 ) -> dict[int, Score]:
-    """MPJPE and P-MPJPE of ``lift`` (a T = ``frames`` window lifter) on every ``stride``-th detected
-    frame of ``streams``, for each lookahead (clipped to the window's pad)."""
+    """MPJPE and P-MPJPE of ``lift`` (a T = ``frames`` window lifter) on the detected frames among every
+    ``stride``-th frame of ``streams``, for each lookahead (clipped to the window's pad)."""
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     pad = (frames - 1) // 2
@@ -214,11 +217,13 @@ class Agreement:
     angle_diff_deg: dict[str, float]
     """Mean absolute difference of each joint angle (``JOINT_ANGLES``), degrees."""
     mean_angle_diff_deg: float
+    """Their mean, degrees."""
     accel_mm: float
     """The lifter's mean acceleration (``mean_acceleration_mm``)."""
     mediapipe_accel_mm: float
     """MediaPipe's world landmarks' mean acceleration on the same frames."""
     frames: int
+    """Frames compared (those with a person)."""
 
 
 def agreement(track: PoseTrack, lifted: np.ndarray) -> Agreement:

@@ -49,6 +49,7 @@ class MotionSet:
     """Clips with a sampling weight per clip."""
 
     clips: tuple[MotionClip, ...]
+    """The clips, in a fixed order (batches name them by index)."""
     weights: np.ndarray
     """(C,) float64, sums to 1: how often a training window comes from each clip."""
 

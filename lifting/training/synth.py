@@ -398,12 +398,13 @@ class Stream:
     keypoints: np.ndarray
     """(N, 17, 2) float32 pixels after detector noise; rows of undetected frames are kept but unused."""
     detected: np.ndarray
-    """(N,) bool."""
+    """(N,) bool, whether the simulated detector found the person in each frame."""
     inputs: np.ndarray
     """(N, 17, 2) float32 normalised screen coordinates (``normalize_screen``), gaps filled."""
     targets: np.ndarray
     """(N, 17, 3) float32 metres, camera axes (x right, y down, z away), pelvis at the origin."""
     camera: Camera
+    """The camera that filmed it."""
 
 
 def render_stream(

@@ -62,11 +62,15 @@ class TrainOptions:
     steps: int = 20000
     """Optimiser steps in all (a resumed run continues up to this)."""
     batch_size: int = 256
+    """Windows per step."""
     lr: float = 1e-3
     """Peak learning rate."""
     weight_decay: float = 0.01
+    """AdamW's decoupled weight decay."""
     warmup_steps: int = 500
+    """Steps of linear warm-up before the cosine decay."""
     seed: int = 0
+    """Seed of the initial weights and of every batch."""
     device: str = "auto"
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     workers: int = 0
@@ -74,11 +78,13 @@ class TrainOptions:
     save_every: int = 500
     """Steps between checkpoints (and at the end)."""
     log_every: int = 50
+    """Steps between log lines (and entries of the training log)."""
     share: dict[str, float] = field(default_factory=lambda: {"hdm05": 0.7, "reference": 0.15, "authored": 0.15})
     """Share of training windows per motion source."""
     live_lookahead_max: int = 30
     """Lookaheads drawn over 0 ... this (and pad with ``p_full_lookahead``)."""
     p_full_lookahead: float = 0.25
+    """Chance of a window with lookahead = pad (batch mode)."""
     eval_stride: int = 2
     """Every n-th held-out frame is evaluated."""
 
@@ -109,14 +115,19 @@ class TrainOptions:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What a training run left behind."""
+
     checkpoint: Path
+    """The official-format checkpoint."""
     metadata: Path
+    """Its metadata file (JSON)."""
     steps: int
     """Steps done in all (this run and before)."""
     losses: list[tuple[int, float]]
     """(step, mean training MPJPE in mm over the last ``log_every`` steps), earlier parts of a resumed
     run included."""
     metrics: dict[str, Any]
+    """The held-out evaluation (``evaluate_run``); empty without a held-out set."""
 
 
 def lr_at(step: int, options: TrainOptions) -> float:
