@@ -153,7 +153,7 @@ def test_an_upload_report_fits_passes_axe_and_marks_the_reps(
     assert page.locator("#reference-note").inner_text().startswith("aligned by DTW")
     fits_and_passes_axe(page)
     touch = page.evaluate(
-        "() => [...document.querySelectorAll('nav a, #moment, .problem button')]"
+        "() => [...document.querySelectorAll('nav a, #moment, .problem button, .fault-mark')]"
         ".map(e => Math.round(e.getBoundingClientRect().height))"
     )
     assert min(touch) >= 44, touch

@@ -189,7 +189,7 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
       flag = Object.assign(document.createElement("button"), { type: "button", className: `fault-mark ${safety ? "safety" : "form"}` });
       const words = mark.faults.map((f) => `${f.name} (${f.severity})`).join(", ");
       flag.setAttribute("aria-label", `${mark.label} faults: ${words}. Jump there.`);
-      const icon = span("", safety ? "!" : "•");
+      const icon = span("fault-dot", safety ? "!" : "•");
       icon.setAttribute("aria-hidden", "true");
       const tip = span("fault-tip", `${mark.label}: ${mark.faults.map((f) => `${f.severity === "safety" ? "⚠ safety" : "◆ form"}: ${f.name}`).join("; ")}`);
       flag.append(icon, tip);
