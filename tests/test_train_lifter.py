@@ -485,3 +485,33 @@ def test_the_device_is_checked_and_cuda_trains_where_there_is_a_gpu(
         assert code == 0 and load_poseformerv2(tmp_path / "run" / "poseformerv2_tiny.bin", TINY) is not None
     else:
         assert code == 2 and "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_a_config_file_sets_another_shape_and_bad_ones_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["train-lifter", "--preset", "tiny", "--mocap", str(MOCAP), "--threads", "1", "--no-eval"]
+    bad = tmp_path / "bad.json"
+    for text, message in [
+        ('{"frames": 8}', "frames (T) must be odd"),
+        ('{"frame": 9}', "unknown: ['frame']"),
+        ("[1, 2]", "expected an object"),
+        ("{frames", "not a JSON config"),
+    ]:
+        bad.write_text(text)
+        assert main([*common, "--config", str(bad), "-o", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err
+    assert main([*common, "--config", str(tmp_path / "none.json")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+    shape = {"frames": 5, "kept_frames": 3, "kept_coeffs": 2, "embed_dim_ratio": 8, "depth": 1, "num_heads": 2}
+    good = tmp_path / "shape.json"
+    good.write_text(json.dumps(shape))
+    out = tmp_path / "run"
+    assert main([*common, "--config", str(good), "--steps", "2", "--no-authored", "-o", str(out)]) == 0
+    checkpoint = out / "poseformerv2_tiny.bin"
+    config = PoseFormerV2Config(**shape)
+    assert load_poseformerv2(checkpoint, config) is not None
+    assert checkpoint_config(checkpoint) == config
+    # evaluation takes the shape from the metadata beside the checkpoint (the preset's would not load)
+    assert main(["train-lifter", "--eval-only", str(checkpoint), "--mocap", str(MOCAP), "--eval-stride", "80"]) == 0
+    assert "L=2" in capsys.readouterr().out

@@ -31,7 +31,7 @@ import torch
 
 from lifting.checkpoints import sha256_of
 from lifting.poseformerv2 import PoseFormerV2, PoseFormerV2Config, official_state_dict
-from lifting.training.evaluate import NearestPose, checkpoint_lifter, evaluate, held_out_streams
+from lifting.training.evaluate import NearestPose, checkpoint_config, checkpoint_lifter, evaluate, held_out_streams
 from lifting.training.motion import HELD_OUT_ACTORS, SOURCES, MotionSet, weighted
 from lifting.training.synth import Batch, SynthOptions, make_batch
 
@@ -87,6 +87,8 @@ class TrainOptions:
     """Chance of a window with lookahead = pad (batch mode)."""
     eval_stride: int = 2
     """Every n-th held-out frame is evaluated."""
+    model: PoseFormerV2Config | None = None
+    """A network shape other than the preset's (``--config``); the preset still names the run."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -103,7 +105,8 @@ class TrainOptions:
 
     @property
     def config(self) -> PoseFormerV2Config:
-        return PRESETS[self.preset]
+        """The network shape: ``model`` when given, else the preset's."""
+        return self.model or PRESETS[self.preset]
 
     def synth(self) -> SynthOptions:
         return SynthOptions(
@@ -353,7 +356,7 @@ def evaluate_run(
         f"poseformerv2_{options.preset}": (checkpoint_lifter(checkpoint, options.config, device), options.config.frames)
     }
     if baseline is not None:
-        single = PRESETS["single"]
+        single = checkpoint_config(baseline) if baseline.with_suffix(".json").is_file() else PRESETS["single"]
         lifters["one-frame baseline"] = (checkpoint_lifter(baseline, single, device), single.frames)
     library = [c for c in train_motion.clips if c.source == "hdm05"] if train_motion is not None else []
     if library:  # the HDM05 training actors' poses, whatever else the network was trained on
@@ -423,6 +426,25 @@ def build_metadata(
         "git_commit": git_commit(repo),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def read_config_file(path: Path) -> PoseFormerV2Config:
+    """A network shape from a JSON file of ``PoseFormerV2Config`` fields (missing ones take the official
+    values); raises TrainingError naming what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: no such config file") from None
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{path}: not a JSON config ({exc})") from None
+    names = set(PoseFormerV2Config.__dataclass_fields__)
+    if not isinstance(data, dict) or set(data) - names:
+        unknown = sorted(set(data) - names) if isinstance(data, dict) else type(data).__name__
+        raise TrainingError(f"{path}: expected an object with fields from {sorted(names)}; unknown: {unknown}")
+    try:
+        return PoseFormerV2Config(**data)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"{path}: bad config: {exc}") from None
 
 
 def record_metrics(checkpoint: Path, metrics: dict[str, Any]) -> Path | None:

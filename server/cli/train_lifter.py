@@ -2,7 +2,8 @@
 (``lifting/training``), or evaluate one (``--eval-only``).
 
     coach train-lifter [--preset small|full|single|tiny] [--steps N] [--device auto|cpu|cuda] [-o DIR]
-    coach train-lifter --eval-only CHECKPOINT [--preset P] [--baseline ONE_FRAME.bin]
+    coach train-lifter --eval-only CHECKPOINT [--baseline ONE_FRAME.bin] [--clip VIDEO]
+    coach train-lifter --export-fp16 CHECKPOINT
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--preset", choices=["small", "full", "single", "tiny"], default="small",
                    help="network shape: small (T=81, CPU live), full (the official 27_243, GPU), single (the "
                    "one-frame baseline), tiny (tests); default small")  # fmt: skip
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="JSON",
+        help="a network shape other than the preset's: a JSON object of PoseFormerV2Config fields "
+        '(frames, kept_frames, kept_coeffs, embed_dim_ratio, depth, num_heads, mlp_ratio), e.g. {"frames": 27}',
+    )
     p.add_argument("--steps", type=int, help="optimiser steps in all (default per preset: small 20000, full 60000)")
     p.add_argument("--batch-size", type=int, help="windows per step (default 256; full 512)")
     p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3; full 5e-4)")
@@ -60,7 +68,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--baseline", type=Path, help="a one-frame checkpoint (--preset single) to compare against")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
     p.add_argument(
-        "--eval-only", type=Path, metavar="CHECKPOINT", help="only evaluate this checkpoint (shape: --preset)"
+        "--eval-only",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="only evaluate this checkpoint (shape: --config, else the .json beside it, else --preset)",
     )
     p.add_argument(
         "--export-fp16",
@@ -81,9 +92,18 @@ def add_parser(sub: Any) -> None:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from lifting.training.train import TrainOptions
+    from lifting.training.evaluate import checkpoint_config
+    from lifting.training.train import TrainOptions, read_config_file
 
     steps, batch, lr = DEFAULTS[args.preset]
+    model = None
+    if args.config is not None:
+        model = read_config_file(args.config)
+    elif args.eval_only is not None and args.eval_only.with_suffix(".json").is_file():
+        try:
+            model = checkpoint_config(args.eval_only)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     steps = args.steps if args.steps is not None else steps
     warmup = args.warmup if args.warmup is not None else min(500, max(steps // 10, 0))
     return TrainOptions(
@@ -97,6 +117,7 @@ def _options(args: argparse.Namespace) -> Any:
         workers=args.workers,
         save_every=args.save_every,
         eval_stride=args.eval_stride,
+        model=model,
     )
 
 
