@@ -12,6 +12,8 @@ ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1' || missing+=(libgl1)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
+  # the tips' and icons' emoji in screenshots (scripts/screenshots.py); without it they are empty boxes
+  [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
