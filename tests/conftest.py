@@ -11,6 +11,8 @@ import av
 import numpy as np
 import pytest
 
+from scoring.reference import Reference, load_reference
+
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 
@@ -105,6 +107,18 @@ def pose_tracks(media: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def references_dir() -> Path:
     return REPO / "references"
+
+
+@pytest.fixture(scope="session")
+def pushup(references_dir: Path) -> Reference:
+    """The shipped push-up reference (read-only: tests that change one load their own)."""
+    return load_reference(references_dir, "pushup")
+
+
+@pytest.fixture(scope="session")
+def squat(references_dir: Path) -> Reference:
+    """The shipped squat reference (read-only)."""
+    return load_reference(references_dir, "squat")
 
 
 TINY_WORDS = [

@@ -19,7 +19,7 @@ from lifting.types import Pose3D
 from realtime.events import HoldEvent, NotCountedEvent, RepEvent, SummaryEvent, TipEvent
 from realtime.outbox import Outgoing
 from realtime.session import Session, SetRecord
-from scoring.reference import Reference, load_reference
+from scoring.reference import Reference
 from server.app import create_app
 from server.auth import CSRF_HEADER, add_user
 from server.jobs.store import HistoryQuery, JobBusyError, JobErrorCode, Store
@@ -28,16 +28,6 @@ from server.settings import Settings
 from tests.test_realtime import scoring_pipeline
 
 DISPLAY = {"pushup": "Push-up", "squat": "Squat", "plank": "Plank"}
-
-
-@pytest.fixture(scope="module")
-def pushup(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "pushup")
-
-
-@pytest.fixture(scope="module")
-def squat(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "squat")
 
 
 def live_set(reference: Reference, other: Reference, poses: np.ndarray, ts: np.ndarray) -> tuple[Session, list]:

@@ -23,7 +23,7 @@ from lifting.pose2d import MediaPipeBackend
 from lifting.types import Pose3D
 from realtime.events import Pose3DEvent
 from realtime.manager import LiveOptions, SessionManager
-from scoring.reference import Reference, load_reference
+from scoring.reference import Reference
 from server.settings import Settings
 from tests.support.harness import (
     axe_violations,
@@ -34,11 +34,6 @@ from tests.support.harness import (
     widest_elements,
 )
 from tests.test_realtime import ClipTrack, _camera_frames, _drain, _tips
-
-
-@pytest.fixture(scope="module")
-def pushup(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "pushup")
 
 
 def test_a_pose3d_event_is_the_lifted_pose_in_millimetres() -> None:

@@ -232,11 +232,6 @@ def _tips() -> TipService:
     return TipService(PersonaLibrary(BUILTIN_DIR))
 
 
-@pytest.fixture(scope="module")
-def pushup(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "pushup")
-
-
 @pytest.mark.slow
 def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, pushup: Reference) -> None:
     clip = media / "pushup_side_nasm.mp4"

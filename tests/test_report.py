@@ -18,11 +18,6 @@ from scoring.score import set_statistics
 from scoring.types import Fault, RepResult
 
 
-@pytest.fixture(scope="module")
-def pushup(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "pushup")
-
-
 def track_of(poses: np.ndarray, step_ms: float) -> PoseTrack:
     n = len(poses)
     detected = np.isfinite(poses).all(axis=(1, 2))

@@ -25,16 +25,6 @@ from tests.support.inject import drop_hips, in_ascent, lag_left_arm, lean_forwar
 CLIPS = {"pushup_side_nasm.mp4": "pushup", "pushup_front_phone.mp4": "pushup", "squat_side.mp4": "squat"}
 
 
-@pytest.fixture(scope="module")
-def pushup(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "pushup")
-
-
-@pytest.fixture(scope="module")
-def squat(references_dir: Path) -> Reference:
-    return load_reference(references_dir, "squat")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", sorted(CLIPS))
 def test_real_clips_give_the_labelled_reps(clip: str, labels: dict, pose_tracks, references_dir: Path) -> None:  # type: ignore[no-untyped-def]
