@@ -213,6 +213,9 @@ def test_offline_the_app_shell_opens_with_a_notice(base: str, context: Any) -> N
     expect(page.locator("#offline-notice")).to_be_visible()
     page.goto(f"{base}/never-visited.html")
     expect(page.locator("h2")).to_have_text("Offline")
+    # the offline page is itself the notice: its text once, not pwa.js's notice on top of it
+    expect(page.get_by_text("cannot be reached")).to_have_count(1)
+    expect(page.locator("#offline-notice")).to_have_count(0)
     context.set_offline(False)
     page.goto(f"{base}/upload.html")
     expect(page.locator("#exercise option").first).to_be_attached()

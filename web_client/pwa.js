@@ -3,12 +3,14 @@
 //
 // A page the service worker had to answer from its cache (the server did not answer) comes with
 // <html data-offline>; a page that loses the network later hears the browser's "offline" event. Either
-// way a notice says what still works and what to do; it goes when the network is back.
+// way a notice says what still works and what to do; it goes when the network is back. offline.html
+// (<html data-offline-page>, what the worker answers for a page it never kept) is itself that notice, so
+// it gets no second one.
 
 const NOTICE_ID = "offline-notice";
 
 function showOffline() {
-  if (document.getElementById(NOTICE_ID)) return;
+  if (document.getElementById(NOTICE_ID) || document.documentElement.hasAttribute("data-offline-page")) return;
   const notice = document.createElement("div");
   notice.id = NOTICE_ID;
   notice.className = "offline-notice";
