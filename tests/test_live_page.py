@@ -339,7 +339,7 @@ def test_a_live_set_with_the_3d_view_the_voice_and_stop(browser: Any, app_url: s
     """A set with the hype coach (tips with emoji) and every kind of speech on (speak=1): the 3D view
     draws the lifted skeleton and moves with it, nothing spoken has an emoji, the countdown and the rep
     count are spoken; the page fits and passes axe at 1280 and 390 px during the set; Stop cancels the
-    speech (nothing is said after it), turns the camera off and shows the summary card."""
+    speech (nothing is said after it), turns the camera off, clears the frame counts and shows the summary card."""
     received: list[dict[str, Any]] = []
     page = browser.new_page()
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -379,9 +379,11 @@ def test_a_live_set_with_the_3d_view_the_voice_and_stop(browser: Any, app_url: s
     )
     assert stage[1] == pytest.approx(stage[0], rel=0.02), stage  # the stage has the camera's shape
 
+    expect(page.locator("#stats")).to_contain_text("frames/s processed")
     cancels = page.evaluate("window.__cancels")
     page.click("#stop")
     page.wait_for_selector("#summary:not([hidden])", timeout=20_000)
+    expect(page.locator("#stats")).to_be_hidden()  # the live frame counts went with the set (not stale)
     spoken_at_stop = page.evaluate("window.__spoken.length")
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "idle", timeout=20_000)
     expect(page.locator("#tips .tip[data-kind=summary]")).to_have_count(1, timeout=20_000)

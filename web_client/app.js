@@ -387,7 +387,8 @@ function onStatus(current, status) {
     // a hold's fault stays in view a while (statuses come every second)
   } else if (status.rep_in_progress) ui.repProgress.textContent = underWay;
   else ui.repProgress.textContent = status.notice || "";
-  if (status.fps !== undefined) {
+  if (status.fps !== undefined && !over) {
+    // how the live loop keeps up: only while the set runs (Stop and finish() clear it, it would be stale)
     ui.stats.textContent =
       `${status.fps.toFixed(1)} frames/s processed · ${status.received} received · ${status.dropped} dropped` +
       (status.delay_frames ? ` · lifter delay ${status.delay_frames} frames` : "");
@@ -590,6 +591,7 @@ function stop() {
     setBadge("ending", "finishing");
     setPage("ending", "Scoring the last frames and writing the summary.");
     ui.liveView.hidden = true;
+    ui.stats.textContent = "";
     current.ws.send(JSON.stringify({ type: "stop" }));
     setTimeout(() => {
       if (live === current) {
@@ -634,6 +636,7 @@ function finish(state, text) {
   ui.video.srcObject = null;
   overlay.clear();
   ui.liveView.hidden = true;
+  ui.stats.textContent = ""; // the frame counts describe a running set only
   ui.countdownOverlay.hidden = true;
   const hadFocus = document.activeElement === ui.stop;
   ui.start.disabled = false;
