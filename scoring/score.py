@@ -618,6 +618,7 @@ class RepScorer:
         else:  # against the absolute bound
             assert rule.limit is not None
             reference, delta = rule.limit, value - rule.limit
+        span = np.flatnonzero(phases[phase])  # never empty: the phase had frames to judge
         fields: dict[str, float | str] = {
             "value": value,
             "reference": reference,
@@ -625,6 +626,9 @@ class RepScorer:
             "angle": rule.direction * value,  # the angle itself (``value`` is directed: -angle when direction -1)
             "phase": phase,
             "where": self.reference.spec.phase_words.get(phase, PHASE_WORDS[phase]),
+            # when that phase ran (source timestamps, ms): where a chart marks the fault
+            "phase_start_ms": float(timestamps_ms[span[0]]),
+            "phase_end_ms": float(timestamps_ms[span[-1]]),
         }
         if unjudged:  # judged elsewhere in the rep, not in these phases
             fields["unjudged"] = " and ".join(self.reference.spec.phase_words.get(p, PHASE_WORDS[p]) for p in unjudged)

@@ -38,7 +38,9 @@ class Fault:
     """What the rule measures; gives the unit of ``value`` (see ``FAULT_UNITS``)."""
     details: dict[str, float | str] = field(default_factory=dict)
     """Every field the rule's message was formatted with (``value``, ``reference``, ``delta``, and
-    ``side``/``other``/``lag`` for left-right rules), numbers rounded to 2 decimals."""
+    ``side``/``other``/``lag`` for left-right rules), numbers rounded to 2 decimals. Where the fault was
+    measured, when known: ``phase_start_ms``/``phase_end_ms`` (source timestamps) of the phase a rep's
+    offset rule fired in; ``start_s``/``duration_s`` of a hold's fault episode."""
     phase: str | None = None
     """Where in the rep it was measured (``descent``, ``bottom``, ``ascent``, ``top``, ``rep``; see
     ``scoring.phases``); None for rules over the whole rep's shape (depth, tempo, symmetry, lag)."""

@@ -144,6 +144,9 @@ def test_a_sag_only_on_the_way_up_is_found_there(pushup: Reference) -> None:
         [sag] = [f for f in rep.faults if f.id == "hips_sag"]
         assert sag.phase == "ascent" and sag.message.endswith("below the shoulder-ankle line on the way up"), sag
         assert sag.value > 20
+        # when it was measured: after the turning point, inside the rep (a chart marks it there)
+        start, end = float(sag.details["phase_start_ms"]), float(sag.details["phase_end_ms"])
+        assert rep.bottom_ms < start < end <= rep.end_ms, (rep.bottom_ms, start, end, rep.end_ms)
 
 
 def test_a_one_frame_spike_is_not_a_fault(pushup: Reference) -> None:
