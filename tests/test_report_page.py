@@ -135,6 +135,28 @@ def test_an_upload_report_fits_passes_axe_and_marks_the_reps(
     expect(sag.locator(".fault-tip")).to_be_visible()
     assert "safety: hips sag" in sag.locator(".fault-tip").inner_text()
     sag.blur()
+    # ... where it was measured: over the phase the server names, with the phase's words and a bar as long
+    [fault] = [f for f in faulty[0]["faults"] if f["id"] == "hips_sag"]
+    start, end = fault["details"]["phase_start_ms"] / 1000, fault["details"]["phase_end_ms"] / 1000
+    assert fault["details"]["where"] in (sag.get_attribute("aria-label") or "")
+    band = body_line.locator(f'.rep-band[data-rep="rep {faulty[0]["index"]}"]').bounding_box()
+    dot, bar = sag.bounding_box(), body_line.locator(".fault-span").bounding_box()
+    assert band and dot and bar
+    per_s = band["width"] / ((faulty[0]["end_ms"] - faulty[0]["start_ms"]) / 1000)  # the band spans the rep
+    x_of = lambda t: band["x"] + (t - faulty[0]["start_ms"] / 1000) * per_s  # noqa: E731
+    assert x_of(start) - 3 <= dot["x"] + dot["width"] / 2 <= x_of(end) + 3, (start, end, dot, band)
+    assert bar["x"] == pytest.approx(x_of(start), abs=3) and bar["x"] + bar["width"] == pytest.approx(x_of(end), abs=3)
+    # the legend stays one line at either width, with the cursor's values in it
+    over = body_line.locator(".u-over").bounding_box()
+    assert over
+    page.mouse.move(x_of((start + end) / 2), over["y"] + over["height"] / 2)
+    expect(body_line.locator(".u-legend")).to_contain_text("°")
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('.u-legend')].map(l => [...l.querySelectorAll('tr')]"
+        ".map(r => Math.round(r.getBoundingClientRect().top)))"
+    )
+    assert rows and all(len(set(r)) == 1 for r in rows), rows
+    page.mouse.move(0, 0)
     # axes readable: the uPlot axis text is drawn at 12 px or more
     fonts = page.evaluate(
         "() => [...document.querySelectorAll('#angle-charts canvas')].map(c => c.getContext('2d').font)"
@@ -230,6 +252,49 @@ def test_a_live_set_shows_what_it_has_and_says_what_it_has_not(
     expect(page.locator("#angles-panel")).to_be_hidden()
     assert page.locator("#score-chart svg rect.bar").count() == len(live["reps"])
     fits_and_passes_axe(page)
+    page.close()
+
+
+def test_a_holds_fault_marks_sit_at_each_episodes_start(served: tuple[str, dict, Any]) -> None:
+    """A hold with two episodes of one fault: a mark at each episode's start, over a bar as long as it
+    lasted (not one mark in the middle of the hold). The analysed clip's curves, with its two reps'
+    span made one hold."""
+    base, job, browser = served
+    result = job["result"]
+    reps = result["reps"]
+    t0, t1 = reps[0]["start_ms"], reps[-1]["end_ms"]
+    episodes = [(t0 / 1000 + 0.4, 0.8), (t1 / 1000 - 1.2, 0.9)]  # (start_s, duration_s): seconds of the video
+    faults = [
+        {"id": "hips_sag", "message": f"hips sag 15 deg below the line for {d:.1f} s from {a:.1f} s", "value": 15.0,
+         "reference": 0.0, "severity": "safety", "body_parts": ["core"], "kind": "offset", "phase": "hold",
+         "details": {"value": 15.0, "reference": 0.0, "delta": 15.0, "phase": "hold", "start_s": a, "duration_s": d}}
+        for a, d in episodes
+    ]  # fmt: skip
+    hold = {"index": 1, "start_ms": t0, "end_ms": t1, "start_frame": reps[0]["start_frame"],
+            "end_frame": reps[-1]["end_frame"], "score": 70.0, "duration_s": (t1 - t0) / 1000, "held_share": 0.8,
+            "fault_s": 1.7, "faults": faults, "checks_skipped": {}}  # fmt: skip
+    summary = result["summary"] | {"kind": "hold", "holds": 1, "hold_total_s": hold["duration_s"],
+                                   "hold_longest_s": hold["duration_s"], "mean_score": 70.0}  # fmt: skip
+    held = job | {"result": result | {"kind": "hold", "reps": [], "holds": [hold], "summary": summary}}
+    page: Page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.route("**/api/jobs/held", lambda route: route.fulfill(json=held))
+    page.goto(f"{base}/report.html?job=held")
+    body_line = page.locator("#angle-charts .angle-chart").filter(
+        has=page.get_by_role("heading", name="body line", exact=True)
+    )
+    marks = body_line.locator(".fault-mark")
+    expect(marks).to_have_count(2, timeout=20_000)
+    band = body_line.locator(".rep-band").bounding_box()
+    assert band
+    x_of = lambda t: band["x"] + (t - t0 / 1000) * band["width"] / ((t1 - t0) / 1000)  # noqa: E731
+    bars = body_line.locator(".fault-span")
+    for i, (start, duration) in enumerate(episodes):
+        dot, bar = marks.nth(i).bounding_box(), bars.nth(i).bounding_box()
+        assert dot and bar
+        assert dot["x"] + dot["width"] / 2 == pytest.approx(x_of(start), abs=3), (i, dot, x_of(start))
+        assert bar["x"] == pytest.approx(x_of(start), abs=3)
+        assert bar["x"] + bar["width"] == pytest.approx(x_of(start + duration), abs=3)
+        assert f"from {start:.1f} s for {duration:.1f} s" in (marks.nth(i).get_attribute("aria-label") or "")
     page.close()
 
 

@@ -139,6 +139,39 @@ function span(className, text = "") {
   return Object.assign(document.createElement("span"), { className, textContent: text });
 }
 
+const FLAG_ROOM_PX = 30; // fault buttons closer than this are put in rows (their 24 px dots would touch)
+
+// One button per moment a box's faults were measured (faults measured at the same moment share one),
+// each with the bar of how long that lasted when known: [{at, span, button, bar}].
+function faultFlags(mark, onPick) {
+  const fallback = mark.turn ?? (mark.from + mark.to) / 2;
+  const moments = new Map();
+  for (const fault of mark.faults || []) {
+    const at = Number.isFinite(fault.at) ? fault.at : fallback;
+    const key = at.toFixed(2);
+    if (!moments.has(key)) moments.set(key, { at, span: null, faults: [] });
+    const moment = moments.get(key);
+    moment.faults.push(fault);
+    if (fault.span && !moment.span) moment.span = fault.span;
+  }
+  return [...moments.values()].map(({ at, span: when, faults }) => {
+    const safety = faults.some((f) => f.severity === "safety");
+    const button = Object.assign(document.createElement("button"), { type: "button", className: `fault-mark ${safety ? "safety" : "form"}` });
+    const said = (f) => `${f.name} (${f.severity})${f.when ? ` ${f.when}` : ""}`;
+    button.setAttribute("aria-label", `${mark.label} faults: ${faults.map(said).join(", ")}. Jump there.`);
+    button.dataset.at = at.toFixed(2);
+    const icon = span("fault-dot", safety ? "!" : "•");
+    icon.setAttribute("aria-hidden", "true");
+    const lines = faults.map((f) => `${f.severity === "safety" ? "⚠ safety" : "◆ form"}: ${f.name}${f.when ? ` (${f.when})` : ""}`);
+    const tip = span("fault-tip", `${mark.label}: ${lines.join("; ")}`);
+    button.append(icon, tip);
+    if (onPick) button.addEventListener("click", () => onPick(when ? when[0] : at));
+    const bar = when ? span(`fault-span ${safety ? "safety" : "form"}`) : null;
+    if (bar) bar.setAttribute("aria-hidden", "true");
+    return { at, span: when, button, bar };
+  });
+}
+
 /**
  * A timeline of one angle (uPlot) that fits its container's width and follows it when it changes.
  *
@@ -146,13 +179,17 @@ function span(className, text = "") {
  *     title,                    // the accessible name, e.g. "elbow l"
  *     xs,                       // seconds, ascending
  *     series: [{label, values, stroke, dash}],   // values: degrees, null = gap
- *     marks: [{label, from, turn, to, faults: [{name, severity}]}],   // seconds; turn may be null
+ *     marks: [{label, from, turn, to, faults: [{name, severity, at, span, when}]}],   // seconds; turn may be null
  *     onPick(seconds),          // a click on the plot or a fault mark (e.g. seek the video)
  *   }) -> {plot, setNow(seconds), dispose()}
  *
  * Marks are boxes in the plot's overlay (class ``rep-band``, one per rep, with its number and a dashed
- * line at the turning point); a rep with faults gets a round button at its foot (``fault-mark``) naming
- * them on hover and focus. The cursor shows every series' value in the legend under the plot.
+ * line at the turning point). Each fault is a round button (``fault-mark``) at the foot of the plot at
+ * the moment it was measured (``at``, seconds; null: the turning point, or the middle of a box without
+ * one), over a bar showing how long that lasted (``span``: [from, to] seconds, optional); ``when`` says in
+ * words when it was measured, and is shown on hover and focus with the fault's name. Faults of one box
+ * measured at the same moment share a button; a button that would cover another is raised a row.
+ * The cursor shows every series' value in the legend under the plot.
  */
 export function angleChart(container, { title, xs, series, marks = [], onPick = null, height = 220 }) {
   const degrees = (u, v) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v.toFixed(0)}°`);
@@ -183,20 +220,9 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
     band.append(number);
     const turn = mark.turn !== null && mark.turn !== undefined ? span("rep-turn") : null;
     if (turn) band.append(turn);
-    let flag = null;
-    if (mark.faults?.length) {
-      const safety = mark.faults.some((f) => f.severity === "safety");
-      flag = Object.assign(document.createElement("button"), { type: "button", className: `fault-mark ${safety ? "safety" : "form"}` });
-      const words = mark.faults.map((f) => `${f.name} (${f.severity})`).join(", ");
-      flag.setAttribute("aria-label", `${mark.label} faults: ${words}. Jump there.`);
-      const icon = span("fault-dot", safety ? "!" : "•");
-      icon.setAttribute("aria-hidden", "true");
-      const tip = span("fault-tip", `${mark.label}: ${mark.faults.map((f) => `${f.severity === "safety" ? "⚠ safety" : "◆ form"}: ${f.name}`).join("; ")}`);
-      flag.append(icon, tip);
-      if (onPick) flag.addEventListener("click", () => onPick(mark.turn ?? mark.from));
-    }
-    return { mark, band, number, turn, flag };
+    return { mark, band, number, turn };
   });
+  const flags = marks.flatMap((mark) => faultFlags(mark, onPick));
 
   let nowSeconds = null;
   const placeNow = (u) => {
@@ -208,13 +234,25 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
     placeNow(u);
     const left = (v) => u.valToPos(v, "x");
     const roomy = bands.every(({ mark }) => left(mark.to) - left(mark.from) > 56); // "rep 3", or "3" on all
-    for (const { mark, band, number, turn, flag } of bands) {
+    for (const { mark, band, number, turn } of bands) {
       const a = left(mark.from), b = left(mark.to);
       band.style.left = `${a}px`;
       band.style.width = `${Math.max(2, b - a)}px`;
       number.textContent = roomy ? mark.label : mark.label.replace(/^\D+/, "");
       if (turn) turn.style.left = `${left(mark.turn) - a - 1}px`;
-      if (flag) flag.style.left = `${left(mark.turn ?? (mark.from + mark.to) / 2)}px`;
+    }
+    const rows = []; // the rightmost x taken in each row of buttons
+    for (const flag of [...flags].sort((p, q) => p.at - q.at)) {
+      const x = left(flag.at);
+      let level = rows.findIndex((taken) => x - taken >= FLAG_ROOM_PX);
+      if (level < 0) level = rows.length;
+      rows[level] = x;
+      flag.button.style.left = `${x}px`;
+      flag.button.style.bottom = `${level * FLAG_ROOM_PX}px`;
+      if (flag.bar) {
+        flag.bar.style.left = `${left(flag.span[0])}px`;
+        flag.bar.style.width = `${Math.max(2, left(flag.span[1]) - left(flag.span[0]))}px`;
+      }
     }
   };
   const options = {
@@ -234,9 +272,10 @@ export function angleChart(container, { title, xs, series, marks = [], onPick = 
     hooks: {
       ready: [
         (u) => {
-          for (const { band, flag } of bands) {
-            u.over.append(band);
-            if (flag) u.over.append(flag);
+          for (const { band } of bands) u.over.append(band);
+          for (const { button, bar } of flags) {
+            if (bar) u.over.append(bar);
+            u.over.append(button);
           }
           u.over.append(now);
           if (onPick) {

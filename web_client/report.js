@@ -286,6 +286,26 @@ function moments(job, r, charts) {
 
 // --- the charts --------------------------------------------------------------------------------------
 
+const PHASE_WORDS = { descent: "on the way down", bottom: "at the bottom", ascent: "on the way up", top: "at the top", rep: "during the rep" };
+
+/** When a fault was measured, for its mark on the charts: {at, span, when} (seconds; at null: not known,
+ *  the chart marks it at the rep's turning point and ``when`` says so). A hold's fault episode starts at
+ *  details.start_s; a rep's offset fault was measured over a phase (details.phase_start_ms/phase_end_ms). */
+function measuredAt(fault, hold) {
+  const d = fault.details || {};
+  const s = (v) => `${v.toFixed(1)} s`;
+  if (hold && Number.isFinite(d.start_s)) {
+    const length = Number.isFinite(d.duration_s) ? d.duration_s : 0;
+    return { at: d.start_s, span: [d.start_s, d.start_s + length], when: `from ${s(d.start_s)} for ${s(length)}` };
+  }
+  if (Number.isFinite(d.phase_start_ms) && Number.isFinite(d.phase_end_ms)) {
+    const [a, b] = [d.phase_start_ms / 1000, d.phase_end_ms / 1000];
+    const where = d.where || PHASE_WORDS[fault.phase] || "measured";
+    return { at: (a + b) / 2, span: [a, b], when: `${where}, ${s(a)} to ${s(b)}` };
+  }
+  return { at: null, span: null, when: hold ? "no time recorded: marked mid-hold" : "judged on the whole rep: marked at its turning point" };
+}
+
 function angleCharts(r, onPick) {
   const curves = r.curves;
   const xs = curves.timestamps_ms.map((t) => t / 1000);
@@ -302,7 +322,7 @@ function angleCharts(r, onPick) {
     from: x.start_ms / 1000,
     turn: hold ? null : x.bottom_ms / 1000,
     to: x.end_ms / 1000,
-    faults: x.faults.filter((f) => concerns(f, name)).map((f) => ({ name: label(f.id), severity: f.severity })),
+    faults: x.faults.filter((f) => concerns(f, name)).map((f) => ({ name: label(f.id), severity: f.severity, ...measuredAt(f, hold) })),
   }));
   const box = $("angle-charts");
   box.replaceChildren();
@@ -312,7 +332,8 @@ function angleCharts(r, onPick) {
       xs,
       series: [
         { label: "you", values: curves.user[name], stroke: "#33c481" },
-        { label: hold ? "reference (held posture)" : "reference (aligned by DTW)", values: curves.reference[name], stroke: "#8ab8ff", dash: [6, 4] },
+        // short labels keep the legend on one line on a phone; the note above the charts says how it is aligned
+        { label: "reference", values: curves.reference[name], stroke: "#8ab8ff", dash: [6, 4] },
       ],
       marks: marksFor(name),
       onPick,
@@ -331,7 +352,7 @@ function render(view, r) {
     $("score-heading").textContent = "Score per hold";
     $("table-heading").textContent = "Holds";
     $("reference-note").textContent = "the reference's held posture over each hold";
-    $("marks-note").textContent = "Boxes mark the holds; a round mark at the foot of a hold names its faults (hover or focus it).";
+    $("marks-note").textContent = "Boxes mark the holds; a round mark at the foot of a chart where a fault began names it (hover or focus it), over a bar as long as it lasted.";
     holdTable(results);
   } else {
     repTable(results);
