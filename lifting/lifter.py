@@ -4,7 +4,10 @@
   augmentation, pelvis zeroed. Never runs with random weights in a user-facing path: it exists only
   once a checkpoint has been loaded strictly.
 - ``mediapipe-world``: BlazePose's own metric world landmarks mapped to H36M-17 (needs a backend that
-  estimates them). The fallback when no PoseFormerV2 checkpoint is present.
+  estimates them). The fallback when no PoseFormerV2 checkpoint is present (or ours measured worse).
+
+Which checkpoint a ``poseformerv2`` lifter loads (the official one or our shipped one) and why is
+decided by ``lifting.checkpoints.choose_lifter``; the reason is kept in ``Lifter.reason``.
 
 Every lifter reports its temporal needs (``receptive_field``, ``max_lookahead``) so the window code
 is sized from the model, and every ``Pose3D`` names the lifter that made it.
@@ -40,6 +43,9 @@ class Lifter(abc.ABC):
     """Where it runs (``cpu``, ``cuda:0``)."""
     receptive_field: int
     """T: frames of 2D input per output frame (odd); the target is the centre frame."""
+    reason: str = ""
+    """Why this lifter and checkpoint were chosen (``lifting.checkpoints.choose_lifter``); set by
+    ``server.services.make_lifter``, empty for a lifter built directly."""
 
     @property
     def max_lookahead(self) -> int:

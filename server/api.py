@@ -62,6 +62,7 @@ def health(services: ServicesDep) -> Health:
         backend=services.backend_name,
         backend_device=services.backend_device,
         lifter=lifter.name,
+        lifter_reason=lifter.reason or "built by the caller (not from the lifter setting)",
         lifter_device=lifter.device,
         receptive_field=lifter.receptive_field,
         lookahead_frames=manager.lookahead,

@@ -12,6 +12,10 @@ class Health(BaseModel):
     backend: str = Field(description="2D pose backend")
     backend_device: str = Field(description="Where the 2D backend runs")
     lifter: str = Field(description="2D->3D lifter")
+    lifter_reason: str = Field(
+        description="Which lifter source is active and why, e.g. `mediapipe-world: no PoseFormerV2 checkpoint found` "
+        "or `ours: ... measured better than MediaPipe's world landmarks on the accuracy benchmark (...)`"
+    )
     lifter_device: str = Field(description="Where the lifter runs")
     receptive_field: int = Field(description="Frames the lifter looks at per pose")
     lookahead_frames: int = Field(description="Future frames live mode waits for before lifting a frame")

@@ -23,10 +23,9 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from lifting.checkpoints import POSEFORMERV2_FILE, entry_config, read_manifest
+from lifting.checkpoints import choose_lifter
 from lifting.lifter import Lifter, create_lifter
 from lifting.pose2d import PoseBackend, create_backend
-from lifting.poseformerv2 import PoseFormerV2Config
 from realtime.manager import LiveOptions, SessionManager
 from realtime.session import Session
 from scoring.coach.model import CausalLM, GenerationOptions, ModelTips, TextModelError
@@ -52,14 +51,6 @@ Tips = tuple[TipService, ModelTips | None]
 # -- builders --------------------------------------------------------------------------------------
 
 
-def poseformerv2_config(settings: Settings) -> PoseFormerV2Config:
-    """The shapes the manifest declares for the PoseFormerV2 checkpoint (official defaults otherwise)."""
-    for entry in read_manifest(settings.checkpoints_dir):
-        if entry.name == POSEFORMERV2_FILE:
-            return entry_config(entry)
-    return PoseFormerV2Config()
-
-
 def make_backend(settings: Settings, live: bool = False) -> PoseBackend:
     """The configured 2D backend, looking for as many people as configured for videos or for ``live``."""
     return create_backend(
@@ -72,10 +63,13 @@ def make_backend(settings: Settings, live: bool = False) -> PoseBackend:
 
 
 def make_lifter(settings: Settings) -> Lifter:
-    """The configured lifter; ``auto`` picks PoseFormerV2 when its checkpoint is in the checkpoints folder."""
-    checkpoint = settings.checkpoints_dir / POSEFORMERV2_FILE
-    config = poseformerv2_config(settings) if checkpoint.is_file() else None
-    return create_lifter(settings.lifter, checkpoint, config, settings.device)
+    """The configured lifter (``lifting.checkpoints.choose_lifter``: ``auto`` picks the official
+    PoseFormerV2 checkpoint when present, else ours when it measured better than MediaPipe's world
+    landmarks, else those), with ``reason`` saying why."""
+    choice = choose_lifter(settings.checkpoints_dir, settings.lifter)
+    lifter = create_lifter(choice.lifter, choice.checkpoint, choice.config, settings.device)
+    lifter.reason = choice.reason
+    return lifter
 
 
 def tip_options(settings: Settings) -> TipOptions:

@@ -27,8 +27,11 @@ class Settings(BaseSettings):
         "mediapipe",
         description="2D pose backend: the embedded BlazePose, or YOLOv3 + HRNet-W48 (their weights in checkpoints_dir)",
     )
-    lifter: Literal["auto", "poseformerv2", "mediapipe-world"] = Field(
-        "auto", description="2D->3D lifter; auto = PoseFormerV2 when its checkpoint is present"
+    lifter: Literal["auto", "poseformerv2", "ours", "mediapipe-world"] = Field(
+        "auto",
+        description="2D->3D lifter: auto = the official PoseFormerV2 checkpoint when present, else our shipped "
+        "checkpoint when it measured better than MediaPipe's world landmarks (its manifest verdict), else "
+        "mediapipe-world; ours = our shipped checkpoint whatever its verdict",
     )
     device: str = Field("auto", description="Torch device for the lifter: auto, cpu, cuda, cuda:N")
     precision: Literal["float32", "float16", "bfloat16"] = Field(

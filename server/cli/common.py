@@ -139,6 +139,6 @@ def add_tip_arguments(parser: argparse.ArgumentParser, persona: bool = True) -> 
     parser.add_argument("--tip-cooldown", type=float, help="least seconds between two tips (default 5)")
 
 
-LIFTERS = ["auto", "poseformerv2", "mediapipe-world"]
+LIFTERS = ["auto", "poseformerv2", "ours", "mediapipe-world"]
 BACKENDS = ["mediapipe", "yolo-hrnet"]
 """Choices of ``--lifter``."""
