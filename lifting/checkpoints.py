@@ -246,16 +246,14 @@ def choose_lifter(checkpoints_dir: Path, setting: str) -> LifterChoice:
         )
     verdict = Verdict.of(entry)
     if verdict is None:
-        measured = "not yet measured against MediaPipe's world landmarks on the accuracy benchmark"
+        measured = "has not been measured against MediaPipe's world landmarks on the accuracy benchmark"
     else:
         measured = (
             f"measured {'better' if verdict.better else 'worse'} than MediaPipe's world landmarks on the "
             f"accuracy benchmark ({verdict.summary}; commit {verdict.commit}, {verdict.date})"
         )
     if setting == "auto" and (verdict is None or not verdict.better):
-        return LifterChoice(
-            "mediapipe-world", None, None, f"mediapipe-world: our checkpoint {entry.name} is {measured}"
-        )
+        return LifterChoice("mediapipe-world", None, None, f"mediapipe-world: our checkpoint {entry.name} {measured}")
     verify_sha256(entry, path)
     asked = ", asked for by the lifter setting" if setting == "ours" else ""
     return LifterChoice("poseformerv2", path, entry_config(entry), f"ours: {entry.name}{asked}; {measured}")

@@ -90,14 +90,14 @@ def test_auto_uses_ours_only_when_its_verdict_says_better(
     assert (choice.lifter, choice.reason) == ("mediapipe-world", "mediapipe-world: no PoseFormerV2 checkpoint found")
     _ship(folder, tmp_path)
     choice = choose_lifter(folder, "auto")
-    assert choice.lifter == "mediapipe-world" and "not yet measured" in choice.reason
+    assert choice.lifter == "mediapipe-world" and "has not been measured against" in choice.reason
     ours = choose_lifter(folder, "ours")  # asked for by name: used whatever its verdict
     assert ours.lifter == "poseformerv2" and ours.checkpoint == folder / SHIPPED and ours.config == TINY
 
     assert _verdict(folder, "worse", "counts exact 93% vs 98%") == 0
     choice = choose_lifter(folder, "auto")
     assert choice.lifter == "mediapipe-world" and choice.checkpoint is None
-    assert choice.reason.startswith(f"mediapipe-world: our checkpoint {SHIPPED} is measured worse than MediaPipe's")
+    assert choice.reason.startswith(f"mediapipe-world: our checkpoint {SHIPPED} measured worse than MediaPipe's")
     assert "counts exact 93% vs 98%" in choice.reason
     verdict = shipped_lifter(folder).verdict  # type: ignore[union-attr]
     assert verdict is not None and verdict["better"] is False and len(verdict["commit"]) >= 7
