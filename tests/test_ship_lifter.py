@@ -106,7 +106,7 @@ def test_auto_uses_ours_only_when_its_verdict_says_better(
     choice = choose_lifter(folder, "auto")
     assert choice.lifter == "poseformerv2" and choice.checkpoint == folder / SHIPPED and choice.config == TINY
     assert choice.reason.startswith(f"ours: {SHIPPED}; measured better") and "98% vs 93%" in choice.reason
-    lifter = make_lifter(Settings(checkpoints_dir=folder, device="cpu"))
+    lifter = make_lifter(Settings(checkpoints_dir=folder, lifter="auto", device="cpu"))
     assert lifter.name == "poseformerv2" and lifter.receptive_field == TINY.frames and lifter.reason == choice.reason
 
     # The user's official checkpoint still comes first, as before.
@@ -179,6 +179,7 @@ def test_the_reason_is_in_coach_checkpoints_and_api_health(
             "checkpoints_dir": folder,
             "data_dir": tmp_path / "data",
             "device": "cpu",
+            "lifter": "auto",
         }
     )
     with TestClient(create_app(settings)) as client:
