@@ -131,7 +131,7 @@ def test_a_different_file_is_refused_naming_it(
     with pytest.raises(CheckpointError, match=str(path)):
         make_lifter(Settings(checkpoints_dir=folder, lifter="ours", device="cpu"))
     capsys.readouterr()
-    assert main(["checkpoints", "--checkpoints-dir", str(folder)]) == 0
+    assert main(["checkpoints", "--checkpoints-dir", str(folder), "--lifter", "auto"]) == 0
     assert f"Lifter (setting auto): cannot be chosen: {path}: SHA-256" in capsys.readouterr().out
     path.write_bytes(bytes(data[:-10]))
     with pytest.raises(CheckpointError, match=f"{path}: {len(data) - 10} bytes, the manifest says {len(data)}"):
@@ -165,7 +165,7 @@ def test_the_reason_is_in_coach_checkpoints_and_api_health(
     _ship(folder, tmp_path)
     assert _verdict(folder, "better", "counts exact 98% vs 93%") == 0
     capsys.readouterr()
-    assert main(["checkpoints", "--checkpoints-dir", str(folder)]) == 0
+    assert main(["checkpoints", "--checkpoints-dir", str(folder), "--lifter", "auto"]) == 0
     out = capsys.readouterr().out
     assert f"[present] {SHIPPED}" in out and f"Lifter (setting auto): ours: {SHIPPED}; measured better" in out
     assert main(["checkpoints", "--checkpoints-dir", str(folder), "--lifter", "mediapipe-world", "--json"]) == 0
