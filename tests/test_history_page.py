@@ -17,13 +17,12 @@ import pytest
 from server.jobs.store import JobErrorCode, Store
 from server.settings import Settings
 from tests.support.harness import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     axe_violations,
     horizontal_overflow,
     running_app,
     widest_elements,
 )
+from tests.support.pages import plain_chromium
 
 DAY = 86400.0
 NOW = time.time()
@@ -89,14 +88,8 @@ def app() -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_FLAGS))
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with plain_chromium() as chromium:
+        yield chromium
 
 
 def open_page(browser: Any, url: str, width: int, height: int) -> Any:
