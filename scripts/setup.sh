@@ -2,7 +2,8 @@
 # Sets up a fresh Debian/Ubuntu machine for the coach: system packages, a virtual environment in
 # .venv, and the project with its dependencies. Safe to run again: it skips what is already done.
 #   scripts/setup.sh            what the coach needs
-#   scripts/setup.sh --browser  also Debian's chromium, for the end-to-end test and the live benchmark
+#   scripts/setup.sh --browser  also what the tests need: Debian's chromium (end-to-end tests, the live
+#                               benchmark), PostgreSQL and HAProxy (the scale-out tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
   # the tips' and icons' emoji in screenshots (scripts/screenshots.py); without it they are empty boxes
   [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
+  # the scale-out tests: a real PostgreSQL server (started by the tests themselves, in a temporary
+  # folder, never the system's cluster) and HAProxy in front of two `coach serve` processes
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  command -v haproxy >/dev/null || missing+=(haproxy)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
