@@ -1,80 +1,52 @@
-"""The SQLite store: analysis jobs (uploads) and the history of live sessions, kept across restarts.
+"""The store: analysis jobs (uploads), the history of live sessions, users and sign-ins, kept across
+restarts in a SQLite file (the embedded default) or a PostgreSQL server shared by several coach servers.
+
+One implementation on SQLAlchemy Core serves both engines (``server/jobs/database.py`` opens them and
+migrates the schema, ``server/jobs/schema.py`` describes it). Every call is one short transaction.
+Callers use the store from several threads (``asyncio.to_thread`` workers, job threads): SQLite's one
+connection at a time is serialised by a lock (WAL mode: readers in other processes never wait);
+PostgreSQL's pooled connections run side by side.
 
 A live session's row keeps its report (``result``: the shape of an upload's report, reps and tips
-included); rows stored before that column existed have none ("details not recorded"). The history
-(``Store.history``) lists both kinds with filters and leaves out empty sets unless asked.
-
-One connection shared by the event loop's worker threads and the job threads, serialised by a lock
-(SQLite in WAL mode; every call is one short transaction). Python's ``sqlite3`` is enough here: the
-embedded default needs no server, and the data is a few rows per set.
+included); rows stored before that column existed have none ("details not recorded"). A live set is
+saved while it runs (``save_live_progress``, by the server holding it) and finalised when it ends
+(``add_live_session``); a server that died leaves its sets in progress until it restarts and calls
+``end_lost_sessions``. The history (``Store.history``) lists uploads and ended live sets with filters
+and leaves out empty sets unless asked.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL DEFAULT 0,
-    exercise TEXT NOT NULL,
-    persona TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    upload_path TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT,
-    error_code TEXT,
-    reps INTEGER,
-    mean_score REAL,
-    result TEXT
-);
-CREATE TABLE IF NOT EXISTS live_sessions (
-    id TEXT PRIMARY KEY,
-    exercise TEXT NOT NULL,
-    persona TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL NOT NULL,
-    end_reason TEXT,
-    reps INTEGER NOT NULL,
-    mean_score REAL,
-    summary TEXT NOT NULL,
-    stats TEXT NOT NULL,
-    result TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
-CREATE INDEX IF NOT EXISTS live_sessions_started ON live_sessions (started_at);
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    token_hash TEXT UNIQUE,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sign_ins (
-    id_hash TEXT PRIMARY KEY,
-    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-    csrf TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-"""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-LOCAL_USER = "local"
-"""The one user of ``auth=single``; rows stored before owners existed belong to it."""
+from server.jobs.database import DatabaseError, database_url, open_engine, shown, upgrade
+from server.jobs.schema import LOCAL_USER, jobs, live_sessions, sign_ins, users
 
-_OWNER_COLUMNS = ("jobs", "live_sessions")
-_ADDED_COLUMNS = (("live_sessions", "result", "TEXT"),)
-"""Columns added after a table was first shipped: (table, column, type), added to older databases."""
+__all__ = [
+    "INTERRUPTED_MESSAGE",
+    "LOCAL_USER",
+    "DatabaseError",
+    "HistoryKind",
+    "HistoryPage",
+    "HistoryQuery",
+    "Job",
+    "JobBusyError",
+    "JobErrorCode",
+    "JobStatus",
+    "Store",
+]
 
 HistoryKind = Literal["live", "upload"]
 
@@ -95,6 +67,8 @@ class HistoryQuery:
     """Also list finished sets that counted nothing (0 reps, no time held)."""
     limit: int = 200
     """The newest this many."""
+    in_progress: bool = False
+    """Also list live sets still running (saved as they go, ``Store.save_live_progress``): status running."""
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in ("live", "upload"):
@@ -198,39 +172,43 @@ class Job:
 
 
 class Store:
-    """Jobs and live-session history in one SQLite file. ``close()`` when done. ``clock`` gives the unix
-    time jobs and live sets are stamped with (tests inject one)."""
+    """Jobs, live-session history, users and sign-ins in one database: ``target`` is a SQLite file
+    (``Path``) or a database URL (``sqlite:///FILE``, ``postgresql+psycopg://user:password@host/name``).
+    Opening migrates the schema to the newest revision (``DatabaseError`` when a newer coach migrated
+    it, or the server cannot be reached). ``close()`` when done. ``clock`` gives the unix time jobs and
+    live sets are stamped with (tests inject one)."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, target: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.url = database_url(target)
+        self.path = Path(self.url.database) if self.url.get_backend_name() == "sqlite" and self.url.database else None
+        """The SQLite file; None for PostgreSQL."""
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._tx() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
-            for table in _OWNER_COLUMNS:  # databases from before owners: every row is the local user's
-                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
-                if "owner" not in columns:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT NOT NULL DEFAULT '{LOCAL_USER}'")
-            for table, column, kind in _ADDED_COLUMNS:  # older rows get NULL: "details not recorded"
-                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            db.execute("CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)")
-            db.execute("CREATE INDEX IF NOT EXISTS live_sessions_owner ON live_sessions (owner, started_at)")
+        self._engine = open_engine(self.url)
+        self._lock: AbstractContextManager[Any] = threading.Lock() if self.path is not None else nullcontext()
+        self._upsert = sqlite.insert if self.path is not None else postgresql.insert
+        try:
+            upgrade(self._engine)
+        except OperationalError as exc:
+            self._engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            raise DatabaseError(f"cannot open the database {shown(self.url)}: {reason}") from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def shown_url(self) -> str:
+        """The database's URL with the password hidden (for logs and messages)."""
+        return shown(self.url)
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self._lock, self._engine.begin() as db:
+            yield db
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._engine.dispose()
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -239,9 +217,16 @@ class Store:
     ) -> Job:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (id, status, exercise, persona, filename, upload_path, created_at, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, JobStatus.QUEUED.value, exercise, persona, filename, str(upload_path), self._clock(), owner),
+                jobs.insert().values(
+                    id=job_id,
+                    status=JobStatus.QUEUED.value,
+                    exercise=exercise,
+                    persona=persona,
+                    filename=filename,
+                    upload_path=str(upload_path),
+                    created_at=self._clock(),
+                    owner=owner,
+                )
             )
         job = self.get_job(job_id)
         assert job is not None
@@ -249,11 +234,11 @@ class Store:
 
     def get_job(self, job_id: str, owner: str | None = None) -> Job | None:
         """The job, or None when there is none (or, with ``owner``, when it is somebody else's)."""
+        query = jobs.select().where(jobs.c.id == job_id)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         with self._tx() as db:
-            if owner is None:
-                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            else:
-                row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
+            row = db.execute(query).first()
         return None if row is None else _job(row)
 
     def job_started(self, job_id: str) -> None:
@@ -271,6 +256,7 @@ class Store:
             finished_at=self._clock(),
             reps=summary.get("reps"),
             mean_score=summary.get("mean_score"),
+            held_s=_held(summary),
             result=json.dumps(result, separators=(",", ":")),
         )
 
@@ -283,36 +269,37 @@ class Store:
         self._update(job_id, upload_path=None)
 
     def _update(self, job_id: str, **fields: Any) -> None:
-        columns = ", ".join(f"{name} = ?" for name in fields)
         with self._tx() as db:
-            db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
+            db.execute(jobs.update().where(jobs.c.id == job_id).values(**fields))
 
     def recover(self) -> list[Job]:
         """At start-up: jobs a previous run left ``running`` fail with the reason; ``queued`` ones are
         returned to be queued again (their uploads are still on disk)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = ? WHERE status = ?",
-                (
-                    JobStatus.FAILED.value,
-                    self._clock(),
-                    INTERRUPTED_MESSAGE,
-                    JobErrorCode.INTERRUPTED.value,
-                    JobStatus.RUNNING.value,
-                ),
+                jobs.update()
+                .where(jobs.c.status == JobStatus.RUNNING.value)
+                .values(
+                    status=JobStatus.FAILED.value,
+                    finished_at=self._clock(),
+                    error=INTERRUPTED_MESSAGE,
+                    error_code=JobErrorCode.INTERRUPTED.value,
+                )
             )
             rows = db.execute(
-                "SELECT * FROM jobs WHERE status = ? ORDER BY created_at", (JobStatus.QUEUED.value,)
-            ).fetchall()
+                jobs.select().where(jobs.c.status == JobStatus.QUEUED.value).order_by(jobs.c.created_at)
+            ).all()
         return [_job(row) for row in rows]
 
     def uploads_to_remove(self, older_than: float) -> list[Job]:
         """Finished jobs whose upload is still stored and that finished before ``older_than``."""
+        query = jobs.select().where(
+            jobs.c.upload_path.is_not(None),
+            jobs.c.status.in_((JobStatus.DONE.value, JobStatus.FAILED.value)),
+            jobs.c.finished_at < older_than,
+        )
         with self._tx() as db:
-            rows = db.execute(
-                "SELECT * FROM jobs WHERE upload_path IS NOT NULL AND status IN (?, ?) AND finished_at < ?",
-                (JobStatus.DONE.value, JobStatus.FAILED.value, older_than),
-            ).fetchall()
+            rows = db.execute(query).all()
         return [_job(row) for row in rows]
 
     def delete_job(self, job_id: str, owner: str) -> Job | None:
@@ -320,7 +307,7 @@ class Store:
         to remove); None when there is no such job of theirs; ``JobBusyError`` while it is queued or
         running."""
         with self._tx() as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
+            row = db.execute(jobs.select().where(jobs.c.id == job_id, jobs.c.owner == owner).with_for_update()).first()
             if row is None:
                 return None
             job = _job(row)
@@ -329,10 +316,71 @@ class Store:
                     f"the video {job.filename!r} is still being analysed ({job.status.value}): "
                     "wait until it is done, then delete it"
                 )
-            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute(jobs.delete().where(jobs.c.id == job_id))
         return job
 
     # -- live sessions ------------------------------------------------------------------------
+    #
+    # The contract between the server holding a live set and the others (every node shares the store):
+    # - while the set runs, its server calls ``save_live_progress`` after every counted rep or hold:
+    #   the row is then in progress (``ended_at`` NULL, ``node`` = that server, ``saved_at`` = now);
+    # - when the set ends, ``add_live_session`` finalises the row (whether or not progress was saved);
+    #   a progress save that arrives after that is ignored, so an ended set never reopens;
+    # - a server that died leaves its sets in progress; when it starts again it calls
+    #   ``end_lost_sessions(its name)``, which ends them at their last save (every rep saved is kept).
+    # ``history`` lists ended sets only (unless ``HistoryQuery.in_progress``); ``get_live_session``
+    # returns in-progress sets too, with ``ended_at`` None.
+
+    def _live_row(
+        self,
+        info: dict[str, Any],
+        summary: dict[str, Any],
+        started_at: float,
+        owner: str,
+        result: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "id": info["id"],
+            "exercise": info["exercise"],
+            "persona": info["persona"],
+            "started_at": started_at,
+            "end_reason": info.get("end_reason"),
+            "reps": summary["reps"],
+            "mean_score": summary["mean_score"],
+            "held_s": _held(summary),
+            "summary": json.dumps(summary),
+            "stats": json.dumps(info),
+            "owner": owner,
+            "result": None if result is None else json.dumps(result, separators=(",", ":")),
+            "saved_at": self._clock(),
+        }
+
+    def save_live_progress(
+        self,
+        info: dict[str, Any],
+        summary: dict[str, Any],
+        started_at: float,
+        owner: str,
+        result: dict[str, Any] | None,
+        node: str,
+    ) -> bool:
+        """Save a live set that is still running, as it stands: the same arguments as ``add_live_session``
+        (``summary`` and ``result`` so far) less ``ended_at``, plus ``node``, the name of the server
+        holding the set. Called by that server after every counted rep or hold; the row is in progress
+        (``ended_at`` None) until ``add_live_session`` or ``end_lost_sessions`` ends it. Returns False
+        (and changes nothing) when the set has already ended: a late save never reopens it."""
+        if not node:
+            raise ValueError("node must name the server holding the live set, e.g. its host name")
+        row = {**self._live_row(info, summary, started_at, owner, result), "ended_at": None, "node": node}
+        insert = self._upsert(live_sessions).values(**row)
+        update = {name: insert.excluded[name] for name in row if name != "id"}
+        with self._tx() as db:
+            done = db.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[live_sessions.c.id], set_=update, where=live_sessions.c.ended_at.is_(None)
+                )
+            )
+        return bool(done.rowcount)
 
     def add_live_session(
         self,
@@ -345,35 +393,43 @@ class Store:
     ) -> None:
         """Keep a finished live set: ``info`` (``Session.info()``: id, exercise, persona, end_reason and
         statistics), its ``summary`` (``SetSummary.as_dict()``), and ``result``, its report (the shape of
-        an upload's, ``Session.record``)."""
+        an upload's, ``Session.record``); ``ended_at`` defaults to now. Finalises the row whether or not
+        progress was saved before (``save_live_progress``; the row keeps its ``node``)."""
+        row = {
+            **self._live_row(info, summary, started_at, owner, result),
+            "ended_at": self._clock() if ended_at is None else ended_at,
+        }
+        insert = self._upsert(live_sessions).values(**row)
+        update = {name: insert.excluded[name] for name in row if name != "id"}
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO live_sessions (id, exercise, persona, started_at, ended_at, end_reason, "
-                "reps, mean_score, summary, stats, owner, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info["id"],
-                    info["exercise"],
-                    info["persona"],
-                    started_at,
-                    self._clock() if ended_at is None else ended_at,
-                    info.get("end_reason"),
-                    summary["reps"],
-                    summary["mean_score"],
-                    json.dumps(summary),
-                    json.dumps(info),
-                    owner,
-                    None if result is None else json.dumps(result, separators=(",", ":")),
-                ),
+            db.execute(insert.on_conflict_do_update(index_elements=[live_sessions.c.id], set_=update))
+
+    def end_lost_sessions(self, node: str, reason: str = "server lost") -> int:
+        """End every live set ``node`` left in progress (a server that stopped without ending them, e.g.
+        killed): ``ended_at`` = its last save, ``end_reason`` = ``reason``; the reps saved stay. A
+        restarted server calls it with its own name at start-up, before it takes sessions. Returns how
+        many sets were ended."""
+        with self._tx() as db:
+            done = db.execute(
+                live_sessions.update()
+                .where(live_sessions.c.node == node, live_sessions.c.ended_at.is_(None))
+                .values(
+                    ended_at=sa.func.coalesce(live_sessions.c.saved_at, live_sessions.c.started_at), end_reason=reason
+                )
             )
+        return int(done.rowcount)
 
     def get_live_session(self, session_id: str, owner: str) -> dict[str, Any] | None:
-        """``owner``'s stored live set: ``session_id``, ``exercise``, ``persona``, ``started_at``, ``ended_at``,
-        ``end_reason``, ``summary``, ``stats`` and ``result`` (None for a set stored before reports were
-        kept); None when there is no such set of theirs."""
+        """``owner``'s stored live set: ``session_id``, ``exercise``, ``persona``, ``started_at``, ``ended_at``
+        (None while it is in progress), ``end_reason``, ``summary``, ``stats``, ``result`` (None for a set
+        stored before reports were kept) and ``node`` (the server that saved it in progress, else None);
+        None when there is no such set of theirs."""
+        query = live_sessions.select().where(live_sessions.c.id == session_id, live_sessions.c.owner == owner)
         with self._tx() as db:
-            row = db.execute("SELECT * FROM live_sessions WHERE id = ? AND owner = ?", (session_id, owner)).fetchone()
-        if row is None:
+            found = db.execute(query).first()
+        if found is None:
             return None
+        row = found._mapping
         return {
             "session_id": row["id"],
             "exercise": row["exercise"],
@@ -384,47 +440,58 @@ class Store:
             "summary": json.loads(row["summary"]),
             "stats": json.loads(row["stats"]),
             "result": json.loads(row["result"]) if row["result"] else None,
+            "node": row["node"],
         }
 
     def delete_live_session(self, session_id: str, owner: str) -> bool:
         """Remove ``owner``'s stored live set; False when there is no such set of theirs."""
         with self._tx() as db:
-            cursor = db.execute("DELETE FROM live_sessions WHERE id = ? AND owner = ?", (session_id, owner))
-        return cursor.rowcount == 1
+            done = db.execute(
+                live_sessions.delete().where(live_sessions.c.id == session_id, live_sessions.c.owner == owner)
+            )
+        return done.rowcount == 1
 
     def history(self, owner: str, query: HistoryQuery | None = None) -> HistoryPage:
         """``owner``'s past uploads and live sets that match ``query``, newest first. Each item:
-        ``kind`` (live | upload), ``id``, ``status`` (queued | running | done | failed), ``exercise``,
-        ``persona``, ``title`` (the upload's file name, or "live set"), ``at`` (unix time it started or
-        was uploaded), ``reps``, ``held_s`` (a hold exercise's time held, else null), ``mean_score``,
-        ``error``, ``end_reason`` (live) and ``details`` (whether a report is stored: a done upload, a
-        live set stored with its reps). A finished set with 0 reps and no time held is empty: left out
-        unless ``include_empty``, and counted in ``hidden_empty``."""
+        ``kind`` (live | upload), ``id``, ``status`` (queued | running | done | failed; a live set is done,
+        or running while in progress), ``exercise``, ``persona``, ``title`` (the upload's file name, or
+        "live set"), ``at`` (unix time it started or was uploaded), ``reps``, ``held_s`` (a hold
+        exercise's time held, else null), ``mean_score``, ``error``, ``end_reason`` (live) and ``details``
+        (whether a report is stored: a done upload, a live set stored with its reps). Live sets still in
+        progress are left out unless ``in_progress``. A finished set with 0 reps and no time held is
+        empty: left out unless ``include_empty``, and counted in ``hidden_empty``."""
         q = query or HistoryQuery()
         kinds = ("upload", "live") if q.kind is None else (q.kind,)
         items: list[dict[str, Any]] = []
         hidden = 0
         with self._tx() as db:
             for kind in kinds:
-                sql, when = (_JOBS_SQL, "created_at") if kind == "upload" else (_LIVE_SQL, "started_at")
-                where: list[str] = ["owner = ?"]
-                args: list[Any] = [owner]
+                columns, when, where = _history_source(kind, q.in_progress)
+                table = jobs if kind == "upload" else live_sessions
+                where.append(table.c.owner == owner)
                 if q.exercise is not None:
-                    where.append("exercise = ?")
-                    args.append(q.exercise)
+                    where.append(table.c.exercise == q.exercise)
                 if q.since is not None:
-                    where.append(f"{when} >= ?")
-                    args.append(q.since)
+                    where.append(when >= q.since)
                 if q.until is not None:
-                    where.append(f"{when} < ?")
-                    args.append(q.until)
-                inner = f"{sql} WHERE {' AND '.join(where)}"
-                empty = "(status = 'done' AND COALESCE(reps, 0) = 0 AND COALESCE(held_s, 0) = 0)"
+                    where.append(when < q.until)
+                empty = sa.and_(
+                    columns["status"] == JobStatus.DONE.value,
+                    sa.func.coalesce(table.c.reps, 0) == 0,
+                    sa.func.coalesce(table.c.held_s, 0) == 0,
+                )
                 if not q.include_empty:
-                    hidden += db.execute(f"SELECT COUNT(*) FROM ({inner}) WHERE {empty}", args).fetchone()[0]
-                keep = "" if q.include_empty else f"WHERE NOT {empty}"
-                rows = db.execute(f"SELECT * FROM ({inner}) {keep} ORDER BY at DESC LIMIT ?", (*args, q.limit))
-                items += [_history_item(kind, row) for row in rows]
+                    hidden += db.execute(
+                        sa.select(sa.func.count()).select_from(table).where(*where, empty)
+                    ).scalar_one()
+                    where.append(sa.not_(empty))
+                rows = db.execute(
+                    sa.select(*(value.label(name) for name, value in columns.items()))
+                    .where(*where)
+                    .order_by(when.desc(), table.c.id.desc())
+                    .limit(q.limit)
+                )
+                items += [_history_item(kind, row._mapping) for row in rows]
         items.sort(key=lambda item: item["at"], reverse=True)
         return HistoryPage(items[: q.limit], hidden)
 
@@ -435,74 +502,113 @@ class Store:
         try:
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO users (name, password_hash, token_hash, created_at) VALUES (?, ?, ?, ?)",
-                    (name, password_hash, token_hash, time.time()),
+                    users.insert().values(
+                        name=name, password_hash=password_hash, token_hash=token_hash, created_at=time.time()
+                    )
                 )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise ValueError(f"there is already a user {name!r}") from None
 
     def users(self) -> list[str]:
         with self._tx() as db:
-            return [row["name"] for row in db.execute("SELECT name FROM users ORDER BY name")]
+            return list(db.execute(sa.select(users.c.name).order_by(users.c.name)).scalars())
 
     def password_hash(self, name: str) -> str | None:
         with self._tx() as db:
-            row = db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row["password_hash"])
+            found = db.execute(sa.select(users.c.password_hash).where(users.c.name == name)).scalar()
+        return None if found is None else str(found)
 
     def set_user(self, name: str, password_hash: str | None = None, token_hash: str | None = None) -> bool:
         """Change a user's password hash and/or token hash; False when there is no such user."""
         fields = {k: v for k, v in (("password_hash", password_hash), ("token_hash", token_hash)) if v is not None}
+        if not fields:
+            raise ValueError("nothing to change: give a password hash, a token hash or both")
         with self._tx() as db:
-            cursor = db.execute(
-                f"UPDATE users SET {', '.join(f'{k} = ?' for k in fields)} WHERE name = ?", (*fields.values(), name)
-            )
-        return cursor.rowcount == 1
+            done = db.execute(users.update().where(users.c.name == name).values(**fields))
+        return done.rowcount == 1
 
     def remove_user(self, name: str) -> bool:
         """Remove a user and their sign-ins (their jobs and history stay, unreachable); False if unknown."""
         with self._tx() as db:
-            return db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 1
+            return db.execute(users.delete().where(users.c.name == name)).rowcount == 1
 
     def user_by_token(self, token_hash: str) -> str | None:
         with self._tx() as db:
-            row = db.execute("SELECT name FROM users WHERE token_hash = ?", (token_hash,)).fetchone()
-        return None if row is None else str(row["name"])
+            found = db.execute(sa.select(users.c.name).where(users.c.token_hash == token_hash)).scalar()
+        return None if found is None else str(found)
 
     def add_sign_in(self, id_hash: str, user: str, csrf: str, expires_at: float) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM sign_ins WHERE expires_at < ?", (time.time(),))
-            db.execute(
-                "INSERT INTO sign_ins (id_hash, user, csrf, expires_at) VALUES (?, ?, ?, ?)",
-                (id_hash, user, csrf, expires_at),
-            )
+            db.execute(sign_ins.delete().where(sign_ins.c.expires_at < time.time()))
+            db.execute(sign_ins.insert().values(id_hash=id_hash, user=user, csrf=csrf, expires_at=expires_at))
 
     def sign_in(self, id_hash: str) -> tuple[str, str] | None:
         """(user, csrf token) of a live sign-in, or None."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT user, csrf FROM sign_ins WHERE id_hash = ? AND expires_at >= ?", (id_hash, time.time())
-            ).fetchone()
-        return None if row is None else (str(row["user"]), str(row["csrf"]))
+                sa.select(sign_ins.c.user, sign_ins.c.csrf).where(
+                    sign_ins.c.id_hash == id_hash, sign_ins.c.expires_at >= time.time()
+                )
+            ).first()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def remove_sign_in(self, id_hash: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM sign_ins WHERE id_hash = ?", (id_hash,))
+            db.execute(sign_ins.delete().where(sign_ins.c.id_hash == id_hash))
 
 
-_JOBS_SQL = (
-    "SELECT id, status, exercise, persona, filename AS title, created_at AS at, reps, mean_score, error, "
-    "NULL AS end_reason, json_extract(result, '$.summary.hold_total_s') AS held_s, "
-    "status = 'done' AND result IS NOT NULL AS details, created_at FROM jobs"
-)
-_LIVE_SQL = (
-    "SELECT id, 'done' AS status, exercise, persona, 'live set' AS title, started_at AS at, reps, mean_score, "
-    "NULL AS error, end_reason, json_extract(summary, '$.hold_total_s') AS held_s, result IS NOT NULL AS details, "
-    "started_at FROM live_sessions"
-)
+def _held(summary: dict[str, Any]) -> float | None:
+    """A summary's ``hold_total_s`` (a hold exercise's time held) when it is a number."""
+    value = summary.get("hold_total_s")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _history_item(kind: str, row: sqlite3.Row) -> dict[str, Any]:
+def _history_source(
+    kind: str, in_progress: bool
+) -> tuple[dict[str, sa.ColumnElement[Any]], sa.ColumnElement[Any], list[Any]]:
+    """The history's columns of uploads or live sets (by item field), the time sets are filtered and
+    sorted by, and the conditions every listed row meets."""
+    if kind == "upload":
+        return (
+            {
+                "id": jobs.c.id,
+                "status": jobs.c.status,
+                "exercise": jobs.c.exercise,
+                "persona": jobs.c.persona,
+                "title": jobs.c.filename,
+                "at": jobs.c.created_at,
+                "reps": jobs.c.reps,
+                "held_s": jobs.c.held_s,
+                "mean_score": jobs.c.mean_score,
+                "error": jobs.c.error,
+                "end_reason": sa.null(),
+                "details": sa.and_(jobs.c.status == JobStatus.DONE.value, jobs.c.result.is_not(None)),
+            },
+            jobs.c.created_at,
+            [],
+        )
+    status = sa.case((live_sessions.c.ended_at.is_(None), JobStatus.RUNNING.value), else_=JobStatus.DONE.value)
+    return (
+        {
+            "id": live_sessions.c.id,
+            "status": status,
+            "exercise": live_sessions.c.exercise,
+            "persona": live_sessions.c.persona,
+            "title": sa.literal("live set"),
+            "at": live_sessions.c.started_at,
+            "reps": live_sessions.c.reps,
+            "held_s": live_sessions.c.held_s,
+            "mean_score": live_sessions.c.mean_score,
+            "error": sa.null(),
+            "end_reason": live_sessions.c.end_reason,
+            "details": live_sessions.c.result.is_not(None),
+        },
+        live_sessions.c.started_at,
+        [] if in_progress else [live_sessions.c.ended_at.is_not(None)],
+    )
+
+
+def _history_item(kind: str, row: Any) -> dict[str, Any]:
     return {
         "kind": kind,
         "id": row["id"],
@@ -520,7 +626,8 @@ def _history_item(kind: str, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(found: sa.Row[Any]) -> Job:
+    row = found._mapping
     return Job(
         id=row["id"],
         status=JobStatus(row["status"]),

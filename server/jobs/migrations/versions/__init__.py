@@ -1,0 +1,1 @@
+"""One file per revision, oldest first: ``vNNNN_<what>.py`` with ``revision = "NNNN"``."""
