@@ -266,7 +266,7 @@ async def running_services(
     gc.collect()
     gc.freeze()
     references = References(settings.references_dir, settings.custom_dir)
-    store = await asyncio.to_thread(Store, settings.database_path)
+    store = await asyncio.to_thread(Store, settings.database)
     runner = JobRunner(
         store,
         JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side, settings.max_video_s),

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     offer_timeout_s: float = Field(60.0, gt=0, description="A session without a WebRTC offer this long is ended")
     idle_timeout_s: float = Field(10.0, gt=0, description="A live session without a frame this long is ended")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Folder of the SQLite database and stored uploads")
+    database_url: str | None = Field(
+        None,
+        repr=False,  # it may carry a password: never in a repr or a log line
+        description="The store's database: sqlite:///FILE or postgresql+psycopg://user:password@host:5432/name "
+        "(one PostgreSQL database shared by every server of a deployment; None: SQLite at data_dir/coach.sqlite3)",
+    )
+    uploads_dir: Path = Field(
+        default_factory=lambda data: data.get("data_dir", PROJECT_ROOT / "data") / "uploads",
+        description="Folder of stored uploads (videos kept under names the server chooses); with several servers, "
+        "one folder every server reaches (a shared mount). Default: data_dir/uploads",
+    )
     custom_exercises_dir: Path | None = Field(
         None,
         description="Folder of the custom exercises users build from their own videos (None: data_dir/exercises); "
@@ -127,13 +138,13 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file of jobs and session history."""
+        """The SQLite file of jobs and session history when ``database_url`` is not set."""
         return self.data_dir / "coach.sqlite3"
 
     @property
-    def uploads_dir(self) -> Path:
-        """Where uploads are stored under names the server chooses."""
-        return self.data_dir / "uploads"
+    def database(self) -> str | Path:
+        """What the store opens (``server.jobs.store.Store``): ``database_url``, else ``database_path``."""
+        return self.database_url if self.database_url is not None else self.database_path
 
     @property
     def custom_dir(self) -> Path:
@@ -152,8 +163,24 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from server.jobs.database import database_url  # SQLAlchemy only when a URL is set
+
+        return database_url(value).render_as_string(hide_password=False)  # ValueError never shows the password
+
     @field_validator(
-        "checkpoints_dir", "references_dir", "web_dir", "data_dir", "personas_dir", "tips_model", "custom_exercises_dir"
+        "checkpoints_dir",
+        "references_dir",
+        "web_dir",
+        "data_dir",
+        "uploads_dir",
+        "personas_dir",
+        "tips_model",
+        "custom_exercises_dir",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

@@ -7,6 +7,7 @@
     coach personas [--json] [--preview ID]                  the coach personas; checks every persona file
     coach serve [--host H] [--port P]                       the live coach: web app, API, WebRTC, WebSocket
     coach users add|list|remove|token|password [NAME]      the accounts of auth=accounts
+    coach db upgrade|current                                the store's database: migrate it, show its revision
     coach bench [--sessions N] [--fps F] [--webrtc] ...      live latency and throughput (benchmarks/latency.py)
     coach train-lifter [--preset small|full|single] [-o DIR]  train our own PoseFormerV2 (lifting/training)
 
@@ -23,10 +24,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from server.cli import analyze, bench, checkpoints, personas, poses, reference, serve, train_lifter, users
+from server.cli import analyze, bench, checkpoints, db, personas, poses, reference, serve, train_lifter, users
 from server.cli.common import EXIT_BAD_INPUT, EXIT_OK, input_errors
 
-COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, bench, train_lifter)
+COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, db, bench, train_lifter)
 """Each module adds its parser (``add_parser``) and runs its command."""
 
 

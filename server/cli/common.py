@@ -32,9 +32,10 @@ def input_errors() -> tuple[type[Exception], ...]:
     from scoring.coach.model import TextModelError
     from scoring.coach.persona import PersonaError
     from scoring.reference import ReferenceError
+    from server.jobs.database import DatabaseError
 
     return (UsageError, VideoError, CheckpointError, LifterError, BackendError, ReferenceError, PersonaError,
-            TextModelError, ValueError)  # fmt: skip
+            TextModelError, DatabaseError, ValueError)  # fmt: skip
 
 
 def warn(message: str) -> None:

@@ -1,6 +1,6 @@
-"""``coach users add|list|remove|token NAME``: the accounts of ``auth=accounts`` (in the data folder's
-SQLite file). ``add`` and ``token`` print the user's personal token once (API clients send it as
-``Authorization: Bearer <token>``); only its hash is kept."""
+"""``coach users add|list|remove|token NAME``: the accounts of ``auth=accounts`` (in the store's database:
+the data folder's SQLite file, or ``COACH_DATABASE_URL``). ``add`` and ``token`` print the user's personal
+token once (API clients send it as ``Authorization: Bearer <token>``); only its hash is kept."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def add_parser(sub: Any) -> None:
     users.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input instead of asking"
     )
-    users.add_argument("--data-dir", type=Path, help="folder of the SQLite database (default data/)")
+    users.add_argument(
+        "--data-dir", type=Path, help="folder of the SQLite database (default data/; COACH_DATABASE_URL for PostgreSQL)"
+    )
     users.set_defaults(func=run)
 
 
@@ -40,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.action != "list" and not args.name:
         raise UsageError(f"`coach users {args.action}` needs a NAME")
-    store = Store(settings.database_path)
+    store = Store(settings.database)
     try:
         if args.action == "list":
             names = store.users()
-            print("\n".join(names) if names else f"no users yet: `coach users add NAME` (in {settings.data_dir})")
+            print("\n".join(names) if names else f"no users yet: `coach users add NAME` (in {store.shown_url})")
         elif args.action == "add":
             try:
                 token = add_user(store, args.name, _password(args))
