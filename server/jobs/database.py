@@ -10,6 +10,8 @@ refused with ``DatabaseError``. SQLite databases made before the migrations exis
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """Alembic's script folder (``env.py``, ``versions/``), shipped inside the package."""
@@ -121,22 +123,52 @@ def current(connection: sa.Connection) -> str | None:
 def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
     """Migrate the database to the head revision, in one transaction (held under an advisory lock on
     PostgreSQL); returns (the revision before, the head). ``DatabaseError`` when the database is at a
-    revision this code does not know: a newer coach migrated it."""
+    revision this code does not know (a newer coach migrated it) or cannot be reached."""
     scripts = ScriptDirectory.from_config(_config())
-    with engine.begin() as connection:
+    with _reaching(engine), engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         before = current(connection)
-        if before is not None:
-            try:
-                scripts.get_revision(before)
-            except CommandError:
-                raise DatabaseError(
-                    f"the database {shown(engine.url)} is at revision {before!r}, which this coach does not know "
-                    f"(its newest is {scripts.get_current_head()!r}): a newer coach migrated it. Run that "
-                    "version, or point database_url at another database"
-                ) from None
+        if before is not None and not known(before):
+            raise DatabaseError(
+                f"the database {shown(engine.url)} is at revision {before!r}, which this coach does not know "
+                f"(its newest is {scripts.get_current_head()!r}): a newer coach migrated it. Run that "
+                "version, or point database_url at another database"
+            )
         command.upgrade(_config(connection), "head")
         after = current(connection)
     assert after is not None
     return before, after
+
+
+def revision_of(url: URL) -> str | None:
+    """The revision of the database at ``url``, read without changing anything (None: none yet; a
+    SQLite file that does not exist is not made)."""
+    if url.get_backend_name() == "sqlite" and not Path(str(url.database)).is_file():
+        return None
+    engine = open_engine(url)
+    try:
+        with _reaching(engine), engine.connect() as connection:
+            return current(connection)
+    finally:
+        engine.dispose()
+
+
+def known(revision: str) -> bool:
+    """Whether this code knows ``revision`` (an unknown one was made by a newer coach)."""
+    try:
+        ScriptDirectory.from_config(_config()).get_revision(revision)
+    except CommandError:
+        return False
+    return True
+
+
+@contextmanager
+def _reaching(engine: sa.Engine) -> Iterator[None]:
+    """``DatabaseError`` (password hidden) instead of the driver's error when the database cannot be
+    reached or opened."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise DatabaseError(f"cannot open the database {shown(engine.url)}: {reason}") from None

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from server.jobs.database import DatabaseError, database_url, open_engine, shown, upgrade
 from server.jobs.schema import LOCAL_USER, jobs, live_sessions, sign_ins, users
@@ -188,10 +188,6 @@ class Store:
         self._upsert = sqlite.insert if self.path is not None else postgresql.insert
         try:
             upgrade(self._engine)
-        except OperationalError as exc:
-            self._engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-            raise DatabaseError(f"cannot open the database {shown(self.url)}: {reason}") from None
         except BaseException:
             self._engine.dispose()
             raise
