@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 import pytest
 
 from scoring.reference import Reference, load_reference
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -102,6 +107,28 @@ def pose_tracks(media: Path):  # type: ignore[no-untyped-def]
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (started once, about 2 s; removed at the end)."""
+    from tests.support.postgres import PostgresUnavailable, throwaway_postgres
+
+    try:
+        with throwaway_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """What a ``Store`` opens, once per engine: a new SQLite file, or a new database on the session's
+    PostgreSQL server (its URL)."""
+    if request.param == "sqlite":
+        return tmp_path / "coach.sqlite3"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()
 
 
 @pytest.fixture(scope="session")

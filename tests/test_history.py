@@ -56,10 +56,10 @@ def wire(event: Any) -> dict[str, Any]:
 
 
 def test_a_live_set_is_stored_with_the_reps_and_tips_it_sent(
-    tmp_path: Path, pushup: Reference, squat: Reference
+    database: Path | str, pushup: Reference, squat: Reference
 ) -> None:
     session, events = live_set(pushup, squat, pushup.poses_3d, pushup.timestamps_ms)
-    store = Store(tmp_path / "coach.sqlite3")
+    store = Store(database)
     record_session(store, session, DISPLAY.__getitem__)
     stored = store.get_live_session(session.id, "local")
     assert stored is not None and stored["end_reason"] == "stopped by the client"
@@ -92,10 +92,10 @@ def test_a_live_set_is_stored_with_the_reps_and_tips_it_sent(
 
 
 def test_a_mixed_up_live_set_keeps_what_did_not_count_and_the_warning(
-    tmp_path: Path, pushup: Reference, squat: Reference
+    database: Path | str, pushup: Reference, squat: Reference
 ) -> None:
     session, events = live_set(pushup, squat, squat.poses_3d, squat.timestamps_ms)
-    store = Store(tmp_path / "coach.sqlite3")
+    store = Store(database)
     record_session(store, session, DISPLAY.__getitem__)
     stored = store.get_live_session(session.id, "local")
     assert stored is not None
@@ -167,15 +167,16 @@ class Clock:
         return self.now
 
 
-def seeded(path: Path) -> Store:
-    """Uploads and live sets of two users at known times (unix seconds 1000 to 1600)."""
+def seeded(database: Path | str, folder: Path) -> Store:
+    """Uploads and live sets of two users at known times (unix seconds 1000 to 1600) in ``database`` (a
+    SQLite file or a URL); the uploads' files in ``folder``."""
     clock = Clock(0.0)
-    store = Store(path, clock=clock)
+    store = Store(database, clock=clock)
 
     def upload(job_id: str, at: float, exercise: str, summary: dict[str, Any] | None, owner: str = "ann") -> None:
         clock.now = at
-        store.add_job(job_id, exercise, "plain", f"{job_id}.mp4", path.parent / f"{job_id}.video", owner)
-        (path.parent / f"{job_id}.video").write_bytes(b"video")
+        store.add_job(job_id, exercise, "plain", f"{job_id}.mp4", folder / f"{job_id}.video", owner)
+        (folder / f"{job_id}.video").write_bytes(b"video")
         if summary is not None:
             store.job_done(job_id, {"summary": summary, "reps": []})
 
@@ -200,8 +201,8 @@ def ids(store: Store, owner: str = "ann", **query: Any) -> list[str]:
     return [item["id"] for item in store.history(owner, HistoryQuery(**query)).items]
 
 
-def test_the_history_filters_and_counts_the_empty_sets_it_leaves_out(tmp_path: Path) -> None:
-    store = seeded(tmp_path / "coach.sqlite3")
+def test_the_history_filters_and_counts_the_empty_sets_it_leaves_out(database: Path | str, tmp_path: Path) -> None:
+    store = seeded(database, tmp_path)
     assert ids(store) == ["up-failed", "up-queued", "live-push", "up-plank", "live-squat", "up-push"]
     assert store.history("ann").hidden_empty == 2  # live-empty and up-empty
     assert ids(store, include_empty=True) == [
@@ -226,8 +227,8 @@ def test_the_history_filters_and_counts_the_empty_sets_it_leaves_out(tmp_path: P
     store.close()
 
 
-def test_deleting_is_the_owners_and_never_a_job_still_being_analysed(tmp_path: Path) -> None:
-    store = seeded(tmp_path / "coach.sqlite3")
+def test_deleting_is_the_owners_and_never_a_job_still_being_analysed(database: Path | str, tmp_path: Path) -> None:
+    store = seeded(database, tmp_path)
     assert not store.delete_live_session("live-push", "ben") and "live-push" in ids(store)
     assert store.delete_live_session("live-push", "ann") and "live-push" not in ids(store)
     assert not store.delete_live_session("live-push", "ann")
@@ -250,7 +251,7 @@ def test_deleting_is_the_owners_and_never_a_job_still_being_analysed(tmp_path: P
 @pytest.fixture(scope="module")
 def accounts() -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Path]]:
     data = Path(tempfile.mkdtemp(prefix="coach-history-"))
-    store = seeded(data / "coach.sqlite3")
+    store = seeded(data / "coach.sqlite3", data)
     tokens = {name: add_user(store, name, f"{name}-password-long") for name in ("ann", "ben")}
     store.close()
     # uploads "finished" in 1970 are kept: the retention sweep would remove their files at once

@@ -215,8 +215,8 @@ def test_a_restart_mid_job_reports_it_failed_and_keeps_finished_results(media: P
         assert {h["id"] for h in history} >= {finished, cut, queued, "crashed"}
 
 
-def test_retention_removes_old_uploads_but_not_results(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_retention_removes_old_uploads_but_not_results(database: Path | str, tmp_path: Path) -> None:
+    store = Store(database)
     video = tmp_path / "job1.video"
     video.write_bytes(b"data")
     store.add_job("job1", "pushup", "plain", "mine.mp4", video)
@@ -230,8 +230,8 @@ def test_retention_removes_old_uploads_but_not_results(tmp_path: Path) -> None:
     store.close()
 
 
-def test_history_gives_a_hold_set_its_time_held(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_history_gives_a_hold_set_its_time_held(database: Path | str, tmp_path: Path) -> None:
+    store = Store(database)
     store.add_job("plank1", "plank", "plain", "plank.mp4", tmp_path / "plank.video")
     store.job_done(
         "plank1", {"kind": "hold", "summary": {"reps": 0, "holds": 1, "hold_total_s": 42.5, "mean_score": 90.0}}
