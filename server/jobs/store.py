@@ -374,7 +374,8 @@ class Store:
             done = db.execute(
                 insert.on_conflict_do_update(
                     index_elements=[live_sessions.c.id], set_=update, where=live_sessions.c.ended_at.is_(None)
-                )
+                ),
+                execution_options={"preserve_rowcount": True},  # an INSERT's count is kept only when asked
             )
         return bool(done.rowcount)
 
