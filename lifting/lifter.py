@@ -43,6 +43,9 @@ class Lifter(abc.ABC):
     """Where it runs (``cpu``, ``cuda:0``)."""
     receptive_field: int
     """T: frames of 2D input per output frame (odd); the target is the centre frame."""
+    overlapped: bool = False
+    """Worth running on a thread of its own beside the next frame's 2D model (a network: live mode's
+    ``realtime.loop.InferenceLoop`` then lifts a step behind the 2D stage instead of after it)."""
     reason: str = ""
     """Why this lifter and checkpoint were chosen (``lifting.checkpoints.choose_lifter``); set by
     ``server.services.make_lifter``, empty for a lifter built directly."""
@@ -164,6 +167,8 @@ def resolve_device(device: str) -> str:
 
 class PoseFormerV2Lifter(Lifter):
     """PoseFormerV2 with the official demo's normalisation, flip augmentation and root zeroing."""
+
+    overlapped = True
 
     name = "poseformerv2"
 

@@ -15,6 +15,15 @@ pipeline, so two sessions on a 2-core machine use both cores. A backend that bat
 on this thread: one detector pass for all frames, one HRNet pass for all their people. Everything
 else stays on this thread.
 
+A lifter that runs a network (``Lifter.overlapped``: PoseFormerV2) lifts on a second thread ("lift"),
+beside the next step's 2D stage: step N's windows are lifted while step N+1's frames go through their
+2D models (both release the GIL), and step N's 3D poses are scored on this thread as soon as that 2D
+stage is done, before step N+1's windows are submitted, so every session's frames are scored in order.
+On 2 CPU cores this is what keeps a 30-fps stream whole with the small PoseFormerV2: in series a frame
+costs 2D (~24 ms) + lift (~8-10 ms) + scoring, over the 33 ms a frame (benchmarks/RESULTS.md). The
+3D view and the scoring run one step (one frame) later. The world-landmark lifter (a copy of what the
+2D model already estimated) runs in series: there is nothing to overlap.
+
 The thread owns every session's ``LivePipeline`` (a map from session id); nothing else touches them.
 The event loop sends commands on a ``queue.Queue`` (attach a session with its pipeline, switch its
 persona, tell it something, finish it); ``None`` stops the thread. A failure in one session's
@@ -31,7 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -94,6 +103,14 @@ class _Served:
     pipeline: LivePipeline
 
 
+@dataclass(frozen=True)
+class _PendingLift:
+    """One step's windows being lifted on the lift thread, and the sessions they belong to."""
+
+    future: Future[tuple[list[Pose3D], float]]
+    owners: list[_Served]
+
+
 class InferenceLoop:
     """The thread that runs the models for all live sessions. ``start()``, then ``stop()``."""
 
@@ -103,6 +120,7 @@ class InferenceLoop:
         status_interval_s: float = 1.0,
         idle_wait_s: float = 0.25,
         pose_workers: int | None = None,
+        overlap_lift: bool | None = None,
     ) -> None:
         workers = (os.cpu_count() or 1) if pose_workers is None else pose_workers
         if workers < 1:
@@ -111,6 +129,10 @@ class InferenceLoop:
         """Threads that run the sessions' 2D stages side by side (1: all on the loop thread)."""
         self._pool: ThreadPoolExecutor | None = None
         self.lifter = lifter
+        self.overlap_lift = bool(getattr(lifter, "overlapped", False)) if overlap_lift is None else overlap_lift
+        """Lift on a second thread beside the next step's 2D stage (default: ``Lifter.overlapped``)."""
+        self._lift_pool: ThreadPoolExecutor | None = None
+        self._pending: _PendingLift | None = None  # touched by the loop thread only
         self.status_interval_s = status_interval_s
         self.idle_wait_s = idle_wait_s
         self._commands: queue.Queue[_Command | None] = queue.Queue()
@@ -131,6 +153,8 @@ class InferenceLoop:
     def start(self) -> None:
         if self.pose_workers > 1:
             self._pool = ThreadPoolExecutor(self.pose_workers, thread_name_prefix="pose2d")
+        if self.overlap_lift:
+            self._lift_pool = ThreadPoolExecutor(1, thread_name_prefix="lift")
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -178,8 +202,11 @@ class InferenceLoop:
                 break
             if self.step():
                 self.steps += 1
+            elif self._pending is not None and self._pending.future.done():
+                self._collect()  # no new frame: the last lift's poses need not wait for one
             self._poll_tips()
             self._send_statuses(time.monotonic())
+        self._collect()
         for served, command in self._closing:
             self._close(served, command)
         for served in self._served.values():
@@ -187,6 +214,8 @@ class InferenceLoop:
         self._served.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._lift_pool is not None:
+            self._lift_pool.shutdown(wait=True)
 
     def _handle_commands(self) -> bool:
         while True:
@@ -298,22 +327,52 @@ class InferenceLoop:
             session.emit(PoseEvent.of(pose, frame.sequence), frame.arrival, "pose")
             windows.extend(ready)
             owners.extend([item] * len(ready))
-        if windows:
+        if self._lift_pool is not None:
+            self._collect()  # the previous step's lift ran beside this step's 2D: score it first, in order
+            if windows:
+                self.batch_sizes[len(windows)] = self.batch_sizes.get(len(windows), 0) + 1
+                lifting = self._lift_pool.submit(self._timed_lift, windows)
+                lifting.add_done_callback(lambda _: self.wake())
+                self._pending = _PendingLift(lifting, owners)
+        elif windows:
             self.batch_sizes[len(windows)] = self.batch_sizes.get(len(windows), 0) + 1
-            started = time.perf_counter()
             try:
-                lifted = self.lifter.lift_windows(windows)
+                lifted, elapsed_ms = self._timed_lift(windows)
             except Exception as exc:
-                for owner in {id(o): o for o in owners}.values():
-                    self._fail(owner, f"3D lifting failed: {exc}")
+                self._lift_failed(owners, exc)
                 return processed
-            self.stage_ms["lift"].append((time.perf_counter() - started) * 1000)
-            for owner, pose3d in zip(owners, lifted, strict=True):
-                if owner.session.failure is None:
-                    started = time.perf_counter()
-                    self._deliver(owner, partial(_lifted, owner.pipeline, pose3d))
-                    self.stage_ms["score"].append((time.perf_counter() - started) * 1000)
+            self._score(owners, lifted, elapsed_ms)
         return processed
+
+    def _timed_lift(self, windows: list[Window]) -> tuple[list[Pose3D], float]:
+        started = time.perf_counter()
+        lifted = self.lifter.lift_windows(windows)
+        return lifted, (time.perf_counter() - started) * 1000
+
+    def _collect(self) -> None:
+        """Wait for the lift under way on the lift thread (if any) and score its poses."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            lifted, elapsed_ms = pending.future.result()
+        except Exception as exc:
+            self._lift_failed(pending.owners, exc)
+            return
+        self._score(pending.owners, lifted, elapsed_ms)
+
+    def _lift_failed(self, owners: list[_Served], exc: Exception) -> None:
+        for owner in {id(o): o for o in owners}.values():
+            if owner.session.failure is None:
+                self._fail(owner, f"3D lifting failed: {exc}")
+
+    def _score(self, owners: list[_Served], lifted: list[Pose3D], elapsed_ms: float) -> None:
+        self.stage_ms["lift"].append(elapsed_ms)
+        for owner, pose3d in zip(owners, lifted, strict=True):
+            if owner.session.failure is None:
+                started = time.perf_counter()
+                self._deliver(owner, partial(_lifted, owner.pipeline, pose3d))
+                self.stage_ms["score"].append((time.perf_counter() - started) * 1000)
 
     def _deliver(self, served: _Served, produce: Callable[[], list[Outgoing]]) -> None:
         try:
@@ -326,6 +385,7 @@ class InferenceLoop:
             served.session.send(item)
 
     def _finish(self, command: _Finish) -> None:
+        self._collect()  # poses lifted for this session (and others) are scored before its last frames
         served = self._served.pop(command.session_id, None)
         if served is None:
             command.done(None)
@@ -333,6 +393,7 @@ class InferenceLoop:
         session, pipeline = served.session, served.pipeline
         if session.failure is None:
             self._process([served])  # the frame still waiting belongs to the set
+            self._collect()
         session.slot.close()
         if session.failure is None:
             windows = pipeline.flush_windows()

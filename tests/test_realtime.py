@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import av
@@ -233,7 +234,18 @@ def _tips() -> TipService:
 
 
 @pytest.mark.slow
-def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, pushup: Reference) -> None:
+class _OverlappedWorldLifter(WorldLandmarkLifter):
+    """The world-landmark lifter run as a network lifter is: on the loop's lift thread, a step behind."""
+
+    overlapped = True
+
+
+@pytest.mark.parametrize("lifter_kind", [WorldLandmarkLifter, _OverlappedWorldLifter])
+def test_two_sessions_share_one_loop_and_count_like_batch_mode(
+    media: Path, pushup: Reference, lifter_kind: type[WorldLandmarkLifter]
+) -> None:
+    """Two paced sessions on one loop get every frame's pose and the same reps as batch mode, whether the
+    lifter runs in series with the 2D stage or on the lift thread beside the next frame's 2D."""
     clip = media / "pushup_side_nasm.mp4"
     frames = _camera_frames(clip, 175)  # two whole reps (bottoms at frames 50 and 130)
     backends: list[MediaPipeBackend] = []
@@ -243,9 +255,7 @@ def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, push
         return backends[-1]
 
     async def run() -> tuple[list[list[dict[str, Any]]], list[Session], SessionManager]:
-        manager = SessionManager(
-            LiveOptions(max_sessions=2), WorldLandmarkLifter(), backend, lambda name: pushup, _tips()
-        )
+        manager = SessionManager(LiveOptions(max_sessions=2), lifter_kind(), backend, lambda name: pushup, _tips())
         async with manager:
             sessions = [await manager.create("pushup", "plain") for _ in range(2)]
             with pytest.raises(SessionLimitError, match="already coaches 2 live sessions"):
@@ -293,6 +303,7 @@ def test_two_sessions_share_one_loop_and_count_like_batch_mode(media: Path, push
         assert session.stats.processed == len(frames)
     # The loop lifted both sessions' windows in one call most of the time.
     assert manager.loop_thread.batch_sizes.get(2, 0) > len(frames) // 2
+    assert manager.loop_thread.overlap_lift is lifter_kind.overlapped
     assert not manager.loop_thread.alive
     assert all(b._pose is None for b in backends)  # every session's 2D model was closed
 
@@ -561,6 +572,86 @@ def test_sessions_2d_stages_run_side_by_side_on_the_pose_workers() -> None:
     assert single.threads == [threading.current_thread().name]
     with pytest.raises(ValueError, match="pose_workers must be >= 1"):
         InferenceLoop(WorldLandmarkLifter(), pose_workers=0)
+
+
+class _MeetingLifter:
+    """A lifter (for the loop: ``lift_windows`` and ``overlapped``) whose first call only finishes when the
+    next frame's 2D model runs at the same time (the barrier); records the threads it ran on."""
+
+    overlapped = True
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier, self.threads, self.calls = barrier, list[str](), 0
+
+    def lift_windows(self, windows: list[float]) -> list[Pose3D]:
+        self.threads.append(threading.current_thread().name)
+        self.calls += 1
+        if self.calls == 1:
+            self.barrier.wait(timeout=5)
+        return [Pose3D.missing(timestamp, "meeting") for timestamp in windows]
+
+
+class _OrderPipeline:
+    """A session's pipeline whose 2D model meets the lifter at the barrier on the second frame; every
+    frame makes one window (its timestamp); ``score`` records the order poses reach it."""
+
+    reps = 0
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier, self.scored, self.frames = barrier, list[float](), 0
+        self.backend = SimpleNamespace(batched=False)
+
+    def detect(self, frame: Any) -> tuple[Pose2D, list[float]]:
+        self.frames += 1
+        if self.frames == 2:
+            self.barrier.wait(timeout=5)
+        return Pose2D.missing(frame.timestamp_ms, (640, 360)), [frame.timestamp_ms]
+
+    def score(self, pose: Pose3D) -> list[Any]:
+        self.scored.append(pose.timestamp_ms)
+        return []
+
+
+def test_a_network_lifter_runs_beside_the_next_frames_2d_and_scores_in_order() -> None:
+    """With a lifter that runs a network (``overlapped``), frame 1's windows are lifted on the "lift"
+    thread while frame 2 goes through its 2D model (they meet at a barrier, which a run in series never
+    passes), and the 3D poses reach the scoring core in frame order; without it (the world-landmark
+    lifter's case) the lift runs on the loop thread, after the 2D stage."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.ingest import IncomingFrame
+    from realtime.loop import InferenceLoop, _Served
+
+    session = _StubSession("a")
+    session.send = lambda item: session.events.append(item.event)  # type: ignore[attr-defined]
+    barrier = threading.Barrier(2)
+    lifter, pipeline = _MeetingLifter(barrier), _OrderPipeline(barrier)
+    loop = InferenceLoop(lifter, pose_workers=1)  # type: ignore[arg-type]
+    assert loop.overlap_lift
+    loop._lift_pool = ThreadPoolExecutor(1, thread_name_prefix="lift")  # what start() makes (no loop thread here)
+    served = [_Served(session, pipeline)]  # type: ignore[arg-type]
+    try:
+        for timestamp in (1.0, 2.0, 3.0):
+            session.slot.put(IncomingFrame(None, timestamp, 0.0, int(timestamp)))
+            assert loop._process(served) == 1  # type: ignore[arg-type]
+            assert pipeline.scored == [1.0, 2.0][: int(timestamp) - 1]  # a step behind the 2D stage
+        loop._collect()
+    finally:
+        loop._lift_pool.shutdown()
+    assert pipeline.scored == [1.0, 2.0, 3.0] and session.failure is None
+    assert lifter.threads and all(name.startswith("lift") for name in lifter.threads)
+    assert [e.type for e in session.events if e.type == "pose3d"] == ["pose3d"] * 3
+    assert sorted(loop.batch_sizes.items()) == [(1, 3)] and len(loop.stage_ms["lift"]) == 3
+
+    serial_lifter, serial_pipeline = _MeetingLifter(threading.Barrier(1)), _OrderPipeline(threading.Barrier(1))
+    serial = InferenceLoop(serial_lifter, pose_workers=1, overlap_lift=False)  # type: ignore[arg-type]
+    second = _StubSession("b")
+    second.send = lambda item: second.events.append(item.event)  # type: ignore[attr-defined]
+    for timestamp in (1.0, 2.0):
+        second.slot.put(IncomingFrame(None, timestamp, 0.0, int(timestamp)))
+        serial._process([_Served(second, serial_pipeline)])  # type: ignore[arg-type, list-item]
+        assert serial_pipeline.scored[-1] == timestamp  # scored in the same step
+    assert serial_lifter.threads == [threading.current_thread().name] * 2
 
 
 def test_coach_bench_is_the_latency_benchmark(capfd: pytest.CaptureFixture[str]) -> None:
