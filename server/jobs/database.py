@@ -13,16 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+
+if TYPE_CHECKING:  # Alembic is imported when a database is opened: commands that never open one skip it
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """Alembic's script folder (``env.py``, ``versions/``), shipped inside the package."""
@@ -101,15 +100,23 @@ def open_engine(url: URL) -> sa.Engine:
 
 
 def _config(connection: sa.Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
+def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
     """The newest revision this code knows."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    revision = _scripts().get_current_head()
     assert revision is not None
     return revision
 
@@ -117,6 +124,8 @@ def head() -> str:
 def current(connection: sa.Connection) -> str | None:
     """The database's revision (None: no ``alembic_version`` yet, a new database or one made before the
     migrations)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -124,7 +133,9 @@ def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
     """Migrate the database to the head revision, in one transaction (held under an advisory lock on
     PostgreSQL); returns (the revision before, the head). ``DatabaseError`` when the database is at a
     revision this code does not know (a newer coach migrated it) or cannot be reached."""
-    scripts = ScriptDirectory.from_config(_config())
+    from alembic import command
+
+    scripts = _scripts()
     with _reaching(engine), engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
@@ -156,8 +167,10 @@ def revision_of(url: URL) -> str | None:
 
 def known(revision: str) -> bool:
     """Whether this code knows ``revision`` (an unknown one was made by a newer coach)."""
+    from alembic.util import CommandError
+
     try:
-        ScriptDirectory.from_config(_config()).get_revision(revision)
+        _scripts().get_revision(revision)
     except CommandError:
         return False
     return True
