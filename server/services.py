@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -34,7 +34,6 @@ from scoring.coach.select import TipOptions
 from scoring.coach.writer import TipService
 from scoring.core import warm_up
 from scoring.reference import Reference, ReferenceError
-from scoring.score import summarize
 from server.drafts import Drafts
 from server.exercises import ExerciseCatalog
 from server.jobs.runner import JobOptions, JobRunner
@@ -120,7 +119,17 @@ def live_options(settings: Settings) -> LiveOptions:
         offer_timeout_s=settings.offer_timeout_s,
         idle_timeout_s=settings.idle_timeout_s,
         pose_workers=settings.pose_workers,
+        node=settings.node_name,
     )
+
+
+UNNAMED_NODE = "single"
+"""The store's name for a server without ``node_name``: the only one using its database."""
+
+
+def store_node(settings: Settings) -> str:
+    """The name this server saves its running live sets under (and ends its lost ones by)."""
+    return settings.node_name or UNNAMED_NODE
 
 
 class References:
@@ -200,13 +209,8 @@ def _probe_backend(settings: Settings) -> tuple[str, str]:
         return backend.name, backend.device
 
 
-def record_session(store: Store, session: Session, display_name: Callable[[str], str] = str) -> None:
-    """Keep a finished live session in the history with its report (``Session.record``: reps, holds,
-    movements not counted, tips, summary), as an upload's is kept; called in a worker thread.
-    ``display_name``: an exercise's name as shown (the name itself when it cannot be found)."""
-    ended = time.time()
-    started = ended - (time.monotonic() - session.created_at)
-    summary = (session.summary or summarize([])).as_dict()
+def _session_report(session: Session, summary: dict[str, Any], display_name: Callable[[str], str]) -> dict[str, Any]:
+    """The set's report (``SetRecord.report``) with ``summary`` when no summary event was sent."""
     warnings = []
     if summary.get("looks_like"):
         warnings.append(
@@ -222,7 +226,23 @@ def record_session(store: Store, session: Session, display_name: Callable[[str],
         session.stats.detected,
         warnings,
     )
-    store.add_live_session(session.info(), result["summary"], started, session.owner, result, ended)
+    return result
+
+
+def record_session(store: Store, session: Session, display_name: Callable[[str], str] = str) -> None:
+    """Keep a finished live session in the history with its report (``Session.record``: reps, holds,
+    movements not counted, tips, summary), as an upload's is kept; called in a worker thread.
+    ``display_name``: an exercise's name as shown (the name itself when it cannot be found)."""
+    summary = (session.summary or session.record.summary_so_far()).as_dict()
+    result = _session_report(session, summary, display_name)
+    store.add_live_session(session.info(), result["summary"], session.started_at, session.owner, result)
+
+
+def save_progress(store: Store, session: Session, node: str, display_name: Callable[[str], str] = str) -> None:
+    """Save a running live session as it stands (its reps and holds so far, in progress, held by
+    ``node``), so a server that dies loses no counted rep; called in a worker thread after each count."""
+    result = _session_report(session, session.record.summary_so_far().as_dict(), display_name)
+    store.save_live_progress(session.info(), result["summary"], session.started_at, session.owner, result, node)
 
 
 def remove_expired_uploads(store: Store, retention_s: float) -> int:
@@ -281,6 +301,13 @@ async def running_services(
     )
     for job in await asyncio.to_thread(store.recover):
         runner.submit(job, force=True)
+    node = store_node(settings)
+    # sets this server held when it stopped without ending them (killed, machine lost): ended, reps kept
+    lost = await asyncio.to_thread(store.end_lost_sessions, node)
+    if lost:
+        log.warning(
+            "coach: %d live set(s) of node %s were left running by its last run; ended with their reps", lost, node
+        )
     manager = SessionManager(
         live_options(settings),
         lifter,
@@ -289,6 +316,7 @@ async def running_services(
         service,
         on_ended=lambda session: record_session(store, session, references.display_name),
         alternatives=references.others,
+        on_progress=lambda session: save_progress(store, session, node, references.display_name),
     )
     log.info("coach: 2D %s, lifter %s on %s", backend_name, lifter.name, lifter.device)
     sweeper = asyncio.create_task(_sweep_uploads(store, settings.upload_retention_h * 3600), name="upload-retention")

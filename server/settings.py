@@ -6,6 +6,7 @@ from the defaults below. Library code never reads the environment itself.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `coach serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `coach serve` listens on")
     max_sessions: int = Field(4, ge=1, le=64, description="Live sessions served at once; more get 503")
+    node_name: str | None = Field(
+        None,
+        description="This server's name among several behind a load balancer (1-16 lowercase letters and digits, "
+        "starting with a letter; unique per server): its live session ids start with it (n1-...), so the balancer "
+        "routes a session's requests to it, and it marks its own sets lost by a crash as ended when it starts",
+    )
     pose_workers: int | None = Field(
         None,
         ge=1,
@@ -126,6 +133,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Other origins (scheme://host:port) whose pages may call the API; the page's own always may",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses (or '*') of load balancers whose X-Forwarded-For / X-Forwarded-Proto headers are "
+        "believed: the client's own address then counts for rate limits and logs",
+    )
     max_json_kb: float = Field(64.0, gt=0, le=4096, description="Largest JSON request body, kilobytes")
     max_ws_message_bytes: int = Field(4096, ge=256, le=1 << 20, description="Largest WebSocket command, bytes")
     max_video_side: int = Field(4096, ge=64, description="Largest width or height of an uploaded video, pixels")
@@ -161,6 +173,15 @@ class Settings(BaseSettings):
     def _check_device(cls, value: str) -> str:
         if value not in ("auto", "cpu", "cuda") and not (value.startswith("cuda:") and value[5:].isdigit()):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @field_validator("node_name")
+    @classmethod
+    def _check_node_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9]{0,15}", value):
+            raise ValueError(
+                f"node_name must be 1-16 lowercase letters and digits starting with a letter (e.g. n1), got {value!r}"
+            )
         return value
 
     @field_validator("database_url")

@@ -224,9 +224,8 @@ class Store:
                     owner=owner,
                 )
             )
-        job = self.get_job(job_id)
-        assert job is not None
-        return job
+            row = db.execute(jobs.select().where(jobs.c.id == job_id)).one()
+        return _job(row)
 
     def get_job(self, job_id: str, owner: str | None = None) -> Job | None:
         """The job, or None when there is none (or, with ``owner``, when it is somebody else's)."""
