@@ -59,6 +59,8 @@ class LiveOptions:
     """How long ``end`` waits for the inference thread to score the last frames."""
     pose_workers: int | None = None
     """Threads running the sessions' 2D stages side by side (None: one per CPU core; see ``InferenceLoop``)."""
+    node: str | None = None
+    """This server's name among several behind a load balancer: session ids start with ``<node>-``."""
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
@@ -84,11 +86,18 @@ class SessionManager:
         tips: TipService,
         on_ended: Callable[[Session], None] | None = None,
         alternatives: Callable[[str], Sequence[Reference]] = lambda name: (),
+        on_progress: Callable[[Session], None] | None = None,
     ) -> None:
+        """``on_ended(session)`` and ``on_progress(session)`` block (they write to the store): they run in
+        worker threads. ``on_progress`` follows each counted rep or hold, one call at a time per session
+        (counts that arrive meanwhile are saved by one more call), and never after ``on_ended`` began."""
         self.options = options
         self._alternatives = alternatives
         self.tips = tips
         self._on_ended = on_ended
+        self._on_progress = on_progress
+        self._saving: dict[str, asyncio.Task[None]] = {}
+        self._unsaved: set[str] = set()
         self.lifter = lifter
         self.lookahead = min(options.lookahead_frames, lifter.max_lookahead)
         self._backend_factory = backend_factory
@@ -161,10 +170,36 @@ class SessionManager:
             framing,
             self.options.max_side,
         )
-        session = Session(exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake, owner)
+        session = Session(
+            exercise, persona, asyncio.get_running_loop(), self.loop_thread.wake, owner, self.options.node
+        )
+        if self._on_progress is not None:
+            session.on_counted = self._counted
         self._sessions[session.id] = session
         self.loop_thread.attach(session, pipeline)
         return session
+
+    def _counted(self, session: Session) -> None:
+        """A rep or hold was counted (event loop): save the set's progress in a worker thread, unless a
+        save is running already (it saves once more when it is done)."""
+        if session.state is SessionState.CLOSED or self._on_progress is None:
+            return
+        self._unsaved.add(session.id)
+        if session.id not in self._saving:
+            self._saving[session.id] = asyncio.create_task(
+                self._save(session, self._on_progress), name=f"save:{session.id}"
+            )
+
+    async def _save(self, session: Session, save: Callable[[Session], None]) -> None:
+        try:
+            while session.id in self._unsaved:
+                self._unsaved.discard(session.id)
+                try:
+                    await asyncio.to_thread(save, session)
+                except Exception:
+                    log.exception("saving the progress of session %s failed", session.id)
+        finally:
+            self._saving.pop(session.id, None)
 
     def set_persona(self, session: Session, persona_id: str) -> None:
         """Coach ``session`` in another voice from its next tip on; ``ValueError`` for an unknown id.
@@ -256,6 +291,10 @@ class SessionManager:
         self._sessions.pop(session.id, None)
         self.ended.append(session.info())
         del self.ended[:-50]
+        self._unsaved.discard(session.id)  # closed: no more saves of its progress; the last one finishes first
+        saving = self._saving.get(session.id)
+        if saving is not None:
+            await asyncio.wait({saving})
         if self._on_ended is not None:
             try:
                 await asyncio.to_thread(self._on_ended, session)

@@ -33,7 +33,9 @@ from realtime.events import (
 )
 from realtime.ingest import FrameSlot, IncomingFrame
 from realtime.outbox import Metric, Outbox, Outgoing
-from scoring.types import SetSummary
+from scoring.hold import summarize_holds
+from scoring.score import summarize
+from scoring.types import HoldResult, RepResult, SetSummary
 
 
 class SessionState(enum.Enum):
@@ -161,6 +163,8 @@ class SetRecord:
         self.kind: str | None = None
         self.image_size: tuple[int, int] | None = None
         self._left_out = {"reps": 0, "holds": 0, "not_counted": 0, "tips": 0}
+        self._results: list[RepResult] = []
+        self._hold_results: list[HoldResult] = []
         self._lock = threading.Lock()
 
     @property
@@ -175,17 +179,22 @@ class SetRecord:
         else:
             self._left_out[name] += 1
 
-    def add(self, event: ServerEvent) -> None:
-        """Note what ``event`` tells about the set (events that tell nothing are ignored)."""
+    def add(self, event: ServerEvent) -> bool:
+        """Note what ``event`` tells about the set (events that tell nothing are ignored); True when it
+        counted a rep or a hold (the set's progress is worth saving)."""
         if isinstance(event, PoseEvent):
             if self.image_size is None and event.width > 0:
                 self.image_size = (event.width, event.height)
-            return
+            return False
         with self._lock:
             if isinstance(event, RepEvent):
                 self._append("reps", event.result.as_dict())
+                self._results.append(event.result)
+                return True
             elif isinstance(event, HoldEvent):
                 self._append("holds", event.result.as_dict())
+                self._hold_results.append(event.result)
+                return True
             elif isinstance(event, NotCountedEvent):
                 self._append("not_counted", event.discarded.as_dict())
             elif isinstance(event, TipEvent):
@@ -202,6 +211,16 @@ class SetRecord:
                 ):
                     setattr(self, name, [r.as_dict() for r in results[: self.keep]])
                     self._left_out[name] = max(0, len(results) - self.keep)
+            return False
+
+    def summary_so_far(self) -> SetSummary:
+        """The summary of what was counted until now (a set still running, or one that ended without its
+        summary event): reps or holds, whichever the set counted, and the movements not counted."""
+        with self._lock:
+            not_counted = len(self.not_counted) + self._left_out["not_counted"]
+            if self._hold_results or self.kind == "hold":
+                return summarize_holds(list(self._hold_results), not_counted)
+            return summarize(list(self._results), not_counted)
 
     def report(
         self,
@@ -247,16 +266,22 @@ class Session:
         loop: asyncio.AbstractEventLoop,
         wake: Callable[[], None],
         owner: str = "local",
+        node: str | None = None,
     ) -> None:
         self.owner = owner
         """The user who started it (``server.auth``); its history row is theirs."""
-        self.id = secrets.token_hex(8)
-        """Public id (in URLs)."""
+        self.node = node
+        """The server holding it when several share a load balancer (``LiveOptions.node``), else None."""
+        self.id = secrets.token_hex(8) if node is None else f"{node}-{secrets.token_hex(8)}"
+        """Public id (in URLs): 16 hex digits, after ``<node>-`` on a named server (the balancer routes the
+        session's offer, WebSocket and DELETE by it to this process, which holds its WebRTC connection)."""
         self.token = secrets.token_urlsafe(24)
         """Secret the client shows for the offer and the WebSocket."""
         self.exercise = exercise
         self.persona = persona
         self.created_at = time.monotonic()
+        self.started_at = time.time()
+        """Unix time of its creation (the history's start of the set)."""
         self.state = SessionState.CREATED
         self.state_since = self.created_at
         self.end_reason: str | None = None
@@ -274,6 +299,8 @@ class Session:
         """Coroutines that free what the server attached (peer connection, ingest task), run at the end."""
         self.closed = asyncio.Event()
         self.websocket_attached = False
+        self.on_counted: Callable[[Session], None] | None = None
+        """Called on the event loop after each counted rep or hold was sent (the manager saves the progress)."""
         self._loop = loop
 
     def check_token(self, token: str | None) -> bool:
@@ -293,9 +320,11 @@ class Session:
 
     def send(self, item: Outgoing) -> None:
         """Queue an outgoing item for the WebSocket (and note it in ``record``); callable from any thread."""
-        self.record.add(item.event)
+        counted = self.record.add(item.event)
         with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is gone
             self._loop.call_soon_threadsafe(self.outbox.put, item)
+            if counted and self.on_counted is not None:
+                self._loop.call_soon_threadsafe(self.on_counted, self)
 
     def info(self, now: float | None = None) -> dict[str, Any]:
         """State and statistics, JSON-ready."""

@@ -66,6 +66,7 @@ def health(services: ServicesDep) -> Health:
         lifter_device=lifter.device,
         receptive_field=lifter.receptive_field,
         lookahead_frames=manager.lookahead,
+        node=manager.options.node,
         sessions=len(manager.sessions),
         max_sessions=manager.options.max_sessions,
         tips=describe(services.tip_model),

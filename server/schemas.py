@@ -19,6 +19,9 @@ class Health(BaseModel):
     lifter_device: str = Field(description="Where the lifter runs")
     receptive_field: int = Field(description="Frames the lifter looks at per pose")
     lookahead_frames: int = Field(description="Future frames live mode waits for before lifting a frame")
+    node: str | None = Field(
+        None, description="This server's `node_name` behind a load balancer (its session ids start with it); null alone"
+    )
     sessions: int = Field(description="Live sessions now")
     max_sessions: int = Field(description="Live sessions served at once")
     tips: dict[str, str] = Field(description="Who writes tip text: `backend` templates or transformers, its model")

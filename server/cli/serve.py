@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             limit_concurrency=256,
             server_header=False,
             h11_max_incomplete_event_size=16 * 1024,
+            # behind a load balancer: its X-Forwarded-For is the client's address (rate limits, logs)
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
         )
     except OSError as exc:
         raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
