@@ -134,18 +134,30 @@ def store_node(settings: Settings) -> str:
 
 class References:
     """Reference exercises, shipped and custom (``server.exercises``), loaded once each, on first use
-    (thread-safe; loading reads files). A custom exercise changed or deleted is ``forget``-ten."""
+    (thread-safe; loading reads files). A custom exercise changed or deleted is ``forget``-ten; one
+    whose files changed on disk (another server sharing the custom folder edited it) is read again."""
 
     def __init__(self, folder: Path, custom: Path | None = None) -> None:
         self.catalog = ExerciseCatalog(folder, custom)
-        self._cache: dict[str, Reference] = {}
+        self._cache: dict[str, tuple[tuple[tuple[str, int], ...], Reference]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, name: str) -> Reference:
+        version = self._version(name)
         with self._lock:
-            if name not in self._cache:
-                self._cache[name] = self.catalog.load(name)
-            return self._cache[name]
+            cached = self._cache.get(name)
+            if cached is None or cached[0] != version:
+                cached = self._cache[name] = (version, self.catalog.load(name))
+            return cached[1]
+
+    def _version(self, name: str) -> tuple[tuple[str, int], ...]:
+        """A custom exercise's files as they are now (names, modification times); () for a shipped one."""
+        if not self.catalog.is_custom(name):
+            return ()
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in self.catalog.folder(name).iterdir()))
+        except OSError:  # deleted meanwhile: loading says so
+            return (("", -1),)
 
     def forget(self, name: str) -> None:
         """Load ``name`` from its files again next time (it was changed or deleted)."""

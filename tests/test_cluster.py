@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -34,7 +35,9 @@ from realtime.manager import LiveOptions, SessionManager
 from realtime.session import Session
 from scoring.coach.persona import BUILTIN_DIR, PersonaLibrary
 from scoring.coach.writer import TipService
-from scoring.reference import Reference
+from scoring.reference import Reference, ReferenceError
+from server.exercises import ExerciseCatalog
+from server.services import References
 from server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +106,23 @@ def test_progress_is_saved_one_call_at_a_time_and_never_after_the_end(pushup: Re
 
     asyncio.run(run())
     assert calls == ["progress started (created)", "progress saved"] * 3 + ["ended (closed)"]
+
+
+def test_a_custom_exercise_changed_by_another_server_is_read_again(
+    pushup: Reference, references_dir: Path, tmp_path: Path
+) -> None:
+    mine = dataclasses.replace(pushup, spec=dataclasses.replace(pushup.spec, name="wallpush", display_name="Wall push"))
+    references = References(references_dir, tmp_path)  # this server's cache
+    other = ExerciseCatalog(references_dir, tmp_path)  # another server sharing the custom folder
+    other.add(mine, {})
+    assert references("wallpush").spec.display_name == "Wall push"
+    assert references("wallpush") is references("wallpush")  # cached while unchanged
+    time.sleep(0.01)
+    other.rename("wallpush", "Push-up against the wall")
+    assert references("wallpush").spec.display_name == "Push-up against the wall"
+    other.delete("wallpush")
+    with pytest.raises(ReferenceError, match="wallpush"):
+        references("wallpush")
 
 
 def _servers(config: str) -> list[str]:
@@ -253,12 +273,14 @@ def cluster(tmp_path: Path, postgres: Any) -> Iterator[Cluster]:
 def client_clip(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """The side push-up clip (4 reps in 13.5 s) three times over, 270 px high: what the aiortc clients stream
     (the first session runs through the whole scenario; the others are ended long before the clip ends)."""
-    out = tmp_path_factory.mktemp("clip") / "pushups.mp4"
+    folder = tmp_path_factory.mktemp("clip")
+    once, out = folder / "once.mp4", folder / "pushups.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-stream_loop", "2", "-i", str(media / "pushup_side_nasm.mp4"),
-         "-vf", "scale=-2:270", "-c:v", "libx264", "-preset", "veryfast", "-an", str(out)],
+        ["ffmpeg", "-v", "error", "-i", str(media / "pushup_side_nasm.mp4"),
+         "-vf", "scale=-2:270", "-c:v", "libx264", "-preset", "veryfast", "-an", str(once)],
         check=True,
     )  # fmt: skip
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "2", "-i", str(once), "-c", "copy", str(out)], check=True)
     return out
 
 
