@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +37,8 @@ from scoring.core import warm_up
 from scoring.reference import Reference, ReferenceError
 from server.drafts import Drafts
 from server.exercises import ExerciseCatalog
-from server.jobs.runner import JobOptions, JobRunner
+from server.jobs.cluster import RayAnalyzer, RayOptions
+from server.jobs.runner import Analyzer, JobOptions, JobRunner, VideoAnalyzer
 from server.jobs.store import Store
 from server.security import RateLimits
 from server.settings import Settings
@@ -130,6 +132,29 @@ UNNAMED_NODE = "single"
 def store_node(settings: Settings) -> str:
     """The name this server saves its running live sets under (and ends its lost ones by)."""
     return settings.node_name or UNNAMED_NODE
+
+
+def ray_options(settings: Settings) -> RayOptions:
+    """The Ray cluster and its analysis actors (``jobs_backend = ray``, ``coach analyze-many``)."""
+    return RayOptions(
+        address=settings.ray_address,
+        cpus=settings.ray_cpus,
+        actors=settings.ray_actors,
+        cpus_per_actor=settings.ray_cpus_per_actor,
+        gpus_per_actor=settings.ray_gpus_per_actor,
+    )
+
+
+def worker_analyzer(settings: Settings, max_video_s: float | None) -> VideoAnalyzer:
+    """A worker process's own ``VideoAnalyzer`` (a Ray actor's): its lifter, tips (and their language
+    model thread, started), the Numba kernels compiled; a 2D backend made per video. Run in the worker."""
+    lifter = make_lifter(settings)
+    service, generator = make_tips(settings)
+    if generator is not None:
+        generator.start()
+        generator.warm_up()
+    warm_up()
+    return VideoAnalyzer(lifter, lambda: make_backend(settings), service, settings.max_side, max_video_s)
 
 
 class References:
@@ -299,13 +324,22 @@ async def running_services(
     gc.freeze()
     references = References(settings.references_dir, settings.custom_dir)
     store = await asyncio.to_thread(Store, settings.database)
+    analyzer: Analyzer
+    if settings.jobs_backend == "ray":  # the same analysis in actors on a Ray cluster
+        on_ray = await asyncio.to_thread(
+            RayAnalyzer.start, ray_options(settings), partial(worker_analyzer, settings, settings.max_video_s)
+        )
+        analyzer, workers = on_ray, on_ray.actors
+    else:
+        analyzer = VideoAnalyzer(
+            lifter, lambda: make_backend(settings), service, settings.max_side, settings.max_video_s
+        )
+        workers = settings.job_workers
     runner = JobRunner(
         store,
-        JobOptions(settings.job_workers, settings.max_queued_jobs, settings.max_side, settings.max_video_s),
-        lifter,
-        lambda: make_backend(settings),
+        JobOptions(workers, settings.max_queued_jobs),
+        analyzer,
         references,
-        service,
         alternatives=references.others,
     )
     drafts = Drafts(

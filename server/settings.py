@@ -95,6 +95,27 @@ class Settings(BaseSettings):
     max_video_s: float = Field(600.0, gt=0, description="Longest video accepted for analysis, seconds")
     job_workers: int = Field(1, ge=1, le=16, description="Uploaded videos analysed at once")
     max_queued_jobs: int = Field(8, ge=1, description="Uploads waiting or running at most; more get 503")
+    jobs_backend: Literal["local", "ray"] = Field(
+        "local",
+        description="Where uploads are analysed: this server's pool of job_workers threads, or actors on a Ray "
+        "cluster (ray_address; one job per actor at a time)",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="The Ray cluster of jobs_backend=ray and `coach analyze-many`: host:port of its head (`ray start "
+        "--head` prints it), ray://host:port (Ray Client) or auto; None: start a local Ray of ray_cpus CPUs",
+    )
+    ray_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started by the coach (None: every core)")
+    ray_actors: int | None = Field(
+        None,
+        ge=1,
+        description="Analysis actors holding the models (None: one per GPU when the cluster has GPUs, else one per "
+        "ray_cpus_per_actor CPUs)",
+    )
+    ray_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs each analysis actor reserves")
+    ray_gpus_per_actor: float | None = Field(
+        None, ge=0, description="GPUs each analysis actor reserves (None: 1 when the cluster has GPUs, else 0)"
+    )
     personas_dir: Path = Field(
         PROJECT_ROOT / "scoring" / "coach" / "personas",
         description="Folder of persona files (one .toml per coach voice)",

@@ -2,6 +2,7 @@
 
     coach poses VIDEO -o OUT.npz [--json]                   video -> 2D and 3D poses
     coach analyze VIDEO --exercise NAME [--json] [-o R.json] count, score and name faults per rep
+    coach analyze-many DIR|LIST -o OUT --exercise NAME [--ray-address A]  many videos on Ray, resumable
     coach reference build --exercise NAME --video FILE [--reps I-J]   calibrate a reference exercise
     coach checkpoints [--verify]                            which weight files are present or missing
     coach personas [--json] [--preview ID]                  the coach personas; checks every persona file
@@ -24,10 +25,22 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from server.cli import analyze, bench, checkpoints, db, personas, poses, reference, serve, train_lifter, users
+from server.cli import (
+    analyze,
+    analyze_many,
+    bench,
+    checkpoints,
+    db,
+    personas,
+    poses,
+    reference,
+    serve,
+    train_lifter,
+    users,
+)
 from server.cli.common import EXIT_BAD_INPUT, EXIT_OK, input_errors
 
-COMMANDS = (poses, analyze, reference, checkpoints, serve, personas, users, db, bench, train_lifter)
+COMMANDS = (poses, analyze, analyze_many, reference, checkpoints, serve, personas, users, db, bench, train_lifter)
 """Each module adds its parser (``add_parser``) and runs its command."""
 
 

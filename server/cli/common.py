@@ -32,10 +32,11 @@ def input_errors() -> tuple[type[Exception], ...]:
     from scoring.coach.model import TextModelError
     from scoring.coach.persona import PersonaError
     from scoring.reference import ReferenceError
+    from server.jobs.cluster import ClusterError
     from server.jobs.database import DatabaseError
 
     return (UsageError, VideoError, CheckpointError, LifterError, BackendError, ReferenceError, PersonaError,
-            TextModelError, DatabaseError, ValueError)  # fmt: skip
+            TextModelError, DatabaseError, ClusterError, ValueError)  # fmt: skip
 
 
 def warn(message: str) -> None:
@@ -61,6 +62,9 @@ _OVERRIDES = {
     "tip_cooldown_s": "tip_cooldown",
     "data_dir": "data_dir",
     "auth": "auth",
+    "ray_address": "ray_address",
+    "ray_cpus": "ray_cpus",
+    "ray_actors": "actors",
 }
 
 

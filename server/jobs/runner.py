@@ -1,8 +1,10 @@
-"""Uploaded-video analysis off the event loop: a bounded pool of named worker threads, state in SQLite.
+"""Uploaded-video analysis off the event loop: a bounded pool of named worker threads, state in the store.
 
-``JobRunner.submit(job)`` queues a stored job; a worker runs the batch pose pipeline and the same
-report as ``coach analyze`` (``scoring.coach.report.build_report``), writing progress, then the
-result or the failure (with a machine-readable ``JobErrorCode``) to the store.
+``JobRunner.submit(job)`` queues a stored job; a worker hands the video to an ``Analyzer``, which runs
+the batch pose pipeline and the same report as ``coach analyze`` (``scoring.coach.report.build_report``),
+and writes progress, then the result or the failure (with a machine-readable ``JobErrorCode``) to the
+store. The analyzer is ``VideoAnalyzer`` in this process, or ``server.jobs.cluster.RayAnalyzer``,
+which runs the same ``VideoAnalyzer`` inside Ray actors.
 ``stop()`` stops the pool: a running job ends failed with the reason; queued ones stay queued and
 are picked up again at the next start (``Store.recover``).
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lifting.lifter import Lifter
 from lifting.pipeline import PosePipeline
@@ -52,13 +54,10 @@ class JobOptions:
     """Size of the pool and of its queue."""
 
     workers: int = 1
-    """Jobs analysed at once (each runs its own 2D model; on 2 cores one keeps live sessions smooth)."""
+    """Jobs analysed at once (each runs its own 2D model; on 2 cores one keeps live sessions smooth;
+    with Ray, one per actor)."""
     max_queued: int = 8
     """Jobs waiting or running at most; more are refused (503)."""
-    max_side: int | None = 640
-    """Frames are downscaled to this longer side before the 2D model."""
-    max_video_s: float | None = None
-    """Longest video analysed, checked while decoding (a file may declare no duration, or a false one)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.max_queued < 1:
@@ -75,9 +74,11 @@ def analyze_video(
     progress: Callable[[float], None],
     alternatives: Sequence[Reference] = (),
     max_video_s: float | None = None,
+    detail: bool = True,
 ) -> dict[str, Any]:
     """The report of one video (``scoring.coach.report``); ``JobError`` when there is none to give.
-    What the decoder noticed (a truncated file, repaired timestamps) is among the report's warnings."""
+    What the decoder noticed (a truncated file, repaired timestamps) is among the report's warnings.
+    ``detail``: with the per-frame curves, keypoints and 3D poses the results page draws."""
     backend.follow(focus_joints(reference.spec.driver))  # with several people in it: the one exercising
     try:
         track, times = PosePipeline(backend, lifter, max_side=max_side).run(
@@ -92,30 +93,97 @@ def analyze_video(
         raise JobError(message, codes.get(exc.kind, JobErrorCode.NOT_VIDEO)) from exc
     if track.detected_fraction == 0.0:
         raise JobError("no person was found in any frame: film the whole body, in good light", JobErrorCode.NO_PERSON)
-    report = build_report(reference, track, tips, alternatives=alternatives)
+    report = build_report(reference, track, tips, detail=detail, alternatives=alternatives)
     report["warnings"] = [*times.warnings, *report.get("warnings", [])]
     return report
 
 
+Progress = Callable[[float], None]
+"""Called with the share of a video analysed so far, 0 to 1; may raise to stop the analysis."""
+
+
+class Analyzer(Protocol):
+    """Turns a video into its report: ``VideoAnalyzer`` here, or ``RayAnalyzer`` on a Ray cluster."""
+
+    def analyze(
+        self, path: Path, reference: Reference, alternatives: Sequence[Reference], persona: str, progress: Progress
+    ) -> dict[str, Any]:
+        """The report (``analyze_video``, with detail) of the video at ``path``; ``JobError`` when none."""
+        ...
+
+    def close(self) -> None:
+        """Free what it holds (threads, actors)."""
+        ...
+
+
+class VideoAnalyzer:
+    """Everything analysing a video takes besides the video and its exercise: the shared lifter, a
+    factory of 2D backends (a fresh one per video: MediaPipe tracks people across a video's frames),
+    the tip writers. Built once per worker process (the server's, a Ray actor's); thread-safe."""
+
+    def __init__(
+        self,
+        lifter: Lifter,
+        backend_factory: Callable[[], PoseBackend],
+        tips: TipService,
+        max_side: int | None = 640,
+        max_video_s: float | None = None,
+    ) -> None:
+        self.lifter = lifter
+        self._backend_factory = backend_factory
+        self._tips = tips
+        self.max_side = max_side
+        """Frames are downscaled to this longer side before the 2D model."""
+        self.max_video_s = max_video_s
+        """Longest video analysed, checked while decoding (a file may declare no duration, or a false one)."""
+
+    def analyze(
+        self,
+        path: Path,
+        reference: Reference,
+        alternatives: Sequence[Reference],
+        persona: str,
+        progress: Progress,
+        detail: bool = True,
+    ) -> dict[str, Any]:
+        try:
+            tips = self._tips.writer(persona)
+        except ValueError as exc:  # the persona file was removed while the job waited
+            raise JobError(str(exc), JobErrorCode.UNKNOWN_PERSONA) from None
+        with self._backend_factory() as backend:
+            return analyze_video(
+                path,
+                reference,
+                tips,
+                backend,
+                self.lifter,
+                self.max_side,
+                progress,
+                alternatives,
+                self.max_video_s,
+                detail,
+            )
+
+    def close(self) -> None:
+        """Nothing to free: the lifter and the tips belong to the services that built them."""
+
+
 class JobRunner:
-    """Runs stored jobs in a pool of threads named ``analysis-job``."""
+    """Runs stored jobs in a pool of threads named ``analysis-job``, each handing its video to the
+    ``analyzer``; ``stop()`` closes the analyzer too."""
 
     def __init__(
         self,
         store: Store,
         options: JobOptions,
-        lifter: Lifter,
-        backend_factory: Callable[[], PoseBackend],
+        analyzer: Analyzer,
         reference_loader: Callable[[str], Reference],
-        tips: TipService,
         alternatives: Callable[[str], Sequence[Reference]] = lambda name: (),
     ) -> None:
         self.store = store
         self._alternatives = alternatives
-        self._tips = tips
         self.options = options
-        self._lifter = lifter
-        self._backend_factory = backend_factory
+        self.analyzer = analyzer
         self._reference_loader = reference_loader
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="analysis-job")
         self._lock = threading.Lock()
@@ -142,6 +210,7 @@ class JobRunner:
         """Stop: the running job fails with the reason, queued ones stay queued for the next start."""
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.analyzer.close()
 
     def _run(self, job: Job) -> None:
         try:
@@ -177,20 +246,5 @@ class JobRunner:
         if job.upload_path is None or not job.upload_path.is_file():
             raise JobError("the uploaded video is no longer stored; upload it again", JobErrorCode.UPLOAD_MISSING)
         reference = self._reference_loader(job.exercise)
-        try:
-            tips = self._tips.writer(job.persona)
-        except ValueError as exc:  # the persona file was removed while the job waited
-            raise JobError(str(exc), JobErrorCode.UNKNOWN_PERSONA) from None
-        with self._backend_factory() as backend:
-            others = self._alternatives(job.exercise)
-            return analyze_video(
-                job.upload_path,
-                reference,
-                tips,
-                backend,
-                self._lifter,
-                self.options.max_side,
-                progress,
-                others,
-                self.options.max_video_s,
-            )
+        others = self._alternatives(job.exercise)
+        return self.analyzer.analyze(job.upload_path, reference, others, job.persona, progress)
