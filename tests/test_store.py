@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.auth import add_user
-from server.jobs.database import DatabaseError, current, database_url, head, open_engine
+from server.jobs.database import MIGRATIONS, DatabaseError, current, database_url, head, open_engine
 from server.jobs.schema import metadata
 from server.jobs.store import HistoryQuery, JobErrorCode, JobStatus, Store
 from server.settings import Settings
@@ -218,6 +218,56 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_without_losing_a_row(
         assert store.remove_user("ann") and store.sign_in("s1") is None
     store.close()
     Store(path).close()  # opening it again migrates nothing twice
+
+
+def test_servers_starting_at_once_migrate_one_after_the_other(database: Path | str) -> None:
+    """Four stores opened at the same moment on a new database (four servers starting): one migrates,
+    the others wait for it (PostgreSQL: an advisory lock; SQLite: the write lock) and find nothing to do."""
+    barrier = threading.Barrier(4)
+
+    def open_store(_: int) -> list[str]:
+        barrier.wait()
+        store = Store(database)
+        try:
+            return store.users()
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_store, range(4))) == [[]] * 4
+    engine = engine_of(database)
+    try:
+        with engine.connect() as db:
+            assert current(db) == head()
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_go_down_and_up_again_keeping_the_finished_sets(database: Path | str, tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    store = seeded(database, tmp_path)
+    summary, result = progress(2)
+    store.save_live_progress(live_info("running"), summary, 5000.0, "ann", result, "n1")
+    before = store.history("ann", HistoryQuery(include_empty=True)).items
+    store.close()
+    engine = engine_of(database)
+    try:
+        with engine.begin() as db:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = db
+            command.downgrade(config, "0001")  # held_s, node and saved_at go; so does the set still running
+            assert current(db) == "0001"
+            columns = {c["name"] for c in sa.inspect(db).get_columns("live_sessions")}
+            assert not columns & {"held_s", "node", "saved_at"}
+    finally:
+        engine.dispose()
+    store = Store(database)  # up again: the time held filled in from the reports
+    assert store.history("ann", HistoryQuery(include_empty=True)).items == before
+    assert store.get_live_session("running", "ann") is None
+    store.close()
 
 
 def test_a_database_a_newer_coach_migrated_is_refused_untouched(database: Path | str) -> None:
