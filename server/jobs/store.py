@@ -402,9 +402,9 @@ class Store:
 
     def end_lost_sessions(self, node: str, reason: str = "server lost") -> int:
         """End every live set ``node`` left in progress (a server that stopped without ending them, e.g.
-        killed): ``ended_at`` = its last save, ``end_reason`` = ``reason``; the reps saved stay. A
-        restarted server calls it with its own name at start-up, before it takes sessions. Returns how
-        many sets were ended."""
+        killed): ``ended_at`` = its last save, ``end_reason`` = ``reason``; the reps saved stay (``summary``,
+        ``stats`` and ``result`` as last saved). A restarted server calls it with its own name at start-up,
+        before it takes sessions. Returns how many sets were ended."""
         with self._tx() as db:
             done = db.execute(
                 live_sessions.update()
