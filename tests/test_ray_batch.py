@@ -18,7 +18,7 @@ import pytest
 
 from server.cli import main
 from server.jobs.batch import BatchItem, file_report, finished_report
-from server.jobs.cluster import RayOptions, connect
+from server.jobs.cluster import ActorPlan, ClusterError, RayOptions, check_reachable, connect, plan_actors
 from server.jobs.store import LOCAL_USER, Store
 from server.services import References, worker_analyzer
 from server.settings import Settings
@@ -182,3 +182,18 @@ def test_the_server_on_ray_analyses_an_upload_as_the_local_pool_does(
     assert job["status"] == "done", job
     assert job["result"] == local_report
     assert any(0 < p < 1 for p in job["_progress_seen"])  # progress came back from the actor while it ran
+
+
+def test_actors_are_planned_from_the_cluster_resources() -> None:
+    gpu_cluster = {"CPU": 64.0, "GPU": 8.0}
+    assert plan_actors(RayOptions(), gpu_cluster) == ActorPlan(8, 1.0, 1.0)  # one GPU actor per GPU
+    assert plan_actors(RayOptions(gpus_per_actor=0.5), gpu_cluster) == ActorPlan(16, 1.0, 0.5)
+    assert plan_actors(RayOptions(), {"CPU": 6.0}) == ActorPlan(6, 1.0, 0.0)  # CPU only: one per CPU
+    assert plan_actors(RayOptions(cpus_per_actor=2), {"CPU": 5.0}) == ActorPlan(2, 2.0, 0.0)
+    assert plan_actors(RayOptions(address="head:6379", actors=3), {"CPU": 2.0}) == ActorPlan(3, 1.0, 0.0)
+    with pytest.raises(ClusterError, match="asks for 1 GPU but the Ray cluster has 0"):
+        plan_actors(RayOptions(gpus_per_actor=1), {"CPU": 4.0})
+    with pytest.raises(ValueError, match="ray_cpus sizes a local Ray"):
+        RayOptions(address="head:6379", cpus=2)
+    with pytest.raises(ClusterError, match="not host:port"):
+        check_reachable("head")
