@@ -254,13 +254,14 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, postgres: Any) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, postgres: Any, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if not Path(HAPROXY).is_file():
         pytest.fail("HAProxy is not installed: run `make setup-browser` (scripts/setup.sh --browser installs it)")
     cluster = Cluster(tmp_path, postgres.database(), {name: _free_port() for name in NODES}, _free_port())
     try:
         for name in NODES:  # side by side: they migrate the database one after the other (advisory lock)
             cluster.start_node(name)
+        request.getfixturevalue("client_clip")  # encoded while the servers load their models
         for name in NODES:
             cluster.wait_node(name)
         cluster.start_balancer()
