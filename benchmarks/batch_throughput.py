@@ -11,8 +11,8 @@ The same videos (the shared push-up clips, each ``--repeat`` times) go through:
   ``N`` CPUs with ``N`` actors.
 
 Two rates per run: end to end (a Ray run includes starting the local Ray and its actors loading the
-models: what one ``coach analyze-many`` costs) and steady (from the first video's result to the last,
-per video after the first: what a long batch converges to). The machine's load average is sampled
+models: what one ``coach analyze-many`` costs) and steady (workers x 3600 / the mean time one video
+took on its worker: what a long batch converges to once the workers are up). The machine's load average is sampled
 before and after each run (other work shares these cores). ``--append`` adds a row per run to
 benchmarks/RESULTS.md.
 """
@@ -51,10 +51,14 @@ def items_of(clips: list[str], repeat: int) -> list[BatchItem]:
     ]
 
 
-def rates(count: int, total_s: float, first_s: float) -> dict[str, float]:
-    """Videos per hour end to end, and steady (after the first result)."""
-    steady = (count - 1) / (total_s - first_s) * 3600 if count > 1 and total_s > first_s else float("nan")
-    return {"videos_per_hour": round(count / total_s * 3600, 1), "steady_videos_per_hour": round(steady, 1)}
+def rates(count: int, total_s: float, workers: int, per_video_s: list[float]) -> dict[str, float]:
+    """Videos per hour end to end, and steady (``workers`` each taking the mean time per video)."""
+    mean = sum(per_video_s) / len(per_video_s)
+    return {
+        "videos_per_hour": round(count / total_s * 3600, 1),
+        "steady_videos_per_hour": round(workers * 3600 / mean, 1),
+        "mean_video_s": round(mean, 1),
+    }
 
 
 def run_local(items: list[BatchItem], settings: Settings, references: References) -> dict[str, Any]:
@@ -62,12 +66,17 @@ def run_local(items: list[BatchItem], settings: Settings, references: References
     started = time.perf_counter()
     analyzer = worker_analyzer(settings, None)
     ready = time.perf_counter()
-    finished = []
+    seconds = []
     for item in items:
+        begun = time.perf_counter()
         analyzer.analyze(item.path, references("pushup"), references.others("pushup"), "plain", lambda s: None)
-        finished.append(time.perf_counter())
-    total, first = finished[-1] - started, finished[0] - started
-    timing = {"startup_s": round(ready - started, 1), "total_s": round(total, 1), **rates(len(items), total, first)}
+        seconds.append(time.perf_counter() - begun)
+    total = time.perf_counter() - started
+    timing = {
+        "startup_s": round(ready - started, 1),
+        "total_s": round(total, 1),
+        **rates(len(items), total, 1, seconds),
+    }
     return {"mode": "local pool (1 worker)", "load_before": before, "load_after": load(), **timing}
 
 
@@ -75,7 +84,7 @@ def run_ray(items: list[BatchItem], settings: Settings, references: References, 
     before = load()
     started = time.perf_counter()
     up = [started]
-    finished, failed = [], []
+    seconds, failed = [], []
     shipped = {"pushup": (references("pushup"), references.others("pushup"))}
     options = RayOptions(cpus=workers, actors=workers)
     for result in run_on_ray(
@@ -86,13 +95,17 @@ def run_ray(items: list[BatchItem], settings: Settings, references: References, 
         "plain",
         lambda n: up.append(time.perf_counter()),
     ):
-        finished.append(time.perf_counter())
+        seconds.append(result.seconds)
         if result.report is None:
             failed.append(f"{result.item.name}: {result.reason}")
     if failed:
         raise RuntimeError(f"videos failed: {failed}")
-    total, first = finished[-1] - started, finished[0] - started
-    timing = {"startup_s": round(up[-1] - started, 1), "total_s": round(total, 1), **rates(len(items), total, first)}
+    total = time.perf_counter() - started
+    timing = {
+        "startup_s": round(up[-1] - started, 1),
+        "total_s": round(total, 1),
+        **rates(len(items), total, workers, seconds),
+    }
     mode = f"local Ray, {workers} actor(s) on {workers} CPU(s)"
     return {"mode": mode, "load_before": before, "load_after": load(), **timing}
 
@@ -117,7 +130,8 @@ def main() -> None:
         row = (
             f"batch throughput, {run['mode']}: {what}; load average before/after {run['load_before']} -> "
             f"{run['load_after']} | **{run['videos_per_hour']} videos/h end to end** ({run['total_s']} s, of which "
-            f"{run['startup_s']} s starting up); steady {run['steady_videos_per_hour']} videos/h"
+            f"{run['startup_s']} s starting up); steady {run['steady_videos_per_hour']} videos/h "
+            f"({run['mean_video_s']} s a video on its worker)"
         )
         report(result, row if args.append else None)
 
