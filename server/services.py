@@ -39,7 +39,7 @@ from server.drafts import Drafts
 from server.exercises import ExerciseCatalog
 from server.jobs.cluster import RayAnalyzer, RayOptions
 from server.jobs.runner import Analyzer, JobOptions, JobRunner, VideoAnalyzer
-from server.jobs.store import Store
+from server.jobs.store import UNNAMED_NODE, Store
 from server.security import RateLimits
 from server.settings import Settings
 
@@ -125,12 +125,8 @@ def live_options(settings: Settings) -> LiveOptions:
     )
 
 
-UNNAMED_NODE = "single"
-"""The store's name for a server without ``node_name``: the only one using its database."""
-
-
 def store_node(settings: Settings) -> str:
-    """The name this server saves its running live sets under (and ends its lost ones by)."""
+    """The name this server saves its running live sets and queues its jobs under (and recovers both by)."""
     return settings.node_name or UNNAMED_NODE
 
 
@@ -345,9 +341,9 @@ async def running_services(
     drafts = Drafts(
         settings.drafts_dir, lifter, lambda: make_backend(settings), settings.max_side, settings.max_video_s
     )
-    for job in await asyncio.to_thread(store.recover):
-        runner.submit(job, force=True)
     node = store_node(settings)
+    for job in await asyncio.to_thread(store.recover, node):  # this server's own jobs: others may be running theirs
+        runner.submit(job, force=True)
     # sets this server held when it stopped without ending them (killed, machine lost): ended, reps kept
     lost = await asyncio.to_thread(store.end_lost_sessions, node)
     if lost:

@@ -19,7 +19,7 @@ from server.jobs.runner import QueueFullError
 from server.jobs.store import JobErrorCode, JobStatus
 from server.schemas import Problem
 from server.security import client_address
-from server.services import CatalogDep, RunnerDep, SettingsDep, StoreDep, TipsDep
+from server.services import CatalogDep, RunnerDep, SettingsDep, StoreDep, TipsDep, store_node
 
 router = APIRouter(prefix="/api")
 
@@ -144,7 +144,9 @@ async def analyze(
             422,
             f"the video is {info.width}x{info.height}; the largest side accepted is {settings.max_video_side} px",
         )
-    job = await asyncio.to_thread(store.add_job, job_id, exercise, persona, filename, target, user)
+    job = await asyncio.to_thread(
+        store.add_job, job_id, exercise, persona, filename, target, user, store_node(settings)
+    )
     try:
         runner.submit(job)
     except QueueFullError as exc:

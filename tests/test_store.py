@@ -23,7 +23,7 @@ from server.app import create_app
 from server.auth import add_user
 from server.jobs.database import MIGRATIONS, DatabaseError, current, database_url, head, open_engine
 from server.jobs.schema import metadata
-from server.jobs.store import HistoryQuery, JobErrorCode, JobStatus, Store
+from server.jobs.store import UNNAMED_NODE, HistoryQuery, JobErrorCode, JobStatus, Store
 from server.settings import Settings
 from tests.support.postgres import PostgresServer
 from tests.test_history import Clock, ids_expected_for_ann, seeded
@@ -41,7 +41,7 @@ def test_a_new_database_is_migrated_to_the_schema_the_code_uses(database: Path |
     engine = engine_of(database)
     try:
         with engine.connect() as db:
-            assert current(db) == head() == "0003"
+            assert current(db) == head() == "0004"
             # schema.py (what the code reads and writes) and the migrations agree: tables, columns,
             # types, nullability, indexes, keys
             assert compare_metadata(MigrationContext.configure(db), metadata) == []
@@ -322,12 +322,12 @@ def test_coach_db_upgrade_and_current(database: Path | str, capsys: pytest.Captu
     monkeypatch.setenv("COACH_DATABASE_URL", url)
     assert main(["db", "current"]) == 0
     out = capsys.readouterr().out
-    assert f"database: {url}" in out and "revision: none" in out and "`coach db upgrade` makes it 0003" in out
+    assert f"database: {url}" in out and "revision: none" in out and "`coach db upgrade` makes it 0004" in out
     if isinstance(database, Path):
         assert not database.exists()  # `current` changes nothing, makes no file
-    assert main(["db", "upgrade"]) == 0 and "revision: none -> 0003 (the newest)" in capsys.readouterr().out
-    assert main(["db", "upgrade"]) == 0 and "0003 (the newest): nothing to do" in capsys.readouterr().out
-    assert main(["db", "current"]) == 0 and "revision: 0003 (the newest)" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0 and "revision: none -> 0004 (the newest)" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0 and "0004 (the newest): nothing to do" in capsys.readouterr().out
+    assert main(["db", "current"]) == 0 and "revision: 0004 (the newest)" in capsys.readouterr().out
     engine = engine_of(database)
     try:
         with engine.begin() as db:
@@ -406,6 +406,32 @@ def test_a_live_set_is_saved_while_it_runs_and_a_lost_server_s_sets_end_at_their
     assert replaced is not None and (replaced["ended_at"], replaced["end_reason"]) == (1003.0, "node n2 replaced")
     with pytest.raises(ValueError, match="node must name the server"):
         save("x", 1, 1.0, "")
+    store.close()
+
+
+def test_a_starting_server_recovers_only_its_own_jobs(database: Path | str, tmp_path: Path) -> None:
+    """Behind a load balancer every node opens the same database: a node that starts fails its own jobs
+    left running and queues its own waiting ones again, and leaves the other nodes' jobs alone (they
+    may be running them right now); jobs of a server without a node name are the unnamed node's."""
+    store = Store(database, clock=Clock(1000.0))
+    video = tmp_path / "clip.video"
+    for job_id, node in (("a1", "n1"), ("a2", "n1"), ("b1", "n2"), ("b2", "n2"), ("s1", None)):
+        if node is None:
+            store.add_job(job_id, "pushup", "plain", f"{job_id}.mp4", video)
+        else:
+            store.add_job(job_id, "pushup", "plain", f"{job_id}.mp4", video, node=node)
+    for job_id in ("a1", "b1", "s1"):
+        store.job_started(job_id)
+
+    def statuses() -> dict[str, str]:
+        return {job_id: job.status.value for job_id in ("a1", "a2", "b1", "b2", "s1") if (job := store.get_job(job_id))}
+
+    assert [job.id for job in store.recover("n1")] == ["a2"]
+    assert statuses() == {"a1": "failed", "a2": "queued", "b1": "running", "b2": "queued", "s1": "running"}
+    assert [job.id for job in store.recover(UNNAMED_NODE)] == []
+    assert statuses()["s1"] == "failed" and statuses()["b1"] == "running"
+    assert [job.id for job in store.recover("n2")] == ["b2"]
+    assert statuses()["b1"] == "failed"
     store.close()
 
 

@@ -13,6 +13,10 @@ from sqlalchemy.dialects import sqlite
 LOCAL_USER = "local"
 """The one user of ``auth=single``; rows stored before owners existed belong to it."""
 
+UNNAMED_NODE = "single"
+"""The node name of a server without ``node_name`` (the only one using its database); jobs stored before
+nodes existed belong to it."""
+
 Real: sa.types.TypeEngine[float] = sa.Double().with_variant(sqlite.REAL(), "sqlite")
 """Unix times, scores, seconds: double precision (PostgreSQL's ``real`` is single precision, which would
 round today's unix times to about two minutes); ``REAL`` in SQLite, as the first release made them."""
@@ -39,11 +43,14 @@ jobs = sa.Table(
     sa.Column("result", sa.Text),
     sa.Column("owner", sa.Text, nullable=False, server_default=LOCAL_USER),
     sa.Column("held_s", Real),
+    sa.Column("node", sa.Text, nullable=False, server_default=UNNAMED_NODE),
     sa.Index("jobs_created", "created_at"),
     sa.Index("jobs_owner", "owner", "created_at"),
+    sa.Index("jobs_node", "node", "status"),
 )
 """Uploaded videos' analyses. ``result``: the report, JSON text; ``held_s``: its summary's
-``hold_total_s`` (a hold exercise's time held), kept beside it so the history filters without JSON."""
+``hold_total_s`` (a hold exercise's time held), kept beside it so the history filters without JSON;
+``node``: the server that queued it and runs (or hands to Ray) its analysis, the only one that recovers it."""
 
 live_sessions = sa.Table(
     "live_sessions",

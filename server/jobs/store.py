@@ -32,11 +32,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from server.jobs.database import DatabaseError, database_url, open_engine, shown, upgrade
-from server.jobs.schema import LOCAL_USER, jobs, live_sessions, sign_ins, users
+from server.jobs.schema import LOCAL_USER, UNNAMED_NODE, jobs, live_sessions, sign_ins, users
 
 __all__ = [
     "INTERRUPTED_MESSAGE",
     "LOCAL_USER",
+    "UNNAMED_NODE",
     "DatabaseError",
     "HistoryKind",
     "HistoryPage",
@@ -209,8 +210,16 @@ class Store:
     # -- jobs ---------------------------------------------------------------------------------
 
     def add_job(
-        self, job_id: str, exercise: str, persona: str, filename: str, upload_path: Path, owner: str = LOCAL_USER
+        self,
+        job_id: str,
+        exercise: str,
+        persona: str,
+        filename: str,
+        upload_path: Path,
+        owner: str = LOCAL_USER,
+        node: str = UNNAMED_NODE,
     ) -> Job:
+        """A queued job of ``owner``, run by the server named ``node`` (the one that ``recover``s it)."""
         with self._tx() as db:
             db.execute(
                 jobs.insert().values(
@@ -222,6 +231,7 @@ class Store:
                     upload_path=str(upload_path),
                     created_at=self._clock(),
                     owner=owner,
+                    node=node,
                 )
             )
             row = db.execute(jobs.select().where(jobs.c.id == job_id)).one()
@@ -267,13 +277,14 @@ class Store:
         with self._tx() as db:
             db.execute(jobs.update().where(jobs.c.id == job_id).values(**fields))
 
-    def recover(self) -> list[Job]:
-        """At start-up: jobs a previous run left ``running`` fail with the reason; ``queued`` ones are
-        returned to be queued again (their uploads are still on disk)."""
+    def recover(self, node: str = UNNAMED_NODE) -> list[Job]:
+        """At start-up of the server named ``node``: its jobs a previous run left ``running`` fail with the
+        reason; its ``queued`` ones are returned to be queued again (their uploads are still on disk).
+        Other nodes' jobs are theirs: they may be running right now."""
         with self._tx() as db:
             db.execute(
                 jobs.update()
-                .where(jobs.c.status == JobStatus.RUNNING.value)
+                .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.node == node)
                 .values(
                     status=JobStatus.FAILED.value,
                     finished_at=self._clock(),
@@ -282,7 +293,9 @@ class Store:
                 )
             )
             rows = db.execute(
-                jobs.select().where(jobs.c.status == JobStatus.QUEUED.value).order_by(jobs.c.created_at)
+                jobs.select()
+                .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.node == node)
+                .order_by(jobs.c.created_at)
             ).all()
         return [_job(row) for row in rows]
 
