@@ -20,7 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Everything configurable about the coach."""
 
-    model_config = SettingsConfigDict(env_prefix="COACH_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a bad value is never echoed into a validation error's text (database_url
+    # carries a password; the messages name the setting and the rule instead)
+    model_config = SettingsConfigDict(env_prefix="COACH_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     checkpoints_dir: Path = Field(PROJECT_ROOT / "checkpoints", description="Folder holding weight files")
     references_dir: Path = Field(PROJECT_ROOT / "references", description="Folder of reference exercises")

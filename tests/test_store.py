@@ -487,6 +487,11 @@ def test_the_database_and_uploads_settings(tmp_path: Path, monkeypatch: pytest.M
     ):
         with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
             Settings(database_url=bad)
+    # the whole validation error, as a traceback or a log line would print it, never echoes the URL
+    for bad in ("mysql://coach:s3cr3t-pw@db/coach", "postgresql+psycopg2://coach:s3cr3t-pw@db/coach"):
+        with pytest.raises(ValueError) as refused:
+            Settings(database_url=bad)
+        assert "s3cr3t-pw" not in str(refused.value) and "database_url" in str(refused.value)
 
 
 # -- the whole app on PostgreSQL -------------------------------------------------------------------------
