@@ -107,6 +107,31 @@ def test_ray_batch_gives_the_local_reports_and_lists_failures(
 
 
 @pytest.mark.slow
+def test_ray_batch_gives_the_local_reports_for_the_other_shared_clips(
+    local_ray: dict[str, float], media: Path, references_dir: Path, labels: dict, tmp_path: Path
+) -> None:
+    """The two other shared clips, one of another exercise, named with their exercises in a list: each
+    report Ray writes is exactly the local core's, and counts the labelled reps."""
+    clips = {"pushup_side_nasm.mp4": "pushup", "squat_side.mp4": "squat"}
+    listing = tmp_path / "clips.txt"
+    listing.write_text("".join(f"{media / name}\t{exercise}\n" for name, exercise in clips.items()))
+    out = tmp_path / "reports"
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(["analyze-many", str(listing), "-o", str(out), "--data-dir", str(tmp_path / "data")])
+    assert code == 0
+    settings = Settings.model_validate({})
+    references = References(references_dir, settings.custom_dir)
+    analyzer = worker_analyzer(settings, None)
+    for name, exercise in clips.items():
+        local = analyzer.analyze(
+            media / name, references(exercise), references.others(exercise), "plain", lambda share: None
+        )
+        written = json.loads((out / f"{Path(name).stem}.json").read_text())
+        assert written == file_report(json.loads(json.dumps(local)), str(media / name)), name
+        assert len(written["reps"]) == labels[name]["reps"], name
+
+
+@pytest.mark.slow
 def test_a_rerun_skips_the_finished_videos(batch: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     out: Path = batch["out"]
     report = out / "pushup_front_phone.json"
