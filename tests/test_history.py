@@ -25,6 +25,7 @@ from server.auth import CSRF_HEADER, add_user
 from server.jobs.store import HistoryQuery, JobBusyError, JobErrorCode, Store
 from server.services import record_session, services_of
 from server.settings import Settings
+from tests.support.old_schema import FIRST_RELEASE_SCHEMA
 from tests.test_realtime import scoring_pipeline
 
 DISPLAY = {"pushup": "Push-up", "squat": "Squat", "plank": "Plank"}
@@ -126,22 +127,11 @@ def test_the_record_of_a_set_is_bounded(pushup: Reference, squat: Reference) -> 
 
 # -- the store: old databases, filters, empty sets, deleting ---------------------------------------
 
-_OLD_SCHEMA = """
-CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0,
-    exercise TEXT NOT NULL, persona TEXT NOT NULL, filename TEXT NOT NULL, upload_path TEXT,
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL, error TEXT, error_code TEXT,
-    reps INTEGER, mean_score REAL, result TEXT);
-CREATE TABLE live_sessions (id TEXT PRIMARY KEY, exercise TEXT NOT NULL, persona TEXT NOT NULL,
-    started_at REAL NOT NULL, ended_at REAL NOT NULL, end_reason TEXT, reps INTEGER NOT NULL,
-    mean_score REAL, summary TEXT NOT NULL, stats TEXT NOT NULL);
-"""
-"""The tables as the first release made them: no owners, no live-set reports."""
-
 
 def test_an_old_database_keeps_working_and_its_live_sets_say_details_not_recorded(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    db.executescript(_OLD_SCHEMA)
+    db.executescript(FIRST_RELEASE_SCHEMA)
     summary = {"reps": 3, "mean_score": 71.5, "kind": "reps", "hold_total_s": 0.0}
     db.execute(
         "INSERT INTO live_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -332,7 +322,7 @@ def test_deleting_through_the_api_needs_the_owner_and_the_csrf_token(accounts: t
 
 def test_an_old_live_set_is_served_without_its_details(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "coach.sqlite3")
-    db.executescript(_OLD_SCHEMA)
+    db.executescript(FIRST_RELEASE_SCHEMA)
     summary = {"reps": 2, "mean_score": 64.0, "kind": "reps"}
     db.execute(
         "INSERT INTO live_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

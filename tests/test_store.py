@@ -25,6 +25,7 @@ from server.jobs.database import MIGRATIONS, DatabaseError, current, database_ur
 from server.jobs.schema import metadata
 from server.jobs.store import UNNAMED_NODE, HistoryQuery, JobErrorCode, JobStatus, Store
 from server.settings import Settings
+from tests.support.old_schema import FIRST_RELEASE_SCHEMA
 from tests.support.postgres import PostgresServer
 from tests.test_history import Clock, ids_expected_for_ann, seeded
 
@@ -100,24 +101,13 @@ CREATE TABLE IF NOT EXISTS sign_ins (
 """
 """The last schema before migrations (server/jobs/store.py at 44ac104), as its ``Store.__init__`` made it."""
 
-_FIRST_RELEASE_SCHEMA = """
-CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0,
-    exercise TEXT NOT NULL, persona TEXT NOT NULL, filename TEXT NOT NULL, upload_path TEXT,
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL, error TEXT, error_code TEXT,
-    reps INTEGER, mean_score REAL, result TEXT);
-CREATE TABLE live_sessions (id TEXT PRIMARY KEY, exercise TEXT NOT NULL, persona TEXT NOT NULL,
-    started_at REAL NOT NULL, ended_at REAL NOT NULL, end_reason TEXT, reps INTEGER NOT NULL,
-    mean_score REAL, summary TEXT NOT NULL, stats TEXT NOT NULL);
-"""
-"""The first release's tables: no owners, no live-set reports, no users."""
-
 
 def pre_migrations_database(path: Path, first_release: bool) -> dict[str, list[dict[str, Any]]]:
     """A SQLite file as the coach left it before migrations, with rows in every table; returns them."""
     db = sqlite3.connect(path, isolation_level=None)
     db.row_factory = sqlite3.Row
     if first_release:
-        db.executescript(_FIRST_RELEASE_SCHEMA)
+        db.executescript(FIRST_RELEASE_SCHEMA)
     else:  # what the old Store.__init__ ran
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_PRE_MIGRATIONS_SCHEMA)
