@@ -1,7 +1,7 @@
 """Throughput of `coach poses` (frames/s) and time per stage on a clip.
 
     .venv/bin/python -m benchmarks.bench_poses [--video CLIP] [--size 640x480] [--repeat 3]
-        [--lifter default|poseformerv2-random] [--device cpu|cuda] [--append]
+        [--lifter default|ours|poseformerv2-random] [--device cpu|cuda] [--append]
 
 The clip is first transcoded to the asked size (default 640x480, the acceptance target), so the
 figure is about that input and not the source resolution. Stages: decode (alone, one thread), 2D
@@ -9,7 +9,8 @@ backend, lifter, and the whole pipeline end to end (decode overlapping 2D, as `c
 
 ``--lifter poseformerv2-random`` times PoseFormerV2 with random weights written to a temporary
 checkpoint in the official format: speed does not depend on the weight values. It exists for
-measuring only; no user-facing path runs PoseFormerV2 without real weights.
+measuring only; no user-facing path runs PoseFormerV2 without real weights. ``--lifter ours`` times
+the shipped checkpoint of checkpoints/ours/ (``lifter = ours``, whatever its accuracy verdict).
 
 ``--append`` adds a row to benchmarks/RESULTS.md with machine, date and commit.
 """
@@ -66,12 +67,21 @@ def random_poseformer(device: str, tmp: Path) -> Lifter:
     return PoseFormerV2Lifter(PoseFormerV2Options(path, device=device))
 
 
+def shipped_poseformer(device: str) -> Lifter:
+    from lifting.checkpoints import choose_lifter
+    from server.settings import PROJECT_ROOT
+
+    choice = choose_lifter(PROJECT_ROOT / "checkpoints", "ours")
+    assert choice.checkpoint is not None and choice.config is not None
+    return PoseFormerV2Lifter(PoseFormerV2Options(choice.checkpoint, choice.config, device=device))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT the clip is transcoded to")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--lifter", choices=["default", "poseformerv2-random"], default="default")
+    parser.add_argument("--lifter", choices=["default", "ours", "poseformerv2-random"], default="default")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--append", action="store_true", help="add a row to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -90,7 +100,11 @@ def main() -> int:
             decode_s.append(time.perf_counter() - t0)
         assert n == frames
 
-        lifter = random_poseformer(args.device, tmp) if args.lifter != "default" else WorldLandmarkLifter()
+        lifter: Lifter = WorldLandmarkLifter()
+        if args.lifter == "poseformerv2-random":
+            lifter = random_poseformer(args.device, tmp)
+        elif args.lifter == "ours":
+            lifter = shipped_poseformer(args.device)
         runs = []
         with MediaPipeBackend() as backend:
             pipeline = PosePipeline(backend, lifter)
@@ -103,7 +117,8 @@ def main() -> int:
     result = {
         "clip": f"{args.video.name} transcoded to {width}x{height}, {frames} frames",
         "backend": "mediapipe",
-        "lifter": lifter.name + (" (random weights)" if args.lifter != "default" else ""),
+        "lifter": lifter.name
+        + {"poseformerv2-random": " (random weights)", "ours": " (ours, checkpoints/ours)"}.get(args.lifter, ""),
         "device": lifter.device,
         "fps_median": round(statistics.median(r["fps"] for r in runs), 2),
         "fps_best": best["fps"],
