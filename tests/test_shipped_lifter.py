@@ -46,7 +46,7 @@ def lifter(shipped: tuple[ManifestEntry, Path]) -> PoseFormerV2Lifter:
 def test_the_shipped_file_is_the_declared_one_and_loads_strictly(shipped: tuple[ManifestEntry, Path]) -> None:
     entry, path = shipped
     data = path.read_bytes()
-    assert len(data) == entry.size_bytes <= 30 * 1024 * 1024  # the limit per checkpoint
+    assert entry.size_bytes is not None and len(data) == entry.size_bytes <= 30 * 1024 * 1024  # the limit
     assert hashlib.sha256(data).hexdigest() == entry.sha256
     stored = torch.load(path, weights_only=True, map_location="cpu")
     assert set(stored) == {"model_pos"}
