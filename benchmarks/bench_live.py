@@ -100,6 +100,7 @@ def main() -> int:
         "lifter": lifter.name
         + {
             "default": "",
+            "ours": " ours (checkpoints/ours)",
             "poseformerv2-random": " (random weights)",
             "poseformerv2-small-random": " small (random weights)",
         }[args.lifter],
