@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,14 @@ SHIPPED = "ours/run.bin"
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A checkpoints folder with the project's manifest and nothing else."""
+    """A checkpoints folder with the project's manifest before anything was shipped: the entries users
+    download, without the repository's own shipped checkpoint (tests/test_shipped_lifter.py checks that)."""
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
-    shutil.copy(PROJECT_ROOT / "checkpoints" / "manifest.json", ckpt)
+    manifest = json.loads((PROJECT_ROOT / "checkpoints" / "manifest.json").read_text())
+    manifest["files"] = [entry for entry in manifest["files"] if not entry.get("shipped")]
+    assert manifest["files"], "the project's manifest lists no downloadable weights"
+    (ckpt / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return ckpt
 
 
