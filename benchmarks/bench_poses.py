@@ -68,12 +68,11 @@ def random_poseformer(device: str, tmp: Path) -> Lifter:
 
 
 def shipped_poseformer(device: str) -> Lifter:
-    from lifting.checkpoints import choose_lifter
-    from server.settings import PROJECT_ROOT
+    """The shipped checkpoint as the server builds it for ``lifter = ours``."""
+    from server.services import make_lifter
+    from server.settings import Settings
 
-    choice = choose_lifter(PROJECT_ROOT / "checkpoints", "ours")
-    assert choice.checkpoint is not None and choice.config is not None
-    return PoseFormerV2Lifter(PoseFormerV2Options(choice.checkpoint, choice.config, device=device))
+    return make_lifter(Settings(lifter="ours", device=device))
 
 
 def main() -> int:
